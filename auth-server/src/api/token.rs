@@ -1,0 +1,160 @@
+//! `POST /oauth/token` and its upstream alias.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::http::header;
+use poem::web::Data;
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use shared::{ErrorBody, ErrorCode};
+
+use crate::domain::grant::{self, TokenRequest};
+use crate::error::token_error_response;
+use crate::state::AppState;
+
+/// Token request fields, sent as a form (RFC 6749) or JSON (upstream). All optional here so
+/// that a missing field is answered in the order the spec fixes, not by the parser.
+#[derive(Object, Deserialize)]
+#[oai(rename = "TokenRequest")]
+pub struct TokenRequestBody {
+    /// Must be `client_credentials`.
+    grant_type: Option<String>,
+    /// The application's client_id (or use HTTP Basic).
+    client_id: Option<String>,
+    /// The application's secret (or use HTTP Basic; never both).
+    client_secret: Option<String>,
+    /// The e-mail address of the user the application acts for.
+    scope: Option<String>,
+}
+
+#[derive(ApiRequest)]
+pub enum TokenPayload {
+    Form(Form<TokenRequestBody>),
+    Json(Json<TokenRequestBody>),
+}
+
+impl From<TokenPayload> for TokenRequest {
+    fn from(p: TokenPayload) -> Self {
+        let b = match p {
+            TokenPayload::Form(Form(b)) | TokenPayload::Json(Json(b)) => b,
+        };
+        TokenRequest {
+            grant_type: b.grant_type,
+            client_id: b.client_id,
+            client_secret: b.client_secret,
+            scope: b.scope,
+        }
+    }
+}
+
+/// RFC 6749 §5.1 success body.
+#[derive(Object)]
+pub struct TokenBody {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: i64,
+    /// Granted `rooms:*` scopes, space-separated; absent when none.
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "token_bad_request")]
+pub enum TokenResponse {
+    /// Token issued.
+    #[oai(status = 200)]
+    Ok(Json<TokenBody>),
+    /// `invalid_request`, `unsupported_grant_type`, or `invalid_scope` (not an e-mail).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// `invalid_client`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// `invalid_scope`: domain not allowed, or user disabled.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `invalid_scope`: user not found.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// `invalid_request`: neither form nor JSON.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// `temporarily_unavailable`: too many failed authentications.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// `server_error`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// `temporarily_unavailable`: overloaded or the database is down.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+fn token_bad_request(err: poem::Error) -> TokenResponse {
+    if err.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        TokenResponse::UnsupportedMediaType(Json(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "Unsupported content type: use application/x-www-form-urlencoded or application/json",
+        )))
+    } else {
+        TokenResponse::BadRequest(Json(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "The request body could not be parsed",
+        )))
+    }
+}
+
+pub struct TokenApi;
+
+async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenResponse {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match grant::exchange(state, payload.into(), authorization).await {
+        Ok(issued) => TokenResponse::Ok(Json(TokenBody {
+            access_token: issued.access_token.expose_secret().to_owned(),
+            token_type: "Bearer".to_owned(),
+            expires_in: issued.expires_in,
+            scope: issued.scope,
+        })),
+        Err(e) => token_error_response(e),
+    }
+}
+
+#[OpenApi(tag = "crate::api::health::Tag::OAuth")]
+impl TokenApi {
+    /// Exchange client credentials for an access token acting for a user.
+    ///
+    /// client_credentials grant; `scope` is the e-mail of the user to act for. Authenticate
+    /// with HTTP Basic (client_secret_basic) or `client_id` + `client_secret` in the body
+    /// (client_secret_post). Every response carries `Cache-Control: no-store`.
+    #[oai(path = "/oauth/token", method = "post", operation_id = "token")]
+    async fn token(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        payload: TokenPayload,
+    ) -> TokenResponse {
+        token(&state, req, payload).await
+    }
+
+    /// Upstream-compatible alias of `POST /oauth/token`.
+    #[oai(
+        path = "/external-api/v1.0/application/token",
+        method = "post",
+        operation_id = "token_upstream"
+    )]
+    async fn token_upstream(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        payload: TokenPayload,
+    ) -> TokenResponse {
+        token(&state, req, payload).await
+    }
+}

@@ -1,0 +1,185 @@
+//! Settings (operations.md): every one an environment variable and the same-named flag, read
+//! once into `Config`. Secrets come only from the environment or a `_FILE`, never from a flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+use secrecy::{ExposeSecret, SecretSlice};
+use shared::SigningAlg;
+use shared::server::telemetry::LogFormat;
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8081", global = true)]
+    pub auth_listen: SocketAddr,
+    /// sqlite://path?mode=rwc or postgres://user@host/db
+    #[arg(long, env = "AUTH_DATABASE_URL", default_value = "sqlite://data/auth.sqlite?mode=rwc", global = true)]
+    pub auth_database_url: String,
+    /// The `iss` of every token and the base of the metadata URLs (no trailing slash).
+    #[arg(long, env = "AUTH_ISSUER", default_value = "http://127.0.0.1:8081", global = true)]
+    pub auth_issuer: String,
+    #[arg(long, env = "TOKEN_AUDIENCE", default_value = "rooms-api", global = true)]
+    pub token_audience: String,
+    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
+    pub token_ttl_seconds: u32,
+    /// EdDSA, ES256, RS256 or HS256 (HS256 needs TOKEN_HS256_SECRET).
+    #[arg(long, env = "TOKEN_SIGNING_ALG", default_value = "EdDSA", global = true)]
+    pub token_signing_alg: SigningAlg,
+    /// Create a provisional user for an unknown e-mail (only for applications with domains).
+    #[arg(long, env = "ALLOW_USER_CREATION", default_value = "false",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub allow_user_creation: bool,
+    /// `false` answers 404 on every /external-api/ path.
+    #[arg(long, env = "EXTERNAL_API_ENABLED", default_value = "true",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub external_api_enabled: bool,
+    #[arg(long, env = "KEY_REFRESH_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub key_refresh_seconds: u64,
+    /// At most this many argon2 verifications at once (default: number of cores).
+    #[arg(long, env = "ARGON2_MAX_CONCURRENT", global = true)]
+    pub argon2_max_concurrent: Option<usize>,
+    /// text or json
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+/// A configuration problem, named by its setting, that stops the process.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            setting,
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything the server needs, typed and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub token_ttl_seconds: i64,
+    pub signing_alg: SigningAlg,
+    pub hs256_secret: Option<SecretSlice<u8>>,
+    /// Base64 of 32 bytes, decoded; `None` means "derive per the database kind" (keys.rs).
+    pub key_encryption_key: Option<SecretSlice<u8>>,
+    pub allow_user_creation: bool,
+    pub external_api_enabled: bool,
+    pub key_refresh: Duration,
+    pub argon2_max_concurrent: usize,
+    pub log_format: LogFormat,
+}
+
+/// Reads a secret from `NAME`, or from the file named by `NAME_FILE`.
+pub fn secret_from_env(
+    name: &'static str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SecretSlice<u8>>, ConfigError> {
+    let file_setting = format!("{name}_FILE");
+    match (env(name), env(&file_setting)) {
+        (Some(_), Some(_)) => Err(ConfigError::new(name, format!("set {name} or {file_setting}, not both"))),
+        (Some(value), None) => Ok(Some(SecretSlice::from(value.into_bytes()))),
+        (None, Some(path)) => {
+            let bytes = std::fs::read(PathBuf::from(&path))
+                .map_err(|e| ConfigError::new(name, format!("cannot read {file_setting} {path}: {e}")))?;
+            // Files written by editors and `echo` end with a newline that is not part of the secret.
+            let trimmed = bytes.trim_ascii_end().to_vec();
+            Ok(Some(SecretSlice::from(trimmed)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+impl Config {
+    /// Builds the typed config from the parsed settings and the process environment.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        Self::from_settings_with_env(settings, &|k| std::env::var(k).ok())
+    }
+
+    pub fn from_settings_with_env(
+        s: &Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if s.auth_issuer.ends_with('/') {
+            return Err(ConfigError::new("AUTH_ISSUER", "must not end with '/'"));
+        }
+        if !(s.auth_issuer.starts_with("http://") || s.auth_issuer.starts_with("https://")) {
+            return Err(ConfigError::new("AUTH_ISSUER", "must be an http(s) URL"));
+        }
+        if s.token_audience.is_empty() {
+            return Err(ConfigError::new("TOKEN_AUDIENCE", "must not be empty"));
+        }
+        let hs256_secret = secret_from_env("TOKEN_HS256_SECRET", env)?;
+        if s.token_signing_alg == SigningAlg::HS256 {
+            match &hs256_secret {
+                None => {
+                    return Err(ConfigError::new(
+                        "TOKEN_HS256_SECRET",
+                        "required with TOKEN_SIGNING_ALG=HS256 (generate one with `openssl rand -base64 48`)",
+                    ));
+                }
+                Some(secret) if secret.expose_secret().len() < 32 => {
+                    return Err(ConfigError::new(
+                        "TOKEN_HS256_SECRET",
+                        "must be at least 32 bytes (generate one with `openssl rand -base64 48`)",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let key_encryption_key = match secret_from_env("AUTH_KEY_ENCRYPTION_KEY", env)? {
+            None => None,
+            Some(encoded) => Some(decode_kek(encoded.expose_secret())?),
+        };
+        let argon2_max_concurrent = s
+            .argon2_max_concurrent
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        if argon2_max_concurrent == 0 {
+            return Err(ConfigError::new("ARGON2_MAX_CONCURRENT", "must be at least 1"));
+        }
+        Ok(Self {
+            listen: s.auth_listen,
+            database_url: s.auth_database_url.clone(),
+            issuer: s.auth_issuer.clone(),
+            audience: s.token_audience.clone(),
+            token_ttl_seconds: i64::from(s.token_ttl_seconds),
+            signing_alg: s.token_signing_alg,
+            hs256_secret,
+            key_encryption_key,
+            allow_user_creation: s.allow_user_creation,
+            external_api_enabled: s.external_api_enabled,
+            key_refresh: Duration::from_secs(s.key_refresh_seconds),
+            argon2_max_concurrent,
+            log_format: s.log_format,
+        })
+    }
+}
+
+/// `AUTH_KEY_ENCRYPTION_KEY` is base64 of exactly 32 bytes.
+pub fn decode_kek(encoded: &[u8]) -> Result<SecretSlice<u8>, ConfigError> {
+    use base64::Engine;
+    let text = std::str::from_utf8(encoded)
+        .map_err(|_| ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", "must be base64 of 32 bytes"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", "must be base64 of 32 bytes"))?;
+    if bytes.len() != 32 {
+        return Err(ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", "must be base64 of exactly 32 bytes"));
+    }
+    Ok(SecretSlice::from(bytes))
+}

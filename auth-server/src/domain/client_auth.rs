@@ -1,0 +1,127 @@
+//! Client authentication (RFC 6749 §2.3.1): `client_secret_basic` or `client_secret_post`,
+//! shared by every endpoint a client authenticates to. Unknown ids, malformed headers and wrong
+//! secrets all take one argon2 verification and produce the same error.
+
+use secrecy::SecretString;
+use shared::ClientId;
+use shared::basic_auth::{self, BasicAuthError};
+
+use super::client_secret::VerifyError;
+use crate::state::AppState;
+use crate::store::{StoreError, applications, applications::Application};
+
+/// Credentials as presented, before any lookup.
+pub enum Presented {
+    /// No credentials anywhere.
+    None,
+    /// A Basic header that does not decode: fails authentication (never a 400).
+    Malformed,
+    Credentials { client_id: String, secret: SecretString },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ConflictingCredentials(pub &'static str);
+
+/// Reads credentials from the `Authorization` header and the body fields. Both may name the
+/// client (some libraries send `client_id` in the body too), but only if they agree and the
+/// secret is sent once.
+pub fn presented(
+    authorization: Option<&str>,
+    body_client_id: Option<&str>,
+    body_client_secret: Option<String>,
+) -> Result<Presented, ConflictingCredentials> {
+    let basic = authorization.filter(|h| basic_auth::is_basic(h));
+    match basic {
+        Some(header) => {
+            if body_client_secret.is_some() {
+                return Err(ConflictingCredentials(
+                    "Client credentials must be sent once: Basic authorization or client_secret in the body, not both",
+                ));
+            }
+            match basic_auth::parse_basic(header) {
+                Ok(creds) => {
+                    if body_client_id.is_some_and(|id| id != creds.username) {
+                        return Err(ConflictingCredentials(
+                            "client_id in the body differs from the Basic authorization",
+                        ));
+                    }
+                    Ok(Presented::Credentials {
+                        client_id: creds.username,
+                        secret: SecretString::from(creds.password),
+                    })
+                }
+                Err(BasicAuthError::Malformed | BasicAuthError::NotBasic) => Ok(Presented::Malformed),
+            }
+        }
+        None => match (body_client_id, body_client_secret) {
+            (None, None) => Ok(Presented::None),
+            (Some(id), secret) => Ok(Presented::Credentials {
+                client_id: id.to_owned(),
+                secret: SecretString::from(secret.unwrap_or_default()),
+            }),
+            (None, Some(_)) => Ok(Presented::Malformed),
+        },
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Client authentication failed")]
+    Failed,
+    #[error("Application is inactive")]
+    Inactive,
+    #[error(transparent)]
+    Busy(#[from] VerifyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Authenticates the client. Exactly one argon2 verification runs whatever the outcome.
+pub async fn authenticate(state: &AppState, presented: Presented) -> Result<Application, AuthError> {
+    let (client_id, secret) = match presented {
+        Presented::Credentials { client_id, secret } => (client_id, secret),
+        Presented::None | Presented::Malformed => (String::new(), SecretString::from(String::new())),
+    };
+    let app = match ClientId::parse(&client_id) {
+        Ok(id) => applications::find_by_client_id(&state.db, &id).await?,
+        Err(_) => None,
+    };
+    let stored = app.as_ref().map(|a| a.secret_hash.clone());
+    let ok = state.secrets.verify(secret, stored).await?;
+    match app {
+        Some(app) if ok => {
+            if app.is_active {
+                Ok(app)
+            } else {
+                Err(AuthError::Inactive)
+            }
+        }
+        _ => Err(AuthError::Failed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use shared::basic_auth::encode_basic;
+
+    #[test]
+    fn reads_basic_or_body_and_refuses_conflicts() {
+        let h = encode_basic("abc", "s3cret");
+        match presented(Some(&h), Some("abc"), None).unwrap() {
+            Presented::Credentials { client_id, secret } => {
+                assert_eq!(client_id, "abc");
+                assert_eq!(secret.expose_secret(), "s3cret");
+            }
+            _ => panic!("expected credentials"),
+        }
+        assert!(presented(Some(&h), Some("other"), None).is_err());
+        assert!(presented(Some(&h), None, Some("x".into())).is_err());
+        assert!(matches!(presented(None, None, None), Ok(Presented::None)));
+        assert!(matches!(presented(Some("Bearer x"), None, None), Ok(Presented::None)));
+        assert!(matches!(presented(Some("Basic !!"), None, None), Ok(Presented::Malformed)));
+        assert!(matches!(presented(None, Some("id"), None), Ok(Presented::Credentials { .. })));
+    }
+}

@@ -1,0 +1,173 @@
+//! The client_credentials grant with user delegation (auth-server.md §1), in its exact order:
+//! each step's failure is the answer and nothing later runs.
+
+use secrecy::SecretString;
+use shared::claims::Issue;
+use shared::{AccessTokenClaims, Email, GrantType};
+use uuid::Uuid;
+
+use super::client_auth::{self, AuthError, Presented};
+use super::client_secret::VerifyError;
+use super::signing::KeyError;
+use crate::state::AppState;
+use crate::store::{StoreError, users};
+
+/// The token request's fields exactly as received (JSON or form).
+#[derive(Default)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub struct Issued {
+    pub access_token: SecretString,
+    pub expires_in: i64,
+    pub scope: Option<String>,
+    pub client_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    #[error("Only the client_credentials grant is supported")]
+    UnsupportedGrantType,
+    #[error("Client authentication required")]
+    NoCredentials,
+    #[error("Client authentication failed")]
+    InvalidClient,
+    #[error("Application is inactive")]
+    InactiveClient,
+    #[error("Too many concurrent authentications, retry shortly")]
+    Busy,
+    #[error("scope must be the e-mail address of the user to act for")]
+    MalformedEmail,
+    #[error("This application is not authorized for this email domain")]
+    DomainNotAllowed,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("User account is disabled")]
+    UserDisabled,
+    #[error("The database is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            TokenError::Unavailable
+        } else {
+            TokenError::Internal(e.into())
+        }
+    }
+}
+
+impl From<AuthError> for TokenError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Failed => TokenError::InvalidClient,
+            AuthError::Inactive => TokenError::InactiveClient,
+            AuthError::Busy(VerifyError::Busy) => TokenError::Busy,
+            AuthError::Busy(e @ VerifyError::Task) => TokenError::Internal(e.into()),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<KeyError> for TokenError {
+    fn from(e: KeyError) -> Self {
+        TokenError::Internal(e.into())
+    }
+}
+
+fn non_blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
+pub async fn exchange(
+    state: &AppState,
+    request: TokenRequest,
+    authorization: Option<&str>,
+) -> Result<Issued, TokenError> {
+    // 1. Malformed request.
+    let grant_type = non_blank(&request.grant_type)
+        .ok_or(TokenError::InvalidRequest("grant_type is required"))?;
+    let scope = non_blank(&request.scope).ok_or(TokenError::InvalidRequest(
+        "scope is required: the e-mail address of the user to act for",
+    ))?;
+    let presented = client_auth::presented(
+        authorization,
+        request.client_id.as_deref(),
+        request.client_secret.clone(),
+    )
+    .map_err(|e| TokenError::InvalidRequest(e.0))?;
+    // 2. Grant type.
+    let _grant: GrantType = grant_type
+        .parse()
+        .map_err(|_| TokenError::UnsupportedGrantType)?;
+    // 3. Credentials present at all.
+    if matches!(presented, Presented::None) {
+        return Err(TokenError::NoCredentials);
+    }
+    // 4. (failure limits: security.md) 5. Client authentication.
+    let app = client_auth::authenticate(state, presented).await?;
+    tracing::Span::current().record("client_id", app.client_id.as_str());
+    // 6. The e-mail.
+    let email = Email::parse(scope).map_err(|_| TokenError::MalformedEmail)?;
+    // 7. The allowlist, before the user lookup so a 403 says nothing about who exists.
+    if !app.domains.admits(&email) {
+        return Err(TokenError::DomainNotAllowed);
+    }
+    // 8. The user.
+    let now = state.clock.now();
+    let user = match users::find_by_email(&state.db, &email).await? {
+        Some(user) => user,
+        None if state.config.allow_user_creation && app.domains.is_explicit() => {
+            let (user, created) =
+                users::insert_if_absent(&state.db, &email, None, Some(&app.client_id), now).await?;
+            if created {
+                tracing::info!(user_id = %user.id, "created provisional user");
+            }
+            user
+        }
+        None => return Err(TokenError::UserNotFound),
+    };
+    if !user.is_active {
+        return Err(TokenError::UserDisabled);
+    }
+    // 9. The token.
+    let scopes = app.scopes.token_scopes();
+    let claims = AccessTokenClaims::issue(Issue {
+        issuer: &state.config.issuer,
+        audience: &state.config.audience,
+        user_id: &user.id.to_string(),
+        client_id: app.client_id.as_str(),
+        scopes,
+        now,
+        ttl_seconds: state.config.token_ttl_seconds,
+        jti: Uuid::new_v4().to_string(),
+    });
+    let token = state.keys.sign(&claims, now)?;
+    tracing::info!(user_id = %user.id, "issued access token");
+    Ok(Issued {
+        access_token: SecretString::from(token),
+        expires_in: state.config.token_ttl_seconds,
+        scope: scopes.to_claim(),
+        client_id: app.client_id.to_string(),
+    })
+}

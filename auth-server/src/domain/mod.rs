@@ -1,0 +1,9 @@
+//! The auth-server's rules, as plain functions and types over the store; no HTTP here.
+
+pub mod allowlist;
+pub mod client_auth;
+pub mod client_secret;
+pub mod grant;
+pub mod key_encryption;
+pub mod random;
+pub mod signing;

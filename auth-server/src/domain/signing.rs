@@ -1,0 +1,405 @@
+//! Signing keys and their lifecycle (auth-server.md §3).
+//!
+//! A key is published (JWKS) from the moment it exists, signs from `activates_at`, and stays
+//! published after a newer key takes over until its last token has expired. Every process keeps
+//! the key table in memory (signers built once per key) and re-reads it every
+//! `KEY_REFRESH_SECONDS`, so replicas and the CLI agree through the database alone.
+
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use josekit::jwk::KeyPair;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jws::{self, ES256, EdDSA, HS256, JwsHeader, JwsSigner, RS256};
+use sea_orm::ConnectionTrait;
+use secrecy::{ExposeSecret, SecretSlice};
+use serde::Serialize;
+use shared::claims::ACCESS_TOKEN_TYP;
+use shared::{AccessTokenClaims, SigningAlg};
+
+use super::key_encryption::{KeyEncryptionError, KeyEncryptionKey};
+use super::random;
+use crate::store::{StoreError, keys as key_store};
+
+/// How long a rotated key is published before it signs: the JWKS cache lifetime.
+pub const PUBLISH_AHEAD: TimeDelta = TimeDelta::seconds(300);
+/// Extra time a superseded key stays published after its last token's expiry.
+pub const RETIRE_MARGIN: TimeDelta = TimeDelta::seconds(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Encryption(#[from] KeyEncryptionError),
+    #[error("key material error: {0}")]
+    Jose(String),
+    #[error("no signing key is active yet")]
+    NoActiveKey,
+    #[error("AUTH_KEY_ENCRYPTION_KEY is needed for asymmetric signing keys")]
+    MissingKek,
+    #[error("could not claim a key generation after several attempts")]
+    Contended,
+}
+
+fn jose(e: josekit::JoseError) -> KeyError {
+    KeyError::Jose(e.to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Pending,
+    Active,
+    Superseded,
+}
+
+impl std::fmt::Display for KeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyState::Pending => "pending",
+            KeyState::Active => "active",
+            KeyState::Superseded => "superseded",
+        })
+    }
+}
+
+/// One loaded key: its signer is built once, here, never per request.
+#[derive(Debug, Clone)]
+pub struct LoadedKey {
+    pub kid: String,
+    pub generation: i64,
+    pub alg: SigningAlg,
+    pub created_at: DateTime<Utc>,
+    pub activates_at: DateTime<Utc>,
+    pub public_jwk: Option<serde_json::Value>,
+    signer: Arc<dyn JwsSigner>,
+}
+
+/// A snapshot of the key table.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    /// Ascending by generation.
+    keys: Vec<LoadedKey>,
+}
+
+impl KeySet {
+    /// The newest key whose time has come.
+    pub fn signing_key(&self, now: DateTime<Utc>) -> Option<&LoadedKey> {
+        self.keys
+            .iter()
+            .filter(|k| k.activates_at <= now)
+            .max_by_key(|k| k.generation)
+    }
+
+    /// When a newer key took over from `key`, if one has.
+    pub fn superseded_at(&self, key: &LoadedKey, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.keys
+            .iter()
+            .filter(|k| k.generation > key.generation && k.activates_at <= now)
+            .map(|k| k.activates_at)
+            .min()
+    }
+
+    pub fn state(&self, key: &LoadedKey, now: DateTime<Utc>) -> KeyState {
+        if key.activates_at > now {
+            KeyState::Pending
+        } else if self.superseded_at(key, now).is_some() {
+            KeyState::Superseded
+        } else {
+            KeyState::Active
+        }
+    }
+
+    pub fn keys(&self) -> &[LoadedKey] {
+        &self.keys
+    }
+
+    /// The public keys a verifier may meet: pending, active, and superseded ones until their
+    /// last token (issued at the latest at supersession) has expired, plus a margin.
+    pub fn jwks(&self, now: DateTime<Utc>, token_ttl: TimeDelta) -> serde_json::Value {
+        let keys: Vec<&serde_json::Value> = self
+            .keys
+            .iter()
+            .filter(|k| match self.superseded_at(k, now) {
+                Some(at) => at + token_ttl + RETIRE_MARGIN > now,
+                None => true,
+            })
+            .filter_map(|k| k.public_jwk.as_ref())
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// One row of `keys list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: String,
+    pub state: KeyState,
+    pub created_at: DateTime<Utc>,
+    pub activates_at: DateTime<Utc>,
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// States of stored keys, by the same rules the server signs with, without decrypting anything.
+pub fn describe(rows: &[key_store::KeyRow], now: DateTime<Utc>) -> Vec<KeyInfo> {
+    rows.iter()
+        .map(|row| {
+            let superseded_at = rows
+                .iter()
+                .filter(|k| k.generation > row.generation && k.activates_at <= now)
+                .map(|k| k.activates_at)
+                .min();
+            let state = if row.activates_at > now {
+                KeyState::Pending
+            } else if superseded_at.is_some() {
+                KeyState::Superseded
+            } else {
+                KeyState::Active
+            };
+            KeyInfo {
+                kid: row.kid.clone(),
+                alg: row.alg.clone(),
+                state,
+                created_at: row.created_at,
+                activates_at: row.activates_at,
+                superseded_at,
+            }
+        })
+        .collect()
+}
+
+/// The shared key ring: a snapshot swapped whole on refresh.
+#[derive(Debug)]
+pub struct KeyRing {
+    alg: SigningAlg,
+    kek: Option<KeyEncryptionKey>,
+    hs256: Option<LoadedKey>,
+    current: RwLock<Arc<KeySet>>,
+}
+
+impl KeyRing {
+    /// Builds the ring; for an asymmetric algorithm, makes sure a key of that algorithm exists
+    /// (race-safe) and loads the table.
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        alg: SigningAlg,
+        hs256_secret: Option<&SecretSlice<u8>>,
+        kek: Option<KeyEncryptionKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, KeyError> {
+        let hs256 = match (alg, hs256_secret) {
+            (SigningAlg::HS256, Some(secret)) => Some(hs256_key(secret.expose_secret())?),
+            (SigningAlg::HS256, None) => return Err(KeyError::NoActiveKey),
+            _ => None,
+        };
+        let ring = Self {
+            alg,
+            kek,
+            hs256,
+            current: RwLock::new(Arc::new(KeySet::default())),
+        };
+        if alg.is_asymmetric() {
+            ring.ensure_key_for_alg(db, now).await?;
+            ring.refresh(db, now).await?;
+        }
+        Ok(ring)
+    }
+
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        match &self.hs256 {
+            Some(k) => Arc::new(KeySet {
+                keys: vec![k.clone()],
+            }),
+            None => self
+                .current
+                .read()
+                .map(|g| Arc::clone(&g))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Re-reads the key table and records supersessions.
+    pub async fn refresh(&self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), KeyError> {
+        if self.hs256.is_some() {
+            return Ok(());
+        }
+        let kek = self.kek.as_ref().ok_or(KeyError::MissingKek)?;
+        let rows = key_store::all(db).await?;
+        let previous = self.snapshot();
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            // Reuse already-built signers: decrypting and parsing keys is not free.
+            if let Some(k) = previous.keys.iter().find(|k| k.kid == row.kid) {
+                keys.push(k.clone());
+                continue;
+            }
+            keys.push(load_row(kek, &row)?);
+        }
+        let set = KeySet { keys };
+        if let Some(active) = set.signing_key(now) {
+            key_store::mark_superseded(db, active.generation, active.activates_at).await?;
+        }
+        if let Ok(mut guard) = self.current.write() {
+            *guard = Arc::new(set);
+        }
+        Ok(())
+    }
+
+    /// Creates a key of the configured algorithm unless the newest key already is one. The
+    /// first key ever signs at once; a key for a switched algorithm is published ahead.
+    async fn ensure_key_for_alg(&self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), KeyError> {
+        for _ in 0..5 {
+            let rows = key_store::all(db).await?;
+            let newest = rows.last();
+            if newest.is_some_and(|r| r.alg == self.alg.as_str()) {
+                return Ok(());
+            }
+            let activates_at = if newest.is_none() { now } else { now + PUBLISH_AHEAD };
+            let generation = newest.map_or(1, |r| r.generation + 1);
+            if self.insert_new_key(db, generation, now, activates_at).await? {
+                tracing::info!(alg = %self.alg, generation, "created signing key");
+                return Ok(());
+            }
+        }
+        Err(KeyError::Contended)
+    }
+
+    /// `keys rotate`: a new key, published now, signing from `now + 300 s` (or at once).
+    pub async fn rotate(
+        &self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+        immediately: bool,
+    ) -> Result<String, KeyError> {
+        if !self.alg.is_asymmetric() {
+            return Err(KeyError::Jose(
+                "HS256 keys are the shared secret: rotate TOKEN_HS256_SECRET instead".into(),
+            ));
+        }
+        let activates_at = if immediately { now } else { now + PUBLISH_AHEAD };
+        for _ in 0..5 {
+            let rows = key_store::all(db).await?;
+            let generation = rows.last().map_or(1, |r| r.generation + 1);
+            if let Some(kid) = self.insert_new_key_returning_kid(db, generation, now, activates_at).await? {
+                return Ok(kid);
+            }
+        }
+        Err(KeyError::Contended)
+    }
+
+    async fn insert_new_key(
+        &self,
+        db: &impl ConnectionTrait,
+        generation: i64,
+        now: DateTime<Utc>,
+        activates_at: DateTime<Utc>,
+    ) -> Result<bool, KeyError> {
+        Ok(self
+            .insert_new_key_returning_kid(db, generation, now, activates_at)
+            .await?
+            .is_some())
+    }
+
+    async fn insert_new_key_returning_kid(
+        &self,
+        db: &impl ConnectionTrait,
+        generation: i64,
+        now: DateTime<Utc>,
+        activates_at: DateTime<Utc>,
+    ) -> Result<Option<String>, KeyError> {
+        let kek = self.kek.as_ref().ok_or(KeyError::MissingKek)?;
+        let kid = random::base62(22).map_err(|e| KeyError::Jose(e.to_string()))?;
+        let (private_der, mut jwk) = generate(self.alg)?;
+        jwk.set_key_id(&kid);
+        jwk.set_algorithm(self.alg.as_str());
+        jwk.set_key_use("sig");
+        let row = key_store::KeyRow {
+            kid: kid.clone(),
+            generation,
+            alg: self.alg.as_str().to_owned(),
+            private_key_encrypted: kek.encrypt(&kid, &private_der)?,
+            public_jwk: jwk.to_string(),
+            created_at: now,
+            activates_at,
+            superseded_at: None,
+        };
+        Ok(key_store::insert(db, row).await?.then_some(kid))
+    }
+
+    /// Signs an access token with the current signing key.
+    pub fn sign(&self, claims: &AccessTokenClaims, now: DateTime<Utc>) -> Result<String, KeyError> {
+        let set = self.snapshot();
+        let key = set.signing_key(now).ok_or(KeyError::NoActiveKey)?;
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Jose(e.to_string()))?;
+        let mut header = JwsHeader::new();
+        header.set_token_type(ACCESS_TOKEN_TYP);
+        header.set_key_id(&key.kid);
+        jws::serialize_compact(&payload, &header, key.signer.as_ref()).map_err(jose)
+    }
+}
+
+fn generate(alg: SigningAlg) -> Result<(Vec<u8>, josekit::jwk::Jwk), KeyError> {
+    Ok(match alg {
+        SigningAlg::EdDSA => {
+            let kp = EdDSA.generate_key_pair(EdCurve::Ed25519).map_err(jose)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        SigningAlg::ES256 => {
+            let kp = ES256.generate_key_pair().map_err(jose)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        SigningAlg::RS256 => {
+            let kp = RS256.generate_key_pair(2048).map_err(jose)?;
+            (kp.to_der_private_key(), kp.to_jwk_public_key())
+        }
+        SigningAlg::HS256 => return Err(KeyError::Jose("HS256 keys are not generated".into())),
+    })
+}
+
+fn load_row(kek: &KeyEncryptionKey, row: &key_store::KeyRow) -> Result<LoadedKey, KeyError> {
+    let alg: SigningAlg = row
+        .alg
+        .parse()
+        .map_err(|e: shared::alg::UnknownAlg| KeyError::Jose(e.to_string()))?;
+    let der = kek.decrypt(&row.kid, &row.private_key_encrypted)?;
+    let signer: Arc<dyn JwsSigner> = match alg {
+        SigningAlg::EdDSA => Arc::new(EdDSA.signer_from_der(&der).map_err(jose)?),
+        SigningAlg::ES256 => Arc::new(ES256.signer_from_der(&der).map_err(jose)?),
+        SigningAlg::RS256 => Arc::new(RS256.signer_from_der(&der).map_err(jose)?),
+        SigningAlg::HS256 => return Err(KeyError::Jose("HS256 key in the key table".into())),
+    };
+    let public_jwk =
+        serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Jose(e.to_string()))?;
+    Ok(LoadedKey {
+        kid: row.kid.clone(),
+        generation: row.generation,
+        alg,
+        created_at: row.created_at,
+        activates_at: row.activates_at,
+        public_jwk: Some(public_jwk),
+        signer,
+    })
+}
+
+/// `kid` of an HS256 secret: the first 16 characters of base64url(SHA-256(secret)), so both
+/// sides can tell which secret signed without publishing anything.
+pub fn hs256_kid(secret: &[u8]) -> String {
+    let digest = openssl::sha::sha256(secret);
+    URL_SAFE_NO_PAD.encode(digest).chars().take(16).collect()
+}
+
+fn hs256_key(secret: &[u8]) -> Result<LoadedKey, KeyError> {
+    Ok(LoadedKey {
+        kid: hs256_kid(secret),
+        generation: 0,
+        alg: SigningAlg::HS256,
+        created_at: DateTime::<Utc>::MIN_UTC,
+        activates_at: DateTime::<Utc>::MIN_UTC,
+        public_jwk: None,
+        signer: Arc::new(HS256.signer_from_bytes(secret).map_err(jose)?),
+    })
+}

@@ -1,0 +1,233 @@
+//! Startup in one place: database, migrations, keys, routes, listener, background tasks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use migrations::{AuthMigrator, MigratorTrait};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::{NormalizePath, TrailingSlash};
+use poem::{Endpoint, EndpointExt, Route, Server};
+use sea_orm::{DatabaseConnection, DbBackend};
+use secrecy::SecretSlice;
+use shared::server::{db, http};
+use shared::{Clock, SystemClock};
+
+use crate::api;
+use crate::config::{Config, ConfigError, decode_kek};
+use crate::domain::client_secret::SecretVerifier;
+use crate::domain::key_encryption::KeyEncryptionKey;
+use crate::domain::random;
+use crate::domain::signing::KeyRing;
+use crate::state::AppState;
+
+pub struct Application {
+    port: u16,
+    acceptor: TcpAcceptor,
+    state: Arc<AppState>,
+}
+
+/// Opens the database and applies pending migrations.
+pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(url).await.context("cannot open AUTH_DATABASE_URL")?;
+    AuthMigrator::up(&db, None)
+        .await
+        .context("database migration failed")?;
+    Ok(db)
+}
+
+/// The key-encryption key: configured, or for a SQLite file generated beside it (0600).
+pub fn resolve_kek(config: &Config, backend: DbBackend) -> anyhow::Result<Option<KeyEncryptionKey>> {
+    if let Some(k) = &config.key_encryption_key {
+        return Ok(Some(KeyEncryptionKey::new(k.clone())));
+    }
+    if backend != DbBackend::Sqlite {
+        if config.signing_alg.is_asymmetric() {
+            return Err(ConfigError {
+                setting: "AUTH_KEY_ENCRYPTION_KEY",
+                message: "required with PostgreSQL (32 random bytes, base64: `openssl rand -base64 32`)".into(),
+            }
+            .into());
+        }
+        return Ok(None);
+    }
+    let Some(path) = db::sqlite_path(&config.database_url) else {
+        tracing::warn!("in-memory database: signing keys are encrypted under a throwaway key");
+        let mut bytes = vec![0u8; 32];
+        random::fill(&mut bytes)?;
+        return Ok(Some(KeyEncryptionKey::new(SecretSlice::from(bytes))));
+    };
+    let kek_path = PathBuf::from(format!("{path}.kek"));
+    if !kek_path.exists() {
+        let mut bytes = [0u8; 32];
+        random::fill(&mut bytes)?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        write_private_file(&kek_path, encoded.as_bytes())
+            .with_context(|| format!("cannot write {}", kek_path.display()))?;
+        tracing::warn!(
+            path = %kek_path.display(),
+            "AUTH_KEY_ENCRYPTION_KEY is unset: generated a key-encryption key beside the database; set it explicitly in production"
+        );
+    }
+    let encoded = std::fs::read(&kek_path).with_context(|| format!("cannot read {}", kek_path.display()))?;
+    Ok(Some(KeyEncryptionKey::new(decode_kek(&encoded)?)))
+}
+
+fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut f) => f.write_all(contents),
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Builds the shared state (used by the server and by CLI commands that need keys).
+pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<AppState>> {
+    let db = open_database(&config.database_url).await?;
+    let kek = resolve_kek(&config, db.get_database_backend())?;
+    let keys = KeyRing::load(
+        &db,
+        config.signing_alg,
+        config.hs256_secret.as_ref(),
+        kek,
+        clock.now(),
+    )
+    .await
+    .context("cannot load signing keys")?;
+    let secrets = SecretVerifier::new(config.argon2_max_concurrent)?;
+    Ok(Arc::new(AppState {
+        db,
+        config,
+        clock,
+        keys: Arc::new(keys),
+        secrets,
+    }))
+}
+
+/// The whole route table, wrapped in the middleware every request passes through.
+pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+    let api = api::service(&state.config.issuer);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let external_api_enabled = state.config.external_api_enabled;
+    Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .data(state)
+        .around(move |ep, req| async move {
+            let path = req.uri().path().to_owned();
+            if !external_api_enabled && path.starts_with("/external-api/") {
+                return Ok(http::framework_error_response(poem::http::StatusCode::NOT_FOUND));
+            }
+            let mut resp = ep.get_response(req).await;
+            if is_token_path(&path) {
+                // RFC 6749 §5.1: token responses must not be cached, errors included.
+                let h = resp.headers_mut();
+                h.insert(poem::http::header::CACHE_CONTROL, poem::http::HeaderValue::from_static("no-store"));
+                h.insert(poem::http::header::PRAGMA, poem::http::HeaderValue::from_static("no-cache"));
+            }
+            Ok(resp)
+        })
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(http::request_context)
+}
+
+fn is_token_path(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    p == "/oauth/token" || p == "/external-api/v1.0/application/token"
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let listen = config.listen;
+        let state = build_state(config, clock).await?;
+        let acceptor = TcpListener::bind(listen)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("AUTH_LISTEN: cannot listen on {listen}"))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("listener has no address")?;
+        Ok(Self {
+            port,
+            acceptor,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        spawn_key_refresh(Arc::clone(&self.state));
+        tracing::info!(port = self.port, issuer = %self.state.config.issuer, "auth-server listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes(self.state), stop, Some(Duration::from_secs(30)))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Re-reads the key table so rotations made by the CLI or another replica take effect.
+fn spawn_key_refresh(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.config.key_refresh);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.keys.refresh(&state.db, state.clock.now()).await {
+                tracing::warn!(error = format!("{e:#}"), "signing key refresh failed");
+            }
+        }
+    });
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

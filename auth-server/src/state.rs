@@ -1,0 +1,19 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use shared::Clock;
+
+use crate::config::Config;
+use crate::domain::client_secret::SecretVerifier;
+use crate::domain::signing::KeyRing;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<KeyRing>,
+    pub secrets: SecretVerifier,
+}

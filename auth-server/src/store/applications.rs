@@ -1,0 +1,143 @@
+//! Applications (OAuth clients). Deleted applications stay as tombstones (deleted_at set) so
+//! verifiers can still learn of the deletion; every read here skips them.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use shared::{ClientId, ScopeSet};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::entity::applications::{ActiveModel, Column, Entity, Model};
+use crate::domain::allowlist::Allowlist;
+
+/// An application as the domain sees it. `Debug` never shows the secret hash.
+#[derive(Clone)]
+pub struct Application {
+    pub id: Uuid,
+    pub client_id: ClientId,
+    pub name: String,
+    pub secret_hash: String,
+    pub scopes: ScopeSet,
+    pub domains: Allowlist,
+    pub is_active: bool,
+    pub tokens_not_before: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("domains", &self.domains)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TryFrom<Model> for Application {
+    type Error = StoreError;
+    fn try_from(m: Model) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: m.id,
+            client_id: ClientId::parse(&m.client_id)
+                .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
+            name: m.name,
+            secret_hash: m.secret_hash,
+            scopes: ScopeSet::parse(&m.scopes)
+                .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
+            domains: Allowlist::parse_stored(&m.domains)
+                .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
+            is_active: m.is_active,
+            tokens_not_before: m.tokens_not_before,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+/// One query: the row carries scopes and domains, so the token endpoint reads nothing else.
+pub async fn find_by_client_id(
+    db: &impl ConnectionTrait,
+    client_id: &ClientId,
+) -> Result<Option<Application>, StoreError> {
+    Entity::find()
+        .filter(Column::ClientId.eq(client_id.as_str()))
+        .filter(Column::DeletedAt.is_null())
+        .one(db)
+        .await?
+        .map(Application::try_from)
+        .transpose()
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Application>, StoreError> {
+    Entity::find()
+        .filter(Column::DeletedAt.is_null())
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Application::try_from)
+        .collect()
+}
+
+pub async fn insert(db: &impl ConnectionTrait, app: &Application) -> Result<(), StoreError> {
+    ActiveModel {
+        id: Set(app.id),
+        client_id: Set(app.client_id.to_string()),
+        name: Set(app.name.clone()),
+        secret_hash: Set(app.secret_hash.clone()),
+        scopes: Set(app.scopes.to_string()),
+        domains: Set(app.domains.to_stored()),
+        is_active: Set(app.is_active),
+        tokens_not_before: Set(app.tokens_not_before),
+        deleted_at: Set(None),
+        created_at: Set(app.created_at),
+        updated_at: Set(app.updated_at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Writes every mutable field of `app`.
+pub async fn save(db: &impl ConnectionTrait, app: &Application) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::Name, Expr::value(app.name.clone()))
+        .col_expr(Column::SecretHash, Expr::value(app.secret_hash.clone()))
+        .col_expr(Column::Scopes, Expr::value(app.scopes.to_string()))
+        .col_expr(Column::Domains, Expr::value(app.domains.to_stored()))
+        .col_expr(Column::IsActive, Expr::value(app.is_active))
+        .col_expr(Column::TokensNotBefore, Expr::value(app.tokens_not_before))
+        .col_expr(Column::UpdatedAt, Expr::value(app.updated_at))
+        .filter(Column::Id.eq(app.id))
+        .filter(Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes by tombstone: inactive, every token refused, hidden from every read.
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::IsActive, Expr::value(false))
+        .col_expr(Column::TokensNotBefore, Expr::value(Some(now)))
+        .col_expr(Column::DeletedAt, Expr::value(Some(now)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

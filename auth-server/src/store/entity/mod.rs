@@ -1,0 +1,5 @@
+//! sea-orm entities: the database's shape, never sent over the wire.
+
+pub mod applications;
+pub mod signing_keys;
+pub mod users;

@@ -1,0 +1,66 @@
+//! Signing-key rows. Private halves are stored encrypted; this module never decrypts.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use super::StoreError;
+use super::entity::signing_keys::{ActiveModel, Column, Entity, Model};
+
+pub type KeyRow = Model;
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("kid", &self.kid)
+            .field("generation", &self.generation)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<KeyRow>, StoreError> {
+    Ok(Entity::find()
+        .order_by_asc(Column::Generation)
+        .all(db)
+        .await?)
+}
+
+/// Inserts a key at `row.generation`. `Ok(false)` when another process took that generation
+/// first (the caller re-reads and, for the first key, simply uses the winner's).
+pub async fn insert(db: &impl ConnectionTrait, row: KeyRow) -> Result<bool, StoreError> {
+    let active = ActiveModel {
+        kid: Set(row.kid),
+        generation: Set(row.generation),
+        alg: Set(row.alg),
+        private_key_encrypted: Set(row.private_key_encrypted),
+        public_jwk: Set(row.public_jwk),
+        created_at: Set(row.created_at),
+        activates_at: Set(row.activates_at),
+        superseded_at: Set(None),
+    };
+    match Entity::insert(active).exec_without_returning(db).await {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records that every key older than `generation` stopped signing at `at`.
+pub async fn mark_superseded(
+    db: &impl ConnectionTrait,
+    generation: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::SupersededAt, Expr::value(Some(at)))
+        .filter(Column::Generation.lt(generation))
+        .filter(Column::SupersededAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

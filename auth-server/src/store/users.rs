@@ -1,0 +1,100 @@
+//! Users: the people applications act for, keyed by normalised e-mail.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use shared::{ClientId, Email};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::entity::users::{ActiveModel, Column, Entity, Model};
+
+pub type User = Model;
+
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &Email,
+) -> Result<Option<User>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::EmailNormalized.eq(email.normalized()))
+        .one(db)
+        .await?)
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<User>, StoreError> {
+    Ok(Entity::find()
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?)
+}
+
+fn new_row(
+    email: &Email,
+    external_sub: Option<String>,
+    created_by: Option<&ClientId>,
+    now: DateTime<Utc>,
+) -> ActiveModel {
+    ActiveModel {
+        id: Set(Uuid::new_v4()),
+        external_sub: Set(external_sub),
+        email: Set(email.as_typed().to_owned()),
+        email_normalized: Set(email.normalized().to_owned()),
+        is_active: Set(true),
+        tokens_not_before: Set(None),
+        created_by_client_id: Set(created_by.map(ToString::to_string)),
+        created_at: Set(now),
+    }
+}
+
+/// Inserts unless a user with this e-mail exists, then reads the row back: concurrent callers
+/// for one new e-mail all get the same single user (the UNIQUE index arbitrates).
+pub async fn insert_if_absent(
+    db: &impl ConnectionTrait,
+    email: &Email,
+    external_sub: Option<String>,
+    created_by: Option<&ClientId>,
+    now: DateTime<Utc>,
+) -> Result<(User, bool), StoreError> {
+    let result = Entity::insert(new_row(email, external_sub, created_by, now))
+        .on_conflict_do_nothing_on([Column::EmailNormalized])
+        .exec_without_returning(db)
+        .await?;
+    let created = !matches!(result, sea_orm::TryInsertResult::Conflicted);
+    let user = find_by_email(db, email)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))?;
+    Ok((user, created))
+}
+
+pub async fn attach_external_sub(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    sub: &str,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::ExternalSub, Expr::value(Some(sub.to_owned())))
+        .filter(Column::Id.eq(id))
+        .filter(Column::ExternalSub.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Activation never revives old tokens: deactivation moves `tokens_not_before` forward, and
+/// activation leaves it there.
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut update = Entity::update_many().col_expr(Column::IsActive, Expr::value(active));
+    if !active {
+        update = update.col_expr(Column::TokensNotBefore, Expr::value(Some(now)));
+    }
+    update.filter(Column::Id.eq(id)).exec(db).await?;
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Schema migrations, run at startup by each service (and by their `migrate` subcommands).
+//!
+//! Two migrators, because the services own separate databases: the rooms API's role may not
+//! even be able to read the auth tables. Every step is written with sea-query so it runs
+//! unchanged on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigrationTrait, async_trait};
+
+mod m20261123_000001_create_applications;
+mod m20261123_000002_create_users;
+mod m20261123_000003_create_signing_keys;
+
+/// The auth-server's tables: applications, users, signing keys.
+pub struct AuthMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for AuthMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_applications::Migration),
+            Box::new(m20261123_000002_create_users::Migration),
+            Box::new(m20261123_000003_create_signing_keys::Migration),
+        ]
+    }
+}

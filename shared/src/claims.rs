@@ -1,0 +1,265 @@
+//! The access-token claims (RFC 9068 profile with RFC 8693 `act`), issued by the auth-server and
+//! checked by the rooms API and by introspection — one definition, one set of checks.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::scope::ScopeSet;
+
+/// JOSE `typ` of our access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// `aud`: a string when we issue, a string or an array when we accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(a) => a == audience,
+            Audience::Many(list) => list.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// `scope`: space-separated when we issue; a JSON array is accepted too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ScopeClaim {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl ScopeClaim {
+    /// Known scopes, case-insensitively; an optional `prefix:` is stripped first.
+    pub fn scopes(&self, prefix: Option<&str>) -> ScopeSet {
+        let strip = |s: &str| -> String {
+            match prefix {
+                Some(p) => s
+                    .strip_prefix(p)
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .unwrap_or(s)
+                    .to_owned(),
+                None => s.to_owned(),
+            }
+        };
+        let items: Vec<String> = match self {
+            ScopeClaim::Text(t) => t.split_ascii_whitespace().map(strip).collect(),
+            ScopeClaim::List(l) => l.iter().map(|s| strip(s)).collect(),
+        };
+        ScopeSet::parse_known(items.iter().map(String::as_str))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub aud: Audience,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ScopeClaim>,
+    #[serde(default)]
+    pub delegated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// What a verifier expects of every token.
+#[derive(Debug, Clone)]
+pub struct Expectations {
+    pub issuer: String,
+    pub audience: String,
+    pub leeway_seconds: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("The access token expired")]
+    Expired,
+    #[error("The access token is not yet valid")]
+    NotYetValid,
+    #[error("The access token has the wrong issuer")]
+    Issuer,
+    #[error("The access token is not meant for this audience")]
+    Audience,
+    #[error("The access token names no subject")]
+    Subject,
+    #[error("The access token is not a delegated token")]
+    NotDelegated,
+}
+
+/// Inputs of a fresh token; `AccessTokenClaims::issue` fills in the fixed parts.
+#[derive(Debug, Clone)]
+pub struct Issue<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    pub scopes: ScopeSet,
+    pub now: DateTime<Utc>,
+    pub ttl_seconds: i64,
+    pub jti: String,
+}
+
+impl AccessTokenClaims {
+    pub fn issue(i: Issue<'_>) -> Self {
+        let iat = i.now.timestamp();
+        Self {
+            iss: i.issuer.to_owned(),
+            aud: Audience::One(i.audience.to_owned()),
+            sub: Some(i.user_id.to_owned()),
+            user_id: Some(i.user_id.to_owned()),
+            client_id: i.client_id.to_owned(),
+            scope: i.scopes.token_scopes().to_claim().map(ScopeClaim::Text),
+            delegated: Some(true),
+            act: Some(Actor {
+                sub: i.client_id.to_owned(),
+            }),
+            iat: Some(iat),
+            nbf: Some(iat),
+            exp: iat + i.ttl_seconds,
+            jti: Some(i.jti),
+        }
+    }
+
+    /// `sub`, or failing that the upstream `user_id`.
+    pub fn subject(&self) -> Option<&str> {
+        self.sub
+            .as_deref()
+            .or(self.user_id.as_deref())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The `rooms:*` scopes the token carries (privileges never count).
+    pub fn scopes(&self) -> ScopeSet {
+        self.scope
+            .as_ref()
+            .map(|s| s.scopes(None).token_scopes())
+            .unwrap_or_default()
+    }
+
+    /// Every claim check of rooms-api.md §1 that does not need the signature or external state.
+    pub fn validate(&self, expect: &Expectations, now: DateTime<Utc>) -> Result<(), ClaimError> {
+        let now = now.timestamp();
+        if self.exp.saturating_add(expect.leeway_seconds) <= now {
+            return Err(ClaimError::Expired);
+        }
+        let latest = now.saturating_add(expect.leeway_seconds);
+        if self.nbf.is_some_and(|t| t > latest) || self.iat.is_some_and(|t| t > latest) {
+            return Err(ClaimError::NotYetValid);
+        }
+        if self.iss != expect.issuer {
+            return Err(ClaimError::Issuer);
+        }
+        if !self.aud.contains(&expect.audience) {
+            return Err(ClaimError::Audience);
+        }
+        if self.subject().is_none() || self.client_id.is_empty() {
+            return Err(ClaimError::Subject);
+        }
+        if self.delegated != Some(true) {
+            return Err(ClaimError::NotDelegated);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::Scope;
+    use chrono::TimeZone;
+
+    fn sample(now: DateTime<Utc>) -> AccessTokenClaims {
+        AccessTokenClaims::issue(Issue {
+            issuer: "http://auth",
+            audience: "rooms-api",
+            user_id: "u1",
+            client_id: "c1",
+            scopes: [Scope::RoomsList, Scope::TokensIntrospect, Scope::RoomsCreate]
+                .into_iter()
+                .collect(),
+            now,
+            ttl_seconds: 3600,
+            jti: "j1".into(),
+        })
+    }
+
+    fn expect() -> Expectations {
+        Expectations {
+            issuer: "http://auth".into(),
+            audience: "rooms-api".into(),
+            leeway_seconds: 30,
+        }
+    }
+
+    #[test]
+    fn issued_claims_have_the_rfc9068_shape() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let json = serde_json::to_value(sample(now)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "iss": "http://auth", "aud": "rooms-api", "sub": "u1", "user_id": "u1",
+                "client_id": "c1", "scope": "rooms:create rooms:list", "delegated": true,
+                "act": {"sub": "c1"}, "iat": 1_700_000_000, "nbf": 1_700_000_000,
+                "exp": 1_700_003_600, "jti": "j1"
+            })
+        );
+    }
+
+    #[test]
+    fn validation_checks_time_issuer_audience_subject_delegation() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let c = sample(now);
+        assert_eq!(c.validate(&expect(), now), Ok(()));
+        let later = now + chrono::TimeDelta::seconds(3600 + 30);
+        assert_eq!(c.validate(&expect(), later), Err(ClaimError::Expired));
+        let earlier = now - chrono::TimeDelta::seconds(31);
+        assert_eq!(c.validate(&expect(), earlier), Err(ClaimError::NotYetValid));
+        let mut bad = c.clone();
+        bad.iss = "http://other".into();
+        assert_eq!(bad.validate(&expect(), now), Err(ClaimError::Issuer));
+        let mut bad = c.clone();
+        bad.aud = Audience::Many(vec!["x".into(), "rooms-api".into()]);
+        assert_eq!(bad.validate(&expect(), now), Ok(()));
+        bad.aud = Audience::Many(vec!["x".into()]);
+        assert_eq!(bad.validate(&expect(), now), Err(ClaimError::Audience));
+        let mut bad = c.clone();
+        bad.sub = None;
+        assert_eq!(bad.validate(&expect(), now), Ok(()));
+        bad.user_id = None;
+        assert_eq!(bad.validate(&expect(), now), Err(ClaimError::Subject));
+        let mut bad = c.clone();
+        bad.delegated = Some(false);
+        assert_eq!(bad.validate(&expect(), now), Err(ClaimError::NotDelegated));
+    }
+
+    #[test]
+    fn scopes_from_string_or_array_case_insensitive() {
+        let list = ScopeClaim::List(vec!["ROOMS:LIST".into(), "rooms:list".into(), "x".into()]);
+        assert_eq!(list.scopes(None).to_string(), "rooms:list");
+        let text = ScopeClaim::Text("meet:rooms:create rooms:delete".into());
+        assert_eq!(text.scopes(Some("meet")).to_string(), "rooms:create rooms:delete");
+    }
+}

@@ -1,0 +1,131 @@
+//! HTTP plumbing shared by both services: request ids, access logs, the JSON error shape for
+//! the framework's own failures, and helpers to build error responses.
+
+use std::time::Instant;
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+use crate::error::{ErrorBody, ErrorCode};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Builds the one error shape with the given status.
+pub fn error_response(status: StatusCode, code: ErrorCode, description: &str) -> Response {
+    let body = ErrorBody::new(code, description);
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(json)
+}
+
+/// Turns an error raised by poem or poem-openapi itself (no route, bad content type, unparsable
+/// body, …) into our JSON shape. Its text is never echoed: it can quote internals.
+pub fn framework_error_response(status: StatusCode) -> Response {
+    let (code, description) = match status {
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::InvalidRequest, "Request body too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            ErrorCode::InvalidRequest,
+            "Unsupported content type: use application/x-www-form-urlencoded or application/json",
+        ),
+        StatusCode::UNAUTHORIZED => (ErrorCode::InvalidClient, "Authentication required"),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => (
+            ErrorCode::TemporarilyUnavailable,
+            "The service is temporarily unavailable",
+        ),
+        s if s.is_client_error() => (ErrorCode::InvalidRequest, "Malformed request"),
+        _ => (ErrorCode::ServerError, "internal error"),
+    };
+    let status = if status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE {
+        status
+    } else if status.is_server_error() {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    error_response(status, code, description)
+}
+
+/// Outermost middleware: gives every request an id (returned as `x-request-id`), runs it inside
+/// a span carrying that id so every log line names it, converts framework errors to our JSON
+/// shape, and writes one access-log line.
+pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let started = Instant::now();
+    let mut response = async {
+        match next.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(err) => {
+                let status = err.status();
+                if status.is_server_error() {
+                    tracing::error!(error = %err, "request failed");
+                }
+                framework_error_response(status)
+            }
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let status = response.status();
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            path = %path,
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    if status.is_client_error() || status.is_server_error() {
+        // Errors from the router or a bare handler must still use the one JSON shape, and must
+        // not leak their text.
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if !is_json {
+            let mut replaced = framework_error_response(status);
+            for (name, value) in response.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    replaced.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                replaced.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            return Ok(replaced);
+        }
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framework_errors_keep_their_status_and_never_500_for_client_errors() {
+        for (status, code) in [
+            (StatusCode::NOT_FOUND, "not_found"),
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
+            (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        ] {
+            let r = framework_error_response(status);
+            assert_eq!(r.status(), status);
+            let _ = code;
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The HTTP, telemetry and database glue both services run, so neither writes it twice.
+//! Only compiled with the `server` feature; the rest of this crate stays free of I/O.
+
+pub mod db;
+pub mod http;
+pub mod telemetry;
