@@ -20,7 +20,11 @@ use crate::startup::{self, Application};
 use crate::store::{applications, applications::Application as App, keys as key_store, users};
 
 #[derive(Debug, Parser)]
-#[command(name = "auth-server", version, about = "OAuth2 authorization server for the rooms API")]
+#[command(
+    name = "auth-server",
+    version,
+    about = "OAuth2 authorization server for the rooms API"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -234,13 +238,23 @@ impl AppView {
         }
         println!("id:            {}", self.id);
         println!("active:        {}", self.is_active);
-        println!("scopes:        {}", join_or(&self.scopes, "(none: this application can do nothing yet)"));
-        println!("domains:       {}", join_or(&self.domains, "(none: any e-mail domain is admitted)"));
+        println!(
+            "scopes:        {}",
+            join_or(&self.scopes, "(none: this application can do nothing yet)")
+        );
+        println!(
+            "domains:       {}",
+            join_or(&self.domains, "(none: any e-mail domain is admitted)")
+        );
     }
 }
 
 fn join_or(items: &[String], empty: &str) -> String {
-    if items.is_empty() { empty.to_owned() } else { items.join(" ") }
+    if items.is_empty() {
+        empty.to_owned()
+    } else {
+        items.join(" ")
+    }
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
@@ -293,7 +307,12 @@ fn validate_name(name: &str) -> anyhow::Result<String> {
 async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
     let db = startup::open_database(&config.database_url).await?;
     match cmd {
-        AppCommand::Create { name, scopes, domains, json } => {
+        AppCommand::Create {
+            name,
+            scopes,
+            domains,
+            json,
+        } => {
             let name = validate_name(&name)?;
             let scopes: ScopeSet = parse_scopes(&scopes)?.into_iter().collect();
             let domains = Allowlist::new(parse_domains(&domains)?);
@@ -313,7 +332,9 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
             applications::insert(&db, &app).await?;
             warn_if_open(&app);
             let view = AppView::new(&app, Some(&secret));
-            if json { print_json(&view) } else {
+            if json {
+                print_json(&view)
+            } else {
                 view.print_text();
                 Ok(())
             }
@@ -324,12 +345,18 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
             if json {
                 return print_json(&views);
             }
-            println!("{:<40}  {:<6}  {:<24}  SCOPES / DOMAINS", "CLIENT_ID", "ACTIVE", "NAME");
+            println!(
+                "{:<40}  {:<6}  {:<24}  SCOPES / DOMAINS",
+                "CLIENT_ID", "ACTIVE", "NAME"
+            );
             for v in views {
                 println!(
                     "{:<40}  {:<6}  {:<24}  {} / {}",
-                    v.client_id, v.is_active, v.name,
-                    join_or(&v.scopes, "-"), join_or(&v.domains, "any")
+                    v.client_id,
+                    v.is_active,
+                    v.name,
+                    join_or(&v.scopes, "-"),
+                    join_or(&v.domains, "any")
                 );
             }
             Ok(())
@@ -337,14 +364,23 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
         AppCommand::Show { client_id, json } => {
             let app = find_app(&db, &parse_client_id(&client_id)?).await?;
             let view = AppView::new(&app, None);
-            if json { print_json(&view) } else {
+            if json {
+                print_json(&view)
+            } else {
                 view.print_text();
                 Ok(())
             }
         }
         AppCommand::Update {
-            client_id, name, add_scopes, remove_scopes, add_domains, remove_domains,
-            activate, deactivate, json,
+            client_id,
+            name,
+            add_scopes,
+            remove_scopes,
+            add_domains,
+            remove_domains,
+            activate,
+            deactivate,
+            json,
         } => {
             let mut app = find_app(&db, &parse_client_id(&client_id)?).await?;
             let add_scopes = parse_scopes(&add_scopes)?;
@@ -384,12 +420,18 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
             applications::save(&db, &app).await?;
             warn_if_open(&app);
             let view = AppView::new(&app, None);
-            if json { print_json(&view) } else {
+            if json {
+                print_json(&view)
+            } else {
                 view.print_text();
                 Ok(())
             }
         }
-        AppCommand::RotateSecret { client_id, keep_tokens, json } => {
+        AppCommand::RotateSecret {
+            client_id,
+            keep_tokens,
+            json,
+        } => {
             let mut app = find_app(&db, &parse_client_id(&client_id)?).await?;
             let secret = client_secret::generate()?;
             app.secret_hash = client_secret::hash(&secret)?;
@@ -399,7 +441,9 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
             app.updated_at = now;
             applications::save(&db, &app).await?;
             let view = AppView::new(&app, Some(&secret));
-            if json { print_json(&view) } else {
+            if json {
+                print_json(&view)
+            } else {
                 view.print_text();
                 Ok(())
             }
@@ -450,7 +494,10 @@ async fn user_command(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> 
                 .await
                 .map_err(|e| match &e {
                     crate::store::StoreError::Db(d)
-                        if matches!(d.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =>
+                        if matches!(
+                            d.sql_err(),
+                            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                        ) =>
                     {
                         refused("another user already has this --sub")
                     }
@@ -462,13 +509,25 @@ async fn user_command(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> 
                         users::attach_external_sub(&db, user.id, s).await?;
                         user.external_sub = Some(s.clone());
                     }
-                    _ => return Err(refused(format!("a user with e-mail {} already exists", email.normalized()))),
+                    _ => {
+                        return Err(refused(format!(
+                            "a user with e-mail {} already exists",
+                            email.normalized()
+                        )));
+                    }
                 }
             }
             let view = UserView::from(&user);
-            if json { print_json(&view) } else {
-                println!("user {} <{}> sub={} active={}", view.id, view.email,
-                    view.external_sub.as_deref().unwrap_or("(provisional)"), view.is_active);
+            if json {
+                print_json(&view)
+            } else {
+                println!(
+                    "user {} <{}> sub={} active={}",
+                    view.id,
+                    view.email,
+                    view.external_sub.as_deref().unwrap_or("(provisional)"),
+                    view.is_active
+                );
                 Ok(())
             }
         }
@@ -480,8 +539,13 @@ async fn user_command(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> 
             }
             println!("{:<36}  {:<6}  {:<32}  SUB", "ID", "ACTIVE", "EMAIL");
             for v in views {
-                println!("{:<36}  {:<6}  {:<32}  {}", v.id, v.is_active, v.email,
-                    v.external_sub.as_deref().unwrap_or("(provisional)"));
+                println!(
+                    "{:<36}  {:<6}  {:<32}  {}",
+                    v.id,
+                    v.is_active,
+                    v.email,
+                    v.external_sub.as_deref().unwrap_or("(provisional)")
+                );
             }
             Ok(())
         }
@@ -505,11 +569,19 @@ async fn set_user_active(
         .await?
         .ok_or_else(|| refused(format!("no user with e-mail {}", email.normalized())))?;
     users::set_active(db, user.id, active, now).await?;
-    println!("user {} {}", email.normalized(), if active { "activated" } else { "deactivated" });
+    println!(
+        "user {} {}",
+        email.normalized(),
+        if active { "activated" } else { "deactivated" }
+    );
     Ok(())
 }
 
-async fn keys_command(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+async fn keys_command(
+    cmd: KeysCommand,
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     let now = clock.now();
     match cmd {
         KeysCommand::List { json } => {
@@ -519,35 +591,51 @@ async fn keys_command(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -
                 return print_json(&infos);
             }
             if infos.is_empty() {
-                println!("no signing keys yet (the server creates one at start; HS256 uses TOKEN_HS256_SECRET)");
+                println!(
+                    "no signing keys yet (the server creates one at start; HS256 uses TOKEN_HS256_SECRET)"
+                );
             }
-            println!("{:<24}  {:<6}  {:<10}  {:<25}  {:<25}  SUPERSEDED_AT", "KID", "ALG", "STATE", "CREATED_AT", "ACTIVATES_AT");
+            println!(
+                "{:<24}  {:<6}  {:<10}  {:<25}  {:<25}  SUPERSEDED_AT",
+                "KID", "ALG", "STATE", "CREATED_AT", "ACTIVATES_AT"
+            );
             for k in infos {
                 println!(
                     "{:<24}  {:<6}  {:<10}  {:<25}  {:<25}  {}",
-                    k.kid, k.alg, k.state.to_string(),
-                    k.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    k.activates_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    k.superseded_at.map_or("-".to_owned(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    k.kid,
+                    k.alg,
+                    k.state.to_string(),
+                    k.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    k.activates_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    k.superseded_at.map_or("-".to_owned(), |t| t
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 );
             }
             Ok(())
         }
         KeysCommand::Rotate { now: immediately } => {
             if !config.signing_alg.is_asymmetric() {
-                return Err(refused("TOKEN_SIGNING_ALG=HS256: rotate TOKEN_HS256_SECRET instead"));
+                return Err(refused(
+                    "TOKEN_SIGNING_ALG=HS256: rotate TOKEN_HS256_SECRET instead",
+                ));
             }
             let db = startup::open_database(&config.database_url).await?;
             let kek = startup::resolve_kek(&config, db.get_database_backend())?;
             let ring = KeyRing::load(&db, config.signing_alg, None, kek, now).await?;
             let kid = ring.rotate(&db, now, immediately).await?;
             if immediately {
-                println!("new key {kid} ({}) published; it signs from the servers' next key refresh", config.signing_alg);
+                println!(
+                    "new key {kid} ({}) published; it signs from the servers' next key refresh",
+                    config.signing_alg
+                );
             } else {
                 println!(
                     "new key {kid} ({}) published; it signs from {}",
                     config.signing_alg,
-                    (now + signing::PUBLISH_AHEAD).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    (now + signing::PUBLISH_AHEAD)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 );
             }
             Ok(())

@@ -14,21 +14,46 @@ use shared::server::telemetry::LogFormat;
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address the HTTP API listens on.
-    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8081", global = true)]
+    #[arg(
+        long,
+        env = "AUTH_LISTEN",
+        default_value = "127.0.0.1:8081",
+        global = true
+    )]
     pub auth_listen: SocketAddr,
     /// sqlite://path?mode=rwc or postgres://user@host/db
-    #[arg(long, env = "AUTH_DATABASE_URL", default_value = "sqlite://data/auth.sqlite?mode=rwc", global = true)]
+    #[arg(
+        long,
+        env = "AUTH_DATABASE_URL",
+        default_value = "sqlite://data/auth.sqlite?mode=rwc",
+        global = true
+    )]
     pub auth_database_url: String,
     /// The `iss` of every token and the base of the metadata URLs (no trailing slash).
-    #[arg(long, env = "AUTH_ISSUER", default_value = "http://127.0.0.1:8081", global = true)]
+    #[arg(
+        long,
+        env = "AUTH_ISSUER",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
     pub auth_issuer: String,
-    #[arg(long, env = "TOKEN_AUDIENCE", default_value = "rooms-api", global = true)]
+    #[arg(
+        long,
+        env = "TOKEN_AUDIENCE",
+        default_value = "rooms-api",
+        global = true
+    )]
     pub token_audience: String,
     #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600,
           value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
     pub token_ttl_seconds: u32,
     /// EdDSA, ES256, RS256 or HS256 (HS256 needs TOKEN_HS256_SECRET).
-    #[arg(long, env = "TOKEN_SIGNING_ALG", default_value = "EdDSA", global = true)]
+    #[arg(
+        long,
+        env = "TOKEN_SIGNING_ALG",
+        default_value = "EdDSA",
+        global = true
+    )]
     pub token_signing_alg: SigningAlg,
     /// Create a provisional user for an unknown e-mail (only for applications with domains).
     #[arg(long, env = "ALLOW_USER_CREATION", default_value = "false",
@@ -92,11 +117,15 @@ pub fn secret_from_env(
 ) -> Result<Option<SecretSlice<u8>>, ConfigError> {
     let file_setting = format!("{name}_FILE");
     match (env(name), env(&file_setting)) {
-        (Some(_), Some(_)) => Err(ConfigError::new(name, format!("set {name} or {file_setting}, not both"))),
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            name,
+            format!("set {name} or {file_setting}, not both"),
+        )),
         (Some(value), None) => Ok(Some(SecretSlice::from(value.into_bytes()))),
         (None, Some(path)) => {
-            let bytes = std::fs::read(PathBuf::from(&path))
-                .map_err(|e| ConfigError::new(name, format!("cannot read {file_setting} {path}: {e}")))?;
+            let bytes = std::fs::read(PathBuf::from(&path)).map_err(|e| {
+                ConfigError::new(name, format!("cannot read {file_setting} {path}: {e}"))
+            })?;
             // Files written by editors and `echo` end with a newline that is not part of the secret.
             let trimmed = bytes.trim_ascii_end().to_vec();
             Ok(Some(SecretSlice::from(trimmed)))
@@ -150,7 +179,10 @@ impl Config {
             .argon2_max_concurrent
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         if argon2_max_concurrent == 0 {
-            return Err(ConfigError::new("ARGON2_MAX_CONCURRENT", "must be at least 1"));
+            return Err(ConfigError::new(
+                "ARGON2_MAX_CONCURRENT",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
             listen: s.auth_listen,
@@ -179,7 +211,10 @@ pub fn decode_kek(encoded: &[u8]) -> Result<SecretSlice<u8>, ConfigError> {
         .decode(text.trim())
         .map_err(|_| ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", "must be base64 of 32 bytes"))?;
     if bytes.len() != 32 {
-        return Err(ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", "must be base64 of exactly 32 bytes"));
+        return Err(ConfigError::new(
+            "AUTH_KEY_ENCRYPTION_KEY",
+            "must be base64 of exactly 32 bytes",
+        ));
     }
     Ok(SecretSlice::from(bytes))
 }

@@ -17,13 +17,18 @@ fn body(code: ErrorCode, e: &TokenError) -> Json<ErrorBody> {
 /// Logs internal errors once, here, with their cause chain; the body never carries it.
 pub fn token_error_response(e: TokenError) -> TokenResponse {
     match &e {
-        TokenError::InvalidRequest(_) => TokenResponse::BadRequest(body(ErrorCode::InvalidRequest, &e)),
+        TokenError::InvalidRequest(_) => {
+            TokenResponse::BadRequest(body(ErrorCode::InvalidRequest, &e))
+        }
         TokenError::UnsupportedGrantType => {
             TokenResponse::BadRequest(body(ErrorCode::UnsupportedGrantType, &e))
         }
         TokenError::NoCredentials | TokenError::InvalidClient | TokenError::InactiveClient => {
             tracing::info!(reason = %e, "client authentication refused");
-            TokenResponse::Unauthorized(body(ErrorCode::InvalidClient, &e), BASIC_CHALLENGE.to_owned())
+            TokenResponse::Unauthorized(
+                body(ErrorCode::InvalidClient, &e),
+                BASIC_CHALLENGE.to_owned(),
+            )
         }
         TokenError::Busy => TokenResponse::Unavailable(
             body(ErrorCode::TemporarilyUnavailable, &e),
@@ -43,7 +48,10 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
         }
         TokenError::Internal(cause) => {
             tracing::error!(error = format!("{cause:#}"), "token request failed");
-            TokenResponse::Internal(Json(ErrorBody::new(ErrorCode::ServerError, "internal error")))
+            TokenResponse::Internal(Json(ErrorBody::new(
+                ErrorCode::ServerError,
+                "internal error",
+            )))
         }
     }
 }
@@ -51,6 +59,7 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use poem::IntoResponse;
     use poem_openapi::ApiResponse;
 
     fn status(r: &TokenResponse) -> u16 {
@@ -87,8 +96,16 @@ mod tests {
     #[test]
     fn every_variant_maps_to_its_status_and_code() {
         let table = [
-            (TokenError::InvalidRequest("x"), 400, ErrorCode::InvalidRequest),
-            (TokenError::UnsupportedGrantType, 400, ErrorCode::UnsupportedGrantType),
+            (
+                TokenError::InvalidRequest("x"),
+                400,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                TokenError::UnsupportedGrantType,
+                400,
+                ErrorCode::UnsupportedGrantType,
+            ),
             (TokenError::NoCredentials, 401, ErrorCode::InvalidClient),
             (TokenError::InvalidClient, 401, ErrorCode::InvalidClient),
             (TokenError::InactiveClient, 401, ErrorCode::InvalidClient),
@@ -97,8 +114,16 @@ mod tests {
             (TokenError::DomainNotAllowed, 403, ErrorCode::InvalidScope),
             (TokenError::UserNotFound, 404, ErrorCode::InvalidScope),
             (TokenError::UserDisabled, 403, ErrorCode::InvalidScope),
-            (TokenError::Unavailable, 503, ErrorCode::TemporarilyUnavailable),
-            (TokenError::Internal(anyhow::anyhow!("secret detail")), 500, ErrorCode::ServerError),
+            (
+                TokenError::Unavailable,
+                503,
+                ErrorCode::TemporarilyUnavailable,
+            ),
+            (
+                TokenError::Internal(anyhow::anyhow!("secret detail")),
+                500,
+                ErrorCode::ServerError,
+            ),
         ];
         for (err, want_status, want_code) in table {
             let r = token_error_response(err);

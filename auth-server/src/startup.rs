@@ -31,7 +31,9 @@ pub struct Application {
 
 /// Opens the database and applies pending migrations.
 pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(url).await.context("cannot open AUTH_DATABASE_URL")?;
+    let db = db::connect(url)
+        .await
+        .context("cannot open AUTH_DATABASE_URL")?;
     AuthMigrator::up(&db, None)
         .await
         .context("database migration failed")?;
@@ -39,7 +41,10 @@ pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
 }
 
 /// The key-encryption key: configured, or for a SQLite file generated beside it (0600).
-pub fn resolve_kek(config: &Config, backend: DbBackend) -> anyhow::Result<Option<KeyEncryptionKey>> {
+pub fn resolve_kek(
+    config: &Config,
+    backend: DbBackend,
+) -> anyhow::Result<Option<KeyEncryptionKey>> {
     if let Some(k) = &config.key_encryption_key {
         return Ok(Some(KeyEncryptionKey::new(k.clone())));
     }
@@ -47,7 +52,9 @@ pub fn resolve_kek(config: &Config, backend: DbBackend) -> anyhow::Result<Option
         if config.signing_alg.is_asymmetric() {
             return Err(ConfigError {
                 setting: "AUTH_KEY_ENCRYPTION_KEY",
-                message: "required with PostgreSQL (32 random bytes, base64: `openssl rand -base64 32`)".into(),
+                message:
+                    "required with PostgreSQL (32 random bytes, base64: `openssl rand -base64 32`)"
+                        .into(),
             }
             .into());
         }
@@ -71,7 +78,8 @@ pub fn resolve_kek(config: &Config, backend: DbBackend) -> anyhow::Result<Option
             "AUTH_KEY_ENCRYPTION_KEY is unset: generated a key-encryption key beside the database; set it explicitly in production"
         );
     }
-    let encoded = std::fs::read(&kek_path).with_context(|| format!("cannot read {}", kek_path.display()))?;
+    let encoded =
+        std::fs::read(&kek_path).with_context(|| format!("cannot read {}", kek_path.display()))?;
     Ok(Some(KeyEncryptionKey::new(decode_kek(&encoded)?)))
 }
 
@@ -129,14 +137,22 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| async move {
             let path = req.uri().path().to_owned();
             if !external_api_enabled && path.starts_with("/external-api/") {
-                return Ok(http::framework_error_response(poem::http::StatusCode::NOT_FOUND));
+                return Ok(http::framework_error_response(
+                    poem::http::StatusCode::NOT_FOUND,
+                ));
             }
             let mut resp = ep.get_response(req).await;
             if is_token_path(&path) {
                 // RFC 6749 §5.1: token responses must not be cached, errors included.
                 let h = resp.headers_mut();
-                h.insert(poem::http::header::CACHE_CONTROL, poem::http::HeaderValue::from_static("no-store"));
-                h.insert(poem::http::header::PRAGMA, poem::http::HeaderValue::from_static("no-cache"));
+                h.insert(
+                    poem::http::header::CACHE_CONTROL,
+                    poem::http::HeaderValue::from_static("no-store"),
+                );
+                h.insert(
+                    poem::http::header::PRAGMA,
+                    poem::http::HeaderValue::from_static("no-cache"),
+                );
             }
             Ok(resp)
         })
@@ -186,7 +202,10 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         spawn_key_refresh(Arc::clone(&self.state));
         tracing::info!(port = self.port, issuer = %self.state.config.issuer, "auth-server listening");
         Server::new_with_acceptor(self.acceptor)

@@ -57,7 +57,12 @@ mod tests {
 
     #[test]
     fn round_trips_and_is_case_sensitive() {
-        for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256, SigningAlg::HS256] {
+        for alg in [
+            SigningAlg::EdDSA,
+            SigningAlg::ES256,
+            SigningAlg::RS256,
+            SigningAlg::HS256,
+        ] {
             assert_eq!(alg.to_string().parse::<SigningAlg>(), Ok(alg));
         }
         assert!("eddsa".parse::<SigningAlg>().is_err());

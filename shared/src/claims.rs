@@ -196,9 +196,13 @@ mod tests {
             audience: "rooms-api",
             user_id: "u1",
             client_id: "c1",
-            scopes: [Scope::RoomsList, Scope::TokensIntrospect, Scope::RoomsCreate]
-                .into_iter()
-                .collect(),
+            scopes: [
+                Scope::RoomsList,
+                Scope::TokensIntrospect,
+                Scope::RoomsCreate,
+            ]
+            .into_iter()
+            .collect(),
             now,
             ttl_seconds: 3600,
             jti: "j1".into(),
@@ -260,6 +264,9 @@ mod tests {
         let list = ScopeClaim::List(vec!["ROOMS:LIST".into(), "rooms:list".into(), "x".into()]);
         assert_eq!(list.scopes(None).to_string(), "rooms:list");
         let text = ScopeClaim::Text("meet:rooms:create rooms:delete".into());
-        assert_eq!(text.scopes(Some("meet")).to_string(), "rooms:create rooms:delete");
+        assert_eq!(
+            text.scopes(Some("meet")).to_string(),
+            "rooms:create rooms:delete"
+        );
     }
 }

@@ -169,8 +169,16 @@ mod tests {
         assert!(Domain::parse("example.com").is_ok());
         assert_eq!(d("ExAmple.COM").as_str(), "example.com");
         for bad in [
-            "", "com", "example.com.", "-example.com", "example-.com", "exa mple.com",
-            "ex_ample.com", "a..b", "éxample.com", "example.com\n",
+            "",
+            "com",
+            "example.com.",
+            "-example.com",
+            "example-.com",
+            "exa mple.com",
+            "ex_ample.com",
+            "a..b",
+            "éxample.com",
+            "example.com\n",
         ] {
             assert!(Domain::parse(bad).is_err(), "{bad:?} accepted");
         }
@@ -210,7 +218,10 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(DomainPattern::parse("a.*.com"), Err(DomainError::BadWildcard));
+        assert_eq!(
+            DomainPattern::parse("a.*.com"),
+            Err(DomainError::BadWildcard)
+        );
         assert_eq!(DomainPattern::parse("*"), Err(DomainError::BadWildcard));
         assert!(DomainPattern::parse("*.example.co.uk").is_ok());
     }

@@ -12,7 +12,9 @@ use crate::domain::{Domain, DomainError};
 pub enum EmailError {
     #[error("e-mail address must contain exactly one '@'")]
     At,
-    #[error("e-mail local part must be 1 to 64 printable ASCII characters without spaces, quotes or backslashes")]
+    #[error(
+        "e-mail local part must be 1 to 64 printable ASCII characters without spaces, quotes or backslashes"
+    )]
     LocalPart,
     #[error("e-mail address is longer than 254 characters")]
     TooLong,
@@ -141,7 +143,9 @@ mod tests {
     fn trimming_only_when_asked() {
         assert!(Email::parse(" a@example.com").is_err());
         assert_eq!(
-            Email::parse_trimmed(" a@example.com \n").unwrap().normalized(),
+            Email::parse_trimmed(" a@example.com \n")
+                .unwrap()
+                .normalized(),
             "a@example.com"
         );
     }

@@ -106,6 +106,9 @@ mod tests {
             assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
         }
         let body = serde_json::to_value(ErrorBody::new(ErrorCode::InvalidClient, "x")).unwrap();
-        assert_eq!(body, serde_json::json!({"error": "invalid_client", "error_description": "x"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "invalid_client", "error_description": "x"})
+        );
     }
 }

@@ -44,8 +44,14 @@ mod tests {
 
     #[test]
     fn parses_exactly() {
-        assert_eq!("client_credentials".parse(), Ok(GrantType::ClientCredentials));
-        assert_eq!(GrantType::ClientCredentials.to_string().parse(), Ok(GrantType::ClientCredentials));
+        assert_eq!(
+            "client_credentials".parse(),
+            Ok(GrantType::ClientCredentials)
+        );
+        assert_eq!(
+            GrantType::ClientCredentials.to_string().parse(),
+            Ok(GrantType::ClientCredentials)
+        );
         for bad in ["password", "Client_Credentials", "client_credentials ", ""] {
             assert!(bad.parse::<GrantType>().is_err());
         }

@@ -18,7 +18,9 @@ pub enum Scope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope {0:?} (known: rooms:create rooms:list rooms:retrieve rooms:update rooms:delete tokens:introspect tokens:revocations)")]
+#[error(
+    "unknown scope {0:?} (known: rooms:create rooms:list rooms:retrieve rooms:update rooms:delete tokens:introspect tokens:revocations)"
+)]
 pub struct UnknownScope(pub String);
 
 impl Scope {
@@ -125,7 +127,10 @@ impl ScopeSet {
 
     /// Strict parse of a space-separated list: an unknown scope is an error.
     pub fn parse(input: &str) -> Result<Self, UnknownScope> {
-        input.split_ascii_whitespace().map(Scope::from_str).collect()
+        input
+            .split_ascii_whitespace()
+            .map(Scope::from_str)
+            .collect()
     }
 
     /// Lenient parse for tokens from other issuers: unknown scopes are ignored.
@@ -180,12 +185,22 @@ mod tests {
 
     #[test]
     fn canonical_order_and_privileges_filtered() {
-        let set = ScopeSet::parse("tokens:introspect rooms:delete ROOMS:CREATE rooms:list").unwrap();
-        assert_eq!(set.to_string(), "rooms:create rooms:list rooms:delete tokens:introspect");
-        assert_eq!(set.token_scopes().to_string(), "rooms:create rooms:list rooms:delete");
+        let set =
+            ScopeSet::parse("tokens:introspect rooms:delete ROOMS:CREATE rooms:list").unwrap();
+        assert_eq!(
+            set.to_string(),
+            "rooms:create rooms:list rooms:delete tokens:introspect"
+        );
+        assert_eq!(
+            set.token_scopes().to_string(),
+            "rooms:create rooms:list rooms:delete"
+        );
         assert_eq!(ScopeSet::empty().to_claim(), None);
         assert!(ScopeSet::parse("rooms:fly").is_err());
-        assert_eq!(ScopeSet::parse_known(["meet:x", "rooms:list"]).to_string(), "rooms:list");
+        assert_eq!(
+            ScopeSet::parse_known(["meet:x", "rooms:list"]).to_string(),
+            "rooms:list"
+        );
     }
 
     proptest! {

@@ -23,7 +23,10 @@ impl Allowlist {
     }
 
     pub fn to_stored(&self) -> String {
-        self.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+        self.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     pub fn is_explicit(&self) -> bool {

@@ -16,7 +16,10 @@ pub enum Presented {
     None,
     /// A Basic header that does not decode: fails authentication (never a 400).
     Malformed,
-    Credentials { client_id: String, secret: SecretString },
+    Credentials {
+        client_id: String,
+        secret: SecretString,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,7 +54,9 @@ pub fn presented(
                         secret: SecretString::from(creds.password),
                     })
                 }
-                Err(BasicAuthError::Malformed | BasicAuthError::NotBasic) => Ok(Presented::Malformed),
+                Err(BasicAuthError::Malformed | BasicAuthError::NotBasic) => {
+                    Ok(Presented::Malformed)
+                }
             }
         }
         None => match (body_client_id, body_client_secret) {
@@ -78,10 +83,15 @@ pub enum AuthError {
 }
 
 /// Authenticates the client. Exactly one argon2 verification runs whatever the outcome.
-pub async fn authenticate(state: &AppState, presented: Presented) -> Result<Application, AuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    presented: Presented,
+) -> Result<Application, AuthError> {
     let (client_id, secret) = match presented {
         Presented::Credentials { client_id, secret } => (client_id, secret),
-        Presented::None | Presented::Malformed => (String::new(), SecretString::from(String::new())),
+        Presented::None | Presented::Malformed => {
+            (String::new(), SecretString::from(String::new()))
+        }
     };
     let app = match ClientId::parse(&client_id) {
         Ok(id) => applications::find_by_client_id(&state.db, &id).await?,
@@ -120,8 +130,17 @@ mod tests {
         assert!(presented(Some(&h), Some("other"), None).is_err());
         assert!(presented(Some(&h), None, Some("x".into())).is_err());
         assert!(matches!(presented(None, None, None), Ok(Presented::None)));
-        assert!(matches!(presented(Some("Bearer x"), None, None), Ok(Presented::None)));
-        assert!(matches!(presented(Some("Basic !!"), None, None), Ok(Presented::Malformed)));
-        assert!(matches!(presented(None, Some("id"), None), Ok(Presented::Credentials { .. })));
+        assert!(matches!(
+            presented(Some("Bearer x"), None, None),
+            Ok(Presented::None)
+        ));
+        assert!(matches!(
+            presented(Some("Basic !!"), None, None),
+            Ok(Presented::Malformed)
+        ));
+        assert!(matches!(
+            presented(None, Some("id"), None),
+            Ok(Presented::Credentials { .. })
+        ));
     }
 }

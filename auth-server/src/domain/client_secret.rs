@@ -113,7 +113,11 @@ mod tests {
         assert!(!phc.contains(secret.expose_secret()));
         let v = SecretVerifier::new(2).unwrap();
         assert!(v.verify(secret.clone(), Some(phc.clone())).await.unwrap());
-        assert!(!v.verify(SecretString::from("wrong"), Some(phc)).await.unwrap());
+        assert!(
+            !v.verify(SecretString::from("wrong"), Some(phc))
+                .await
+                .unwrap()
+        );
         assert!(!v.verify(secret, None).await.unwrap());
     }
 }

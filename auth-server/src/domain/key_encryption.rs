@@ -12,7 +12,9 @@ use super::random;
 pub enum KeyEncryptionError {
     #[error("key encryption failed")]
     Encrypt,
-    #[error("a stored private key cannot be decrypted: wrong AUTH_KEY_ENCRYPTION_KEY or damaged row")]
+    #[error(
+        "a stored private key cannot be decrypted: wrong AUTH_KEY_ENCRYPTION_KEY or damaged row"
+    )]
     Decrypt,
 }
 
@@ -51,7 +53,9 @@ impl KeyEncryptionKey {
     }
 
     pub fn decrypt(&self, kid: &str, stored: &str) -> Result<Vec<u8>, KeyEncryptionError> {
-        let raw = STANDARD.decode(stored).map_err(|_| KeyEncryptionError::Decrypt)?;
+        let raw = STANDARD
+            .decode(stored)
+            .map_err(|_| KeyEncryptionError::Decrypt)?;
         if raw.len() < 12 + 16 {
             return Err(KeyEncryptionError::Decrypt);
         }

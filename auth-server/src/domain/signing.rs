@@ -223,7 +223,11 @@ impl KeyRing {
     }
 
     /// Re-reads the key table and records supersessions.
-    pub async fn refresh(&self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), KeyError> {
+    pub async fn refresh(
+        &self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyError> {
         if self.hs256.is_some() {
             return Ok(());
         }
@@ -251,16 +255,27 @@ impl KeyRing {
 
     /// Creates a key of the configured algorithm unless the newest key already is one. The
     /// first key ever signs at once; a key for a switched algorithm is published ahead.
-    async fn ensure_key_for_alg(&self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), KeyError> {
+    async fn ensure_key_for_alg(
+        &self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyError> {
         for _ in 0..5 {
             let rows = key_store::all(db).await?;
             let newest = rows.last();
             if newest.is_some_and(|r| r.alg == self.alg.as_str()) {
                 return Ok(());
             }
-            let activates_at = if newest.is_none() { now } else { now + PUBLISH_AHEAD };
+            let activates_at = if newest.is_none() {
+                now
+            } else {
+                now + PUBLISH_AHEAD
+            };
             let generation = newest.map_or(1, |r| r.generation + 1);
-            if self.insert_new_key(db, generation, now, activates_at).await? {
+            if self
+                .insert_new_key(db, generation, now, activates_at)
+                .await?
+            {
                 tracing::info!(alg = %self.alg, generation, "created signing key");
                 return Ok(());
             }
@@ -280,11 +295,18 @@ impl KeyRing {
                 "HS256 keys are the shared secret: rotate TOKEN_HS256_SECRET instead".into(),
             ));
         }
-        let activates_at = if immediately { now } else { now + PUBLISH_AHEAD };
+        let activates_at = if immediately {
+            now
+        } else {
+            now + PUBLISH_AHEAD
+        };
         for _ in 0..5 {
             let rows = key_store::all(db).await?;
             let generation = rows.last().map_or(1, |r| r.generation + 1);
-            if let Some(kid) = self.insert_new_key_returning_kid(db, generation, now, activates_at).await? {
+            if let Some(kid) = self
+                .insert_new_key_returning_kid(db, generation, now, activates_at)
+                .await?
+            {
                 return Ok(kid);
             }
         }

@@ -43,7 +43,12 @@ pub async fn insert(db: &impl ConnectionTrait, row: KeyRow) -> Result<bool, Stor
     };
     match Entity::insert(active).exec_without_returning(db).await {
         Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
             Ok(false)
         }
         Err(e) => Err(e.into()),

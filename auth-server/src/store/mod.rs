@@ -19,10 +19,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Db(
-                sea_orm::DbErr::Conn(_)
-                    | sea_orm::DbErr::ConnectionAcquire(_)
-            )
+            StoreError::Db(sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_))
         )
     }
 }

@@ -62,7 +62,7 @@ pub async fn insert_if_absent(
         .on_conflict_do_nothing_on([Column::EmailNormalized])
         .exec_without_returning(db)
         .await?;
-    let created = !matches!(result, sea_orm::TryInsertResult::Conflicted);
+    let created = matches!(result, sea_orm::TryInsertResult::Inserted(n) if n > 0);
     let user = find_by_email(db, email)
         .await?
         .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))?;

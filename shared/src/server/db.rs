@@ -30,7 +30,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 
 /// The file path of a `sqlite://path?query` URL, or `None` for other databases / in-memory.
 pub fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
@@ -41,7 +43,10 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        assert_eq!(sqlite_path("sqlite://data/auth.sqlite?mode=rwc"), Some("data/auth.sqlite"));
+        assert_eq!(
+            sqlite_path("sqlite://data/auth.sqlite?mode=rwc"),
+            Some("data/auth.sqlite")
+        );
         assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x/y"), None);

@@ -1,0 +1,266 @@
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use auth_server::config::Config;
+use auth_server::domain::allowlist::Allowlist;
+use auth_server::domain::{client_secret, random};
+use auth_server::startup::Application;
+use auth_server::state::AppState;
+use auth_server::store::{applications, applications::Application as App, users};
+use base64::Engine;
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde_json::Value;
+use shared::server::telemetry::LogFormat;
+use shared::{ClientId, DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub clock: Arc<ManualClock>,
+    pub state: Arc<AppState>,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestClient {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// A fresh, empty database URL: a SQLite file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let name = format!("t_{}", Uuid::new_v4().simple());
+            let admin = Database::connect(&base)
+                .await
+                .expect("connect TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create test database");
+            let (prefix, query) = match base.split_once('?') {
+                Some((p, q)) => (p.to_owned(), format!("?{q}")),
+                None => (base.clone(), String::new()),
+            };
+            let root = prefix.rsplit_once('/').map_or(prefix.as_str(), |(r, _)| r);
+            format!("{root}/{name}{query}")
+        }
+        _ => format!("sqlite://{}/auth.sqlite?mode=rwc", dir.display()),
+    }
+}
+
+pub fn test_config(database_url: String) -> Config {
+    let mut kek = vec![0u8; 32];
+    random::fill(&mut kek).unwrap();
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url,
+        issuer: "http://auth.test".into(),
+        audience: "rooms-api".into(),
+        token_ttl_seconds: 3600,
+        signing_alg: SigningAlg::EdDSA,
+        hs256_secret: None,
+        key_encryption_key: Some(SecretSlice::from(kek)),
+        allow_user_creation: false,
+        external_api_enabled: true,
+        key_refresh: std::time::Duration::from_secs(30),
+        argon2_max_concurrent: 4,
+        log_format: LogFormat::Text,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    spawn_on(url, dir, configure).await
+}
+
+pub async fn spawn_on(
+    url: String,
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = test_config(url.clone());
+    configure(&mut config);
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("build app");
+    let port = app.port();
+    let state = app.state();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        clock,
+        state,
+        database_url: url,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Registers an application directly in the store (the CLI has its own tests).
+    pub async fn create_client(&self, scopes: &str, domains: &[&str]) -> TestClient {
+        let secret = client_secret::generate().unwrap();
+        let client_id = random::base62(40).unwrap();
+        let now = Utc::now();
+        let app = App {
+            id: Uuid::new_v4(),
+            client_id: ClientId::parse(&client_id).unwrap(),
+            name: "test app".into(),
+            secret_hash: client_secret::hash(&secret).unwrap(),
+            scopes: ScopeSet::parse(scopes).unwrap(),
+            domains: Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
+            is_active: true,
+            tokens_not_before: None,
+            created_at: now,
+            updated_at: now,
+        };
+        applications::insert(&self.state.db, &app).await.unwrap();
+        TestClient {
+            client_id,
+            secret: secret.expose_secret().to_owned(),
+        }
+    }
+
+    pub async fn find_client(&self, c: &TestClient) -> App {
+        applications::find_by_client_id(&self.state.db, &ClientId::parse(&c.client_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    pub async fn create_user(&self, email: &str) -> Uuid {
+        let email = Email::parse(email).unwrap();
+        users::insert_if_absent(
+            &self.state.db,
+            &email,
+            Some(format!("sub-{}", Uuid::new_v4())),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .0
+        .id
+    }
+
+    pub async fn user_count(&self) -> usize {
+        users::list(&self.state.db).await.unwrap().len()
+    }
+
+    /// client_secret_basic + form body.
+    pub async fn token_basic(&self, c: &TestClient, email: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/token"))
+            .basic_auth(&c.client_id, Some(&c.secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", email)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// client_secret_post + JSON body (the upstream form).
+    pub async fn token_json(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_form(&self, body: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn access_token(&self, c: &TestClient, email: &str) -> String {
+        let r = self.token_basic(c, email).await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn jwks(&self) -> Value {
+        self.client
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 error response and returns its body.
+pub async fn assert_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status(), status, "status");
+    assert_eq!(
+        r.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    assert_eq!(
+        r.headers().get("pragma").map(|v| v.to_str().unwrap()),
+        Some("no-cache")
+    );
+    if status == 401 {
+        assert_eq!(
+            r.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            Some(r#"Basic realm="auth-server""#)
+        );
+    }
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], code, "body {body}");
+    assert!(body["error_description"].is_string());
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        2,
+        "only error and error_description: {body}"
+    );
+    body
+}
+
+/// Decodes a compact JWS's header and payload without verifying (verification is tested apart).
+pub fn decode_parts(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let dec = |p: &str| -> Value {
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let header = dec(parts.next().unwrap());
+    let payload = dec(parts.next().unwrap());
+    (header, payload)
+}

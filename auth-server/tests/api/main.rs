@@ -1,0 +1,13 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+//! Black-box tests: each spawns the real auth-server on port 0 over a fresh database (SQLite,
+//! or PostgreSQL when TEST_DATABASE_URL is set) and talks HTTP to it.
+
+mod cli;
+mod config;
+mod docs;
+mod helpers;
+mod keys;
+mod token;
+mod token_claims;
+mod users;
