@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::config::{Config, Settings};
 use crate::domain::allowlist::Allowlist;
 use crate::domain::client_secret;
-use crate::domain::random;
+use shared::server::random;
 use crate::domain::signing::{self, KeyRing};
 use crate::startup::{self, Application};
 use crate::store::{applications, applications::Application as App, keys as key_store, users};

@@ -2,7 +2,6 @@
 //! once into `Config`. Secrets come only from the environment or a `_FILE`, never from a flag.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -110,28 +109,11 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// Reads a secret from `NAME`, or from the file named by `NAME_FILE`.
-pub fn secret_from_env(
+fn secret_from_env(
     name: &'static str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<SecretSlice<u8>>, ConfigError> {
-    let file_setting = format!("{name}_FILE");
-    match (env(name), env(&file_setting)) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
-            name,
-            format!("set {name} or {file_setting}, not both"),
-        )),
-        (Some(value), None) => Ok(Some(SecretSlice::from(value.into_bytes()))),
-        (None, Some(path)) => {
-            let bytes = std::fs::read(PathBuf::from(&path)).map_err(|e| {
-                ConfigError::new(name, format!("cannot read {file_setting} {path}: {e}"))
-            })?;
-            // Files written by editors and `echo` end with a newline that is not part of the secret.
-            let trimmed = bytes.trim_ascii_end().to_vec();
-            Ok(Some(SecretSlice::from(trimmed)))
-        }
-        (None, None) => Ok(None),
-    }
+    shared::server::secrets::secret_from_env(name, env).map_err(|m| ConfigError::new(name, m))
 }
 
 impl Config {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use migrations::{AuthMigrator, MigratorTrait};
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::TcpAcceptor;
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route, Server};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -19,7 +19,7 @@ use crate::api;
 use crate::config::{Config, ConfigError, decode_kek};
 use crate::domain::client_secret::SecretVerifier;
 use crate::domain::key_encryption::KeyEncryptionKey;
-use crate::domain::random;
+use shared::server::random;
 use crate::domain::signing::KeyRing;
 use crate::state::AppState;
 
@@ -156,6 +156,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             }
             Ok(resp)
         })
+        .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(http::request_context)
 }
@@ -173,15 +174,9 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let listen = config.listen;
         let state = build_state(config, clock).await?;
-        let acceptor = TcpListener::bind(listen)
-            .into_acceptor()
+        let (acceptor, port) = http::bind(listen)
             .await
             .with_context(|| format!("AUTH_LISTEN: cannot listen on {listen}"))?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .context("listener has no address")?;
         Ok(Self {
             port,
             acceptor,
@@ -199,7 +194,7 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(http::shutdown_signal()).await
     }
 
     pub async fn run_until(
@@ -227,26 +222,4 @@ fn spawn_key_refresh(state: Arc<AppState>) {
             }
         }
     });
-}
-
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

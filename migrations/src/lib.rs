@@ -10,6 +10,8 @@ use sea_orm_migration::{MigrationTrait, async_trait};
 mod m20261123_000001_create_applications;
 mod m20261123_000002_create_users;
 mod m20261123_000003_create_signing_keys;
+mod m20261123_000101_create_rooms;
+mod m20261123_000102_create_room_accesses;
 
 /// The auth-server's tables: applications, users, signing keys.
 pub struct AuthMigrator;
@@ -21,6 +23,19 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261123_000001_create_applications::Migration),
             Box::new(m20261123_000002_create_users::Migration),
             Box::new(m20261123_000003_create_signing_keys::Migration),
+        ]
+    }
+}
+
+/// The rooms API's tables: rooms and who may see them.
+pub struct RoomsMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for RoomsMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000101_create_rooms::Migration),
+            Box::new(m20261123_000102_create_room_accesses::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod email;
 pub mod error;
 pub mod grant;
 pub mod scope;
+pub mod token;
 #[cfg(feature = "server")]
 pub mod server;
 

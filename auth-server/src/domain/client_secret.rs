@@ -8,7 +8,7 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Versio
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use super::random::{self, RandomError};
+use shared::server::random::{self, RandomError};
 
 pub const CLIENT_SECRET_LEN: usize = 48;
 /// How long a request may wait for an argon2 slot before answering 503.

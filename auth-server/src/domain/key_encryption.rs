@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 use secrecy::{ExposeSecret, SecretSlice};
 
-use super::random;
+use shared::server::random;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyEncryptionError {

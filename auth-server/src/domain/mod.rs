@@ -5,5 +5,4 @@ pub mod client_auth;
 pub mod client_secret;
 pub mod grant;
 pub mod key_encryption;
-pub mod random;
 pub mod signing;

@@ -20,7 +20,7 @@ use shared::claims::ACCESS_TOKEN_TYP;
 use shared::{AccessTokenClaims, SigningAlg};
 
 use super::key_encryption::{KeyEncryptionError, KeyEncryptionKey};
-use super::random;
+use shared::server::random;
 use crate::store::{StoreError, keys as key_store};
 
 /// How long a rotated key is published before it signs: the JWKS cache lifetime.

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use auth_server::config::Config;
 use auth_server::domain::allowlist::Allowlist;
-use auth_server::domain::{client_secret, random};
+use auth_server::domain::client_secret;
+use shared::server::random;
 use auth_server::startup::Application;
 use auth_server::state::AppState;
 use auth_server::store::{applications, applications::Application as App, users};
 use base64::Engine;
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, Database};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::Value;
 use shared::server::telemetry::LogFormat;
@@ -34,25 +34,7 @@ pub struct TestClient {
 
 /// A fresh, empty database URL: a SQLite file in `dir`, or a new PostgreSQL database.
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let name = format!("t_{}", Uuid::new_v4().simple());
-            let admin = Database::connect(&base)
-                .await
-                .expect("connect TEST_DATABASE_URL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create test database");
-            let (prefix, query) = match base.split_once('?') {
-                Some((p, q)) => (p.to_owned(), format!("?{q}")),
-                None => (base.clone(), String::new()),
-            };
-            let root = prefix.rsplit_once('/').map_or(prefix.as_str(), |(r, _)| r);
-            format!("{root}/{name}{query}")
-        }
-        _ => format!("sqlite://{}/auth.sqlite?mode=rwc", dir.display()),
-    }
+    shared::server::testing::fresh_database_url(dir, "auth").await.unwrap()
 }
 
 pub fn test_config(database_url: String) -> Config {

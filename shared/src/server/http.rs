@@ -109,6 +109,55 @@ pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result
     Ok(response)
 }
 
+/// `EXTERNAL_API_ENABLED=false`: every `/external-api/` path answers 404 JSON; the rest runs.
+pub async fn external_api_gate<E: Endpoint>(
+    enabled: bool,
+    next: E,
+    req: Request,
+) -> poem::Result<Response> {
+    if !enabled && req.uri().path().starts_with("/external-api/") {
+        return Ok(framework_error_response(StatusCode::NOT_FOUND));
+    }
+    Ok(next.get_response(req).await)
+}
+
+/// Binds the listener (port 0 picks a free port) and reads the port back.
+pub async fn bind(
+    addr: std::net::SocketAddr,
+) -> std::io::Result<(poem::listener::TcpAcceptor, u16)> {
+    use poem::listener::{Acceptor, Listener};
+    let acceptor = poem::listener::TcpListener::bind(addr).into_acceptor().await?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+        .ok_or_else(|| std::io::Error::other("listener has no address"))?;
+    Ok((acceptor, port))
+}
+
+/// Resolves on SIGTERM or Ctrl-C; the server then drains in-flight requests.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,4 +3,7 @@
 
 pub mod db;
 pub mod http;
+pub mod random;
+pub mod secrets;
+pub mod testing;
 pub mod telemetry;

@@ -26,6 +26,22 @@ pub fn base62(len: usize) -> Result<String, RandomError> {
     Ok(out)
 }
 
+/// `len` lower-case ASCII letters, unbiased.
+pub fn letters(len: usize) -> Result<String, RandomError> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 32];
+    while out.len() < len {
+        fill(&mut buf)?;
+        for &b in &buf {
+            // 234 = 9 * 26.
+            if b < 234 && out.len() < len {
+                out.push(char::from(b'a' + b % 26));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `len` decimal digits, unbiased.
 pub fn digits(len: usize) -> Result<String, RandomError> {
     let mut out = String::with_capacity(len);
@@ -52,5 +68,6 @@ mod tests {
         assert!(s.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_ne!(s, base62(48).unwrap());
         assert!(digits(10).unwrap().bytes().all(|b| b.is_ascii_digit()));
+        assert!(letters(10).unwrap().bytes().all(|b| b.is_ascii_lowercase()));
     }
 }

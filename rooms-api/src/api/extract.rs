@@ -1,0 +1,133 @@
+//! Extractors that never fail: they capture the `Authorization` header and the raw body, so the
+//! handler can answer in the contract's order — 401, then 403 scope, then 400/413/415.
+
+use std::marker::PhantomData;
+
+use poem::http::header;
+use poem::{Request, RequestBody};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSecurityScheme, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+
+use crate::auth::bearer::{self, BearerHeader};
+use crate::error::ApiError;
+
+/// Request bodies above this answer 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+pub const SECURITY_SCHEME: &str = "bearerAuth";
+
+/// The bearer credentials, documented as an HTTP bearer security scheme (Swagger UI's
+/// "Authorize" button) but checked by the handler.
+pub struct BearerAuth(pub BearerHeader);
+
+impl<'a> ApiExtractor<'a> for BearerAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SECURITY_SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some("An access token from the auth-server's token endpoint."),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("JWT"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SECURITY_SCHEME]
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let values = request.headers().get_all(header::AUTHORIZATION);
+        Ok(Self(bearer::parse(values.iter().map(|v| v.as_bytes()))))
+    }
+}
+
+enum Captured {
+    Bytes(Vec<u8>),
+    TooLarge,
+    Unreadable,
+}
+
+/// A JSON body captured as bytes (up to `BODY_LIMIT`), documented with `T`'s schema.
+pub struct JsonBody<T> {
+    captured: Captured,
+    content_type: Option<String>,
+    _schema: PhantomData<T>,
+}
+
+impl<T> JsonBody<T> {
+    /// The body, once the caller is known to be allowed: 413 if too large, 415 if a non-empty
+    /// body is not JSON. An empty body is `{}`.
+    pub fn bytes(&self) -> Result<&[u8], ApiError> {
+        let bytes = match &self.captured {
+            Captured::TooLarge => return Err(ApiError::PayloadTooLarge),
+            Captured::Unreadable => return Err(ApiError::invalid_body("the body could not be read")),
+            Captured::Bytes(b) => b,
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(&[]);
+        }
+        let is_json = self.content_type.as_deref().is_some_and(|ct| {
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        Ok(bytes)
+    }
+}
+
+impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let captured = match body.take() {
+            Err(_) => Captured::Bytes(Vec::new()),
+            Ok(b) => match b.into_bytes_limit(BODY_LIMIT).await {
+                Ok(bytes) => Captured::Bytes(bytes.to_vec()),
+                Err(poem::error::ReadBodyError::PayloadTooLarge) => Captured::TooLarge,
+                Err(_) => Captured::Unreadable,
+            },
+        };
+        Ok(Self {
+            captured,
+            content_type: request.content_type().map(str::to_owned),
+            _schema: PhantomData,
+        })
+    }
+}

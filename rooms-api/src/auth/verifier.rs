@@ -1,0 +1,130 @@
+//! Local verification (rooms-api.md §1): the configured algorithm only, signature, `typ`, then
+//! the shared claim checks.
+
+use std::sync::Arc;
+
+use josekit::jws::{HS256, JwsVerifier};
+use secrecy::ExposeSecret;
+use shared::claims::Expectations;
+use shared::token::{self, TokenRejection, TypPolicy};
+use shared::{Clock, SigningAlg};
+
+use super::Principal;
+use super::bearer::BearerHeader;
+use super::jwks::JwksCache;
+use crate::config::{Config, VerificationMode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("Missing access token")]
+    Missing,
+    #[error("Malformed Authorization header")]
+    MalformedHeader,
+    #[error("{0}")]
+    Invalid(TokenRejection),
+    #[error("Token verification is temporarily unavailable")]
+    Unavailable,
+}
+
+#[derive(Debug)]
+enum Keys {
+    Jwks(Arc<JwksCache>),
+    Hs256(Arc<dyn JwsVerifier>),
+}
+
+#[derive(Debug)]
+pub struct Authenticator {
+    mode: VerificationMode,
+    keys: Keys,
+    expect: Expectations,
+    clock: Arc<dyn Clock>,
+}
+
+impl Authenticator {
+    pub fn new(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let keys = match config.verification {
+            VerificationMode::Jwks => Keys::Jwks(Arc::new(JwksCache::new(config.jwks_url.clone(), Arc::clone(&clock))?)),
+            VerificationMode::Hs256 => {
+                let secret = config
+                    .hs256_secret
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("TOKEN_HS256_SECRET is required"))?;
+                Keys::Hs256(Arc::new(HS256.verifier_from_bytes(secret.expose_secret())?))
+            }
+        };
+        Ok(Self {
+            mode: config.verification,
+            keys,
+            expect: Expectations {
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                leeway_seconds: config.leeway_seconds,
+            },
+            clock,
+        })
+    }
+
+    pub fn jwks(&self) -> Option<&Arc<JwksCache>> {
+        match &self.keys {
+            Keys::Jwks(c) => Some(c),
+            Keys::Hs256(_) => None,
+        }
+    }
+
+    /// Ready when a key set has been loaded (or a shared secret is configured).
+    pub fn is_ready(&self) -> bool {
+        match &self.keys {
+            Keys::Jwks(c) => c.is_loaded(),
+            Keys::Hs256(_) => true,
+        }
+    }
+
+    pub async fn authenticate(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
+        let token = match header {
+            BearerHeader::Missing => return Err(AuthFailure::Missing),
+            BearerHeader::Malformed => return Err(AuthFailure::MalformedHeader),
+            BearerHeader::Token(t) => t,
+        };
+        let invalid = AuthFailure::Invalid;
+        let jose = token::decode_header(token).map_err(invalid)?;
+        let claims = match &self.keys {
+            Keys::Hs256(verifier) => {
+                token::check_typ(&jose, TypPolicy::AllowPlainJwt).map_err(invalid)?;
+                token::verify_signature(token, &jose, SigningAlg::HS256, verifier.as_ref()).map_err(invalid)?
+            }
+            Keys::Jwks(cache) => {
+                token::check_typ(&jose, TypPolicy::AccessTokenOnly).map_err(invalid)?;
+                // Only algorithms a JWK can carry are considered; `none` and HS* never are.
+                let alg: SigningAlg = jose
+                    .alg
+                    .parse()
+                    .ok()
+                    .filter(|a: &SigningAlg| a.is_asymmetric())
+                    .ok_or(AuthFailure::Invalid(TokenRejection::Algorithm))?;
+                let kid = jose.kid.as_deref().ok_or(AuthFailure::Invalid(TokenRejection::UnknownKey))?;
+                let entry = cache
+                    .get(kid)
+                    .await
+                    .map_err(|_| AuthFailure::Unavailable)?
+                    .ok_or(AuthFailure::Invalid(TokenRejection::UnknownKey))?;
+                if entry.alg != alg {
+                    return Err(AuthFailure::Invalid(TokenRejection::Algorithm));
+                }
+                token::verify_signature(token, &jose, entry.alg, entry.verifier.as_ref()).map_err(invalid)?
+            }
+        };
+        claims
+            .validate(&self.expect, self.clock.now())
+            .map_err(|e| AuthFailure::Invalid(e.into()))?;
+        let user_id = claims
+            .subject()
+            .ok_or(AuthFailure::Invalid(TokenRejection::Subject))?
+            .to_owned();
+        Ok(Principal {
+            user_id,
+            client_id: claims.client_id.clone(),
+            scopes: claims.scopes(),
+            mode: self.mode.as_str(),
+        })
+    }
+}

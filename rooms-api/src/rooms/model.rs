@@ -1,0 +1,280 @@
+//! Room wire types and the validation of create/patch bodies (rooms-api.md §3).
+//!
+//! Bodies are parsed from raw bytes here, after authentication and the scope check, so that a
+//! bad body never answers before a missing token does.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use poem_openapi::{Enum, Object};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+#[serde(rename_all = "lowercase")]
+#[oai(rename_all = "lowercase")]
+pub enum AccessLevel {
+    Public,
+    Trusted,
+    Restricted,
+}
+
+impl AccessLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::Public => "public",
+            AccessLevel::Trusted => "trusted",
+            AccessLevel::Restricted => "restricted",
+        }
+    }
+}
+
+impl fmt::Display for AccessLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AccessLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "public" => Ok(Self::Public),
+            "trusted" => Ok(Self::Trusted),
+            "restricted" => Ok(Self::Restricted),
+            other => Err(format!("expected public, trusted or restricted, got {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum PublishSource {
+    Camera,
+    Microphone,
+    ScreenShare,
+    ScreenShareAudio,
+}
+
+/// The only configuration keys a room accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Object)]
+pub struct RoomConfiguration {
+    /// Which sources participants may publish; absent or null means the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
+    pub can_publish_sources: Option<Vec<PublishSource>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
+    pub everyone_can_mute: Option<bool>,
+}
+
+/// Create body (all optional; the server picks name, slug and PIN).
+#[derive(Debug, Clone, Object)]
+pub struct RoomCreate {
+    /// public, trusted (default) or restricted. `public` needs ALLOW_PUBLIC_ACCESS.
+    pub access_level: Option<AccessLevel>,
+    pub configuration: Option<RoomConfiguration>,
+}
+
+/// Patch body: either field, not null; `configuration` replaces the whole object.
+#[derive(Debug, Clone, Object)]
+pub struct RoomPatch {
+    pub access_level: Option<AccessLevel>,
+    pub configuration: Option<RoomConfiguration>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct Telephony {
+    pub enabled: bool,
+    pub phone_number: Option<String>,
+    pub pin_code: String,
+    pub default_country: String,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct Room {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub slug: String,
+    pub access_level: AccessLevel,
+    pub configuration: RoomConfiguration,
+    /// RFC 3339, UTC, microseconds.
+    pub created_at: String,
+    /// ROOMS_BASE_URL/slug, when ROOMS_BASE_URL is set.
+    #[oai(skip_serializing_if_is_none)]
+    pub url: Option<String>,
+    /// Present when TELEPHONY_ENABLED.
+    #[oai(skip_serializing_if_is_none)]
+    pub telephony: Option<Telephony>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct RoomPage {
+    pub count: u64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<Room>,
+}
+
+/// A validation failure: a message per field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invalid {
+    pub fields: BTreeMap<String, Vec<String>>,
+}
+
+impl Invalid {
+    fn one(field: &str, message: impl Into<String>) -> Self {
+        let mut fields = BTreeMap::new();
+        fields.insert(field.to_owned(), vec![message.into()]);
+        Self { fields }
+    }
+
+    fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.fields.entry(field.to_owned()).or_default().push(message.into());
+    }
+}
+
+/// What a create or patch asks for, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub access_level: Option<AccessLevel>,
+    pub configuration: Option<RoomConfiguration>,
+}
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Invalid::one("body", "must be a JSON object")),
+        Err(_) => Err(Invalid::one("body", "is not valid JSON")),
+    }
+}
+
+fn parse_configuration(value: &Value, errors: &mut Invalid) -> Option<RoomConfiguration> {
+    let Value::Object(map) = value else {
+        errors.add("configuration", "must be an object");
+        return None;
+    };
+    let mut config = RoomConfiguration::default();
+    for (key, v) in map {
+        match key.as_str() {
+            "can_publish_sources" => match v {
+                Value::Null => {}
+                Value::Array(items) => {
+                    let mut sources = Vec::with_capacity(items.len());
+                    for item in items {
+                        match serde_json::from_value::<PublishSource>(item.clone()) {
+                            Ok(s) if !sources.contains(&s) => sources.push(s),
+                            Ok(_) => {}
+                            Err(_) => errors.add(
+                                "configuration.can_publish_sources",
+                                "items must be camera, microphone, screen_share or screen_share_audio",
+                            ),
+                        }
+                    }
+                    config.can_publish_sources = Some(sources);
+                }
+                _ => errors.add("configuration.can_publish_sources", "must be null or a list"),
+            },
+            "everyone_can_mute" => match v {
+                Value::Null => {}
+                Value::Bool(b) => config.everyone_can_mute = Some(*b),
+                _ => errors.add("configuration.everyone_can_mute", "must be null or a boolean"),
+            },
+            _ => errors.add(
+                "configuration",
+                "unknown key (allowed: can_publish_sources, everyone_can_mute)",
+            ),
+        }
+    }
+    Some(config)
+}
+
+fn parse_access_level(value: &Value, errors: &mut Invalid) -> Option<AccessLevel> {
+    match value.as_str().map(AccessLevel::from_str) {
+        Some(Ok(level)) => Some(level),
+        _ => {
+            errors.add("access_level", "must be public, trusted or restricted");
+            None
+        }
+    }
+}
+
+/// Create: an empty body, `{}` or nulls mean the defaults; unknown top-level keys are ignored.
+pub fn parse_create(body: &[u8]) -> Result<Changes, Invalid> {
+    let map = parse_object(body)?;
+    let mut errors = Invalid::default();
+    let mut changes = Changes::default();
+    if let Some(v) = map.get("access_level").filter(|v| !v.is_null()) {
+        changes.access_level = parse_access_level(v, &mut errors);
+    }
+    if let Some(v) = map.get("configuration").filter(|v| !v.is_null()) {
+        changes.configuration = parse_configuration(v, &mut errors);
+    }
+    if errors.fields.is_empty() { Ok(changes) } else { Err(errors) }
+}
+
+/// Patch: like create, but `null` for either field is an error.
+pub fn parse_patch(body: &[u8]) -> Result<Changes, Invalid> {
+    let map = parse_object(body)?;
+    let mut errors = Invalid::default();
+    let mut changes = Changes::default();
+    match map.get("access_level") {
+        Some(Value::Null) => errors.add("access_level", "may not be null"),
+        Some(v) => changes.access_level = parse_access_level(v, &mut errors),
+        None => {}
+    }
+    match map.get("configuration") {
+        Some(Value::Null) => errors.add("configuration", "may not be null"),
+        Some(v) => changes.configuration = parse_configuration(v, &mut errors),
+        None => {}
+    }
+    if errors.fields.is_empty() { Ok(changes) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_accepts_empty_and_ignores_unknown_top_level_keys() {
+        assert_eq!(parse_create(b""), Ok(Changes::default()));
+        assert_eq!(parse_create(b"{}"), Ok(Changes::default()));
+        let c = parse_create(br#"{"id": 1, "slug": "x", "access_level": "restricted",
+            "configuration": {"can_publish_sources": ["camera", "camera"], "everyone_can_mute": true}}"#)
+        .unwrap();
+        assert_eq!(c.access_level, Some(AccessLevel::Restricted));
+        let cfg = c.configuration.unwrap();
+        assert_eq!(cfg.can_publish_sources, Some(vec![PublishSource::Camera]));
+        assert_eq!(cfg.everyone_can_mute, Some(true));
+    }
+
+    #[test]
+    fn create_refuses_bad_values_with_field_messages() {
+        for (body, field) in [
+            (&br#"{"access_level": "secret"}"#[..], "access_level"),
+            (br#"{"access_level": 3}"#, "access_level"),
+            (br#"{"configuration": []}"#, "configuration"),
+            (br#"{"configuration": {"x": 1}}"#, "configuration"),
+            (br#"{"configuration": {"can_publish_sources": ["laser"]}}"#, "configuration.can_publish_sources"),
+            (br#"{"configuration": {"can_publish_sources": "camera"}}"#, "configuration.can_publish_sources"),
+            (br#"{"configuration": {"everyone_can_mute": "yes"}}"#, "configuration.everyone_can_mute"),
+            (br#"[1]"#, "body"),
+            (br#"{"#, "body"),
+        ] {
+            let e = parse_create(body).unwrap_err();
+            assert!(e.fields.contains_key(field), "{field}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn patch_refuses_nulls() {
+        assert!(parse_patch(br#"{"access_level": null}"#).unwrap_err().fields.contains_key("access_level"));
+        assert!(parse_patch(br#"{"configuration": null}"#).unwrap_err().fields.contains_key("configuration"));
+        assert_eq!(parse_patch(br#"{"name": "x"}"#), Ok(Changes::default()));
+    }
+}

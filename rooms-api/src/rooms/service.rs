@@ -1,0 +1,239 @@
+//! Room rules as plain functions over the store: visibility, roles, paging, creation with
+//! collision retries, audit events.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+use shared::server::random;
+use uuid::Uuid;
+
+use super::model::{self, AccessLevel, Changes, Invalid, Room, RoomConfiguration, RoomPage, Telephony};
+use super::store::{self, Role, RoomRow, Viewer};
+use crate::auth::Principal;
+use crate::config::RoomSettings;
+
+pub const ROOMS_PATH: &str = "/external-api/v1.0/rooms";
+const MAX_CREATE_ATTEMPTS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomsError {
+    #[error("Not found")]
+    NotFound,
+    #[error("Your role on this room does not allow this")]
+    InsufficientRole,
+    #[error("Invalid request")]
+    Invalid(Invalid),
+    #[error("database error")]
+    Db(#[from] DbErr),
+    #[error("could not allocate a unique slug and PIN")]
+    Exhausted,
+}
+
+impl From<Invalid> for RoomsError {
+    fn from(i: Invalid) -> Self {
+        RoomsError::Invalid(i)
+    }
+}
+
+fn viewer(p: &Principal) -> Viewer<'_> {
+    Viewer {
+        user_id: &p.user_id,
+        client_id: &p.client_id,
+    }
+}
+
+fn invalid(field: &str, message: &str) -> RoomsError {
+    let mut i = Invalid::default();
+    i.fields.insert(field.to_owned(), vec![message.to_owned()]);
+    RoomsError::Invalid(i)
+}
+
+/// Renders a stored row; only what the contract lists, nothing internal.
+pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> Room {
+    let configuration: RoomConfiguration = serde_json::from_str(&row.configuration).unwrap_or_default();
+    Room {
+        id: row.id,
+        name: row.name.clone(),
+        slug: row.slug.clone(),
+        access_level: row.access_level.parse().unwrap_or(AccessLevel::Restricted),
+        configuration,
+        created_at: row.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        url: settings
+            .base_url
+            .as_ref()
+            .map(|base| format!("{}/{}", base.trim_end_matches('/'), row.slug)),
+        telephony: settings.telephony_enabled.then(|| Telephony {
+            enabled: true,
+            phone_number: settings.telephony_phone_number.clone(),
+            pin_code: row.pin_code.clone(),
+            default_country: settings.telephony_default_country.clone(),
+        }),
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, RoomsError> {
+    Uuid::parse_str(id).map_err(|_| RoomsError::NotFound)
+}
+
+fn parse_page_param(value: Option<&str>, name: &str, default: u64, max: Option<u64>) -> Result<u64, RoomsError> {
+    let Some(v) = value else { return Ok(default) };
+    let n: u64 = v
+        .parse()
+        .map_err(|_| invalid(name, "must be a positive integer"))?;
+    if n == 0 || max.is_some_and(|m| n > m) {
+        return Err(invalid(
+            name,
+            if max.is_some() { "must be between 1 and 100" } else { "must be at least 1" },
+        ));
+    }
+    Ok(n)
+}
+
+fn page_url(settings: &RoomSettings, page: u64, page_size: u64) -> String {
+    format!("{}{ROOMS_PATH}?page={page}&page_size={page_size}", settings.public_url)
+}
+
+pub async fn list(
+    db: &DatabaseConnection,
+    settings: &RoomSettings,
+    principal: &Principal,
+    page: Option<&str>,
+    page_size: Option<&str>,
+) -> Result<RoomPage, RoomsError> {
+    let page = parse_page_param(page, "page", 1, None)?;
+    let page_size = parse_page_param(page_size, "page_size", 20, Some(100))?;
+    let count = store::count(db, viewer(principal)).await?;
+    let offset = (page - 1).saturating_mul(page_size);
+    if page > 1 && offset >= count {
+        return Err(RoomsError::NotFound);
+    }
+    let rows = store::page(db, viewer(principal), offset, page_size).await?;
+    Ok(RoomPage {
+        count,
+        next: (offset + page_size < count).then(|| page_url(settings, page + 1, page_size)),
+        previous: (page > 1).then(|| page_url(settings, page - 1, page_size)),
+        results: rows.iter().map(|r| to_room(r, settings)).collect(),
+    })
+}
+
+fn check_access_level(settings: &RoomSettings, level: AccessLevel) -> Result<(), RoomsError> {
+    if level == AccessLevel::Public
+        && !settings.allow_public_access
+        && settings.default_access_level != AccessLevel::Public
+    {
+        return Err(invalid("access_level", "public rooms are not allowed on this server"));
+    }
+    Ok(())
+}
+
+fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+fn new_slug() -> Result<String, RoomsError> {
+    let letters = random::letters(10).map_err(|_| RoomsError::Exhausted)?;
+    Ok(format!("{}-{}-{}", &letters[..3], &letters[3..7], &letters[7..]))
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    settings: &RoomSettings,
+    principal: &Principal,
+    now: DateTime<Utc>,
+    body: &[u8],
+) -> Result<Room, RoomsError> {
+    let Changes { access_level, configuration } = model::parse_create(body)?;
+    let access_level = access_level.unwrap_or(settings.default_access_level);
+    check_access_level(settings, access_level)?;
+    let configuration = serde_json::to_string(&configuration.unwrap_or_default())
+        .map_err(|e| RoomsError::Db(DbErr::Custom(e.to_string())))?;
+    for _ in 0..MAX_CREATE_ATTEMPTS {
+        let slug = new_slug()?;
+        let row = RoomRow {
+            id: Uuid::new_v4(),
+            name: slug.clone(),
+            slug,
+            access_level: access_level.as_str().to_owned(),
+            configuration: configuration.clone(),
+            pin_code: random::digits(settings.pin_length).map_err(|_| RoomsError::Exhausted)?,
+            client_id: principal.client_id.clone(),
+            created_at: now,
+        };
+        match store::insert_with_owner(db, row.clone(), &principal.user_id).await {
+            Ok(()) => {
+                tracing::info!(target: "audit", event = "room_created", room_id = %row.id,
+                    user_id = %principal.user_id, client_id = %principal.client_id,
+                    verification_mode = principal.mode, "room_created");
+                return Ok(to_room(&row, settings));
+            }
+            // A slug or PIN collision: the whole transaction is retried with new values.
+            Err(e) if is_unique_violation(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RoomsError::Exhausted)
+}
+
+pub async fn retrieve(
+    db: &DatabaseConnection,
+    settings: &RoomSettings,
+    principal: &Principal,
+    id: &str,
+) -> Result<Room, RoomsError> {
+    let id = parse_id(id)?;
+    let (row, _) = store::find_visible(db, viewer(principal), id)
+        .await?
+        .ok_or(RoomsError::NotFound)?;
+    Ok(to_room(&row, settings))
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    settings: &RoomSettings,
+    principal: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Room, RoomsError> {
+    let changes = model::parse_patch(body)?;
+    if let Some(level) = changes.access_level {
+        check_access_level(settings, level)?;
+    }
+    let id = parse_id(id)?;
+    let (mut row, role) = store::find_visible(db, viewer(principal), id)
+        .await?
+        .ok_or(RoomsError::NotFound)?;
+    if !matches!(role, Some(Role::Owner | Role::Admin)) {
+        return Err(RoomsError::InsufficientRole);
+    }
+    let configuration = changes
+        .configuration
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| RoomsError::Db(DbErr::Custom(e.to_string())))?;
+    store::update(db, id, changes.access_level.map(AccessLevel::as_str), configuration.as_deref()).await?;
+    if let Some(level) = changes.access_level {
+        row.access_level = level.as_str().to_owned();
+    }
+    if let Some(c) = configuration {
+        row.configuration = c;
+    }
+    tracing::info!(target: "audit", event = "room_updated", room_id = %id,
+        user_id = %principal.user_id, client_id = %principal.client_id,
+        verification_mode = principal.mode, "room_updated");
+    Ok(to_room(&row, settings))
+}
+
+pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: &str) -> Result<(), RoomsError> {
+    let id = parse_id(id)?;
+    let (_, role) = store::find_visible(db, viewer(principal), id)
+        .await?
+        .ok_or(RoomsError::NotFound)?;
+    if role != Some(Role::Owner) {
+        return Err(RoomsError::InsufficientRole);
+    }
+    store::delete(db, id).await?;
+    tracing::info!(target: "audit", event = "room_deleted", room_id = %id,
+        user_id = %principal.user_id, client_id = %principal.client_id,
+        verification_mode = principal.mode, "room_deleted");
+    Ok(())
+}

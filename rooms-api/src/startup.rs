@@ -1,0 +1,87 @@
+//! Startup in one place: database + migrations, the authenticator, routes, listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use migrations::{MigratorTrait, RoomsMigrator};
+use poem::listener::TcpAcceptor;
+use poem::middleware::{NormalizePath, TrailingSlash};
+use poem::{Endpoint, EndpointExt, Route, Server};
+use sea_orm::DatabaseConnection;
+use shared::server::{db, http};
+use shared::{Clock, SystemClock};
+
+use crate::api;
+use crate::auth::verifier::Authenticator;
+use crate::config::Config;
+use crate::state::AppState;
+
+pub struct Application {
+    port: u16,
+    acceptor: TcpAcceptor,
+    state: Arc<AppState>,
+}
+
+pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(url).await.context("cannot open ROOMS_DATABASE_URL")?;
+    RoomsMigrator::up(&db, None)
+        .await
+        .context("database migration failed")?;
+    Ok(db)
+}
+
+pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+    let api = api::service(&state.config.rooms.public_url);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let external_api_enabled = state.config.external_api_enabled;
+    Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .data(state)
+        .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(http::request_context)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let db = open_database(&config.database_url).await?;
+        let auth = Authenticator::new(&config, Arc::clone(&clock))?;
+        let listen = config.listen;
+        let state = Arc::new(AppState { db, config, clock, auth });
+        let (acceptor, port) = http::bind(listen)
+            .await
+            .with_context(|| format!("ROOMS_LISTEN: cannot listen on {listen}"))?;
+        Ok(Self { port, acceptor, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(http::shutdown_signal()).await
+    }
+
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        if let Some(jwks) = self.state.auth.jwks() {
+            Arc::clone(jwks).spawn_refresh(self.state.config.jwks_refresh);
+        }
+        tracing::info!(port = self.port, mode = self.state.config.verification.as_str(), "rooms-api listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes(self.state), stop, Some(Duration::from_secs(30)))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use shared::Clock;
+
+use crate::auth::verifier::Authenticator;
+use crate::config::Config;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub auth: Authenticator,
+}

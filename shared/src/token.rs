@@ -1,0 +1,167 @@
+//! Verifying an access token's JWS: the header rules and signature check both the rooms API and
+//! the auth-server's introspection apply, before the claim checks of `claims::validate`.
+//!
+//! josekit is kept behind this module so it can be swapped without touching either service.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jws::JwsVerifier;
+use serde::Deserialize;
+
+use crate::alg::SigningAlg;
+use crate::claims::AccessTokenClaims;
+
+/// Why a token was refused. The text is our own, fixed and ASCII: it goes into
+/// `WWW-Authenticate`'s `error_description`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    #[error("The access token is malformed")]
+    Malformed,
+    #[error("The access token uses an algorithm that is not accepted")]
+    Algorithm,
+    #[error("The access token has the wrong type")]
+    Type,
+    #[error("The access token was signed by an unknown key")]
+    UnknownKey,
+    #[error("The access token signature is invalid")]
+    Signature,
+    #[error("The access token expired")]
+    Expired,
+    #[error("The access token is not yet valid")]
+    NotYetValid,
+    #[error("The access token has the wrong issuer")]
+    Issuer,
+    #[error("The access token is not meant for this audience")]
+    Audience,
+    #[error("The access token names no subject or client")]
+    Subject,
+    #[error("The access token is not a delegated token")]
+    NotDelegated,
+    #[error("The access token was revoked")]
+    Revoked,
+}
+
+impl From<crate::claims::ClaimError> for TokenRejection {
+    fn from(e: crate::claims::ClaimError) -> Self {
+        use crate::claims::ClaimError as C;
+        match e {
+            C::Expired => Self::Expired,
+            C::NotYetValid => Self::NotYetValid,
+            C::Issuer => Self::Issuer,
+            C::Audience => Self::Audience,
+            C::Subject => Self::Subject,
+            C::NotDelegated => Self::NotDelegated,
+        }
+    }
+}
+
+/// The protected header fields we look at before choosing a key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Header {
+    pub alg: String,
+    #[serde(default)]
+    pub kid: Option<String>,
+    #[serde(default)]
+    pub typ: Option<String>,
+}
+
+/// Which `typ` values are acceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypPolicy {
+    /// `at+jwt` or `application/at+jwt` only (asymmetric modes).
+    AccessTokenOnly,
+    /// Also `JWT` or no `typ` (HS256 tokens of the upstream implementation).
+    AllowPlainJwt,
+}
+
+/// Decodes the first segment of a compact JWS. Strict base64url (no padding), at most 8 KiB.
+pub fn decode_header(token: &str) -> Result<Header, TokenRejection> {
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return Err(TokenRejection::Malformed);
+    }
+    let first = token.split('.').next().ok_or(TokenRejection::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(first)
+        .map_err(|_| TokenRejection::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenRejection::Malformed)
+}
+
+pub fn check_typ(header: &Header, policy: TypPolicy) -> Result<(), TokenRejection> {
+    let ok = match header.typ.as_deref() {
+        Some(t) if t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt") => true,
+        Some(t) if t.eq_ignore_ascii_case("jwt") => policy == TypPolicy::AllowPlainJwt,
+        None => policy == TypPolicy::AllowPlainJwt,
+        Some(_) => false,
+    };
+    if ok { Ok(()) } else { Err(TokenRejection::Type) }
+}
+
+/// Checks that the header names `expected` and that `verifier` (built for that algorithm)
+/// accepts the signature; returns the claims, not yet validated.
+pub fn verify_signature(
+    token: &str,
+    header: &Header,
+    expected: SigningAlg,
+    verifier: &dyn JwsVerifier,
+) -> Result<AccessTokenClaims, TokenRejection> {
+    if header.alg != expected.as_str() {
+        return Err(TokenRejection::Algorithm);
+    }
+    // Each segment must be canonical base64url: josekit is lenient about padding.
+    if token
+        .split('.')
+        .any(|seg| seg.contains('=') || URL_SAFE_NO_PAD.decode(seg).is_err())
+    {
+        return Err(TokenRejection::Malformed);
+    }
+    let (payload, _) = josekit::jws::deserialize_compact(token, verifier)
+        .map_err(|_| TokenRejection::Signature)?;
+    serde_json::from_slice(&payload).map_err(|_| TokenRejection::Subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jws::{HS256, JwsHeader};
+
+    fn sign(header_typ: Option<&str>, payload: &serde_json::Value, secret: &[u8]) -> String {
+        let mut h = JwsHeader::new();
+        if let Some(t) = header_typ {
+            h.set_token_type(t);
+        }
+        let signer = HS256.signer_from_bytes(secret).unwrap();
+        josekit::jws::serialize_compact(&serde_json::to_vec(payload).unwrap(), &h, &signer).unwrap()
+    }
+
+    fn payload() -> serde_json::Value {
+        serde_json::json!({"iss": "i", "aud": "a", "sub": "u", "client_id": "c", "delegated": true, "exp": 10})
+    }
+
+    #[test]
+    fn verifies_and_refuses() {
+        let secret = [7u8; 32];
+        let token = sign(Some("at+jwt"), &payload(), &secret);
+        let header = decode_header(&token).unwrap();
+        check_typ(&header, TypPolicy::AccessTokenOnly).unwrap();
+        let verifier = HS256.verifier_from_bytes(secret).unwrap();
+        let claims = verify_signature(&token, &header, SigningAlg::HS256, &verifier).unwrap();
+        assert_eq!(claims.client_id, "c");
+        assert_eq!(
+            verify_signature(&token, &header, SigningAlg::EdDSA, &verifier),
+            Err(TokenRejection::Algorithm)
+        );
+        let other = HS256.verifier_from_bytes([8u8; 32]).unwrap();
+        assert_eq!(
+            verify_signature(&token, &header, SigningAlg::HS256, &other),
+            Err(TokenRejection::Signature)
+        );
+        let plain = sign(None, &payload(), &secret);
+        let h = decode_header(&plain).unwrap();
+        assert_eq!(check_typ(&h, TypPolicy::AccessTokenOnly), Err(TokenRejection::Type));
+        assert_eq!(check_typ(&h, TypPolicy::AllowPlainJwt), Ok(()));
+        assert_eq!(decode_header("a.b"), Err(TokenRejection::Malformed));
+        assert_eq!(decode_header("!!.b.c"), Err(TokenRejection::Malformed));
+        let padded = token.replacen('.', "=.", 1);
+        assert!(decode_header(&padded).is_err() || verify_signature(&padded, &header, SigningAlg::HS256, &verifier).is_err());
+    }
+}
