@@ -13,9 +13,8 @@ use uuid::Uuid;
 
 use crate::config::{Config, Settings};
 use crate::domain::allowlist::Allowlist;
-use crate::domain::client_secret;
-use shared::server::random;
 use crate::domain::signing::{self, KeyRing};
+use crate::domain::{client_secret, registration};
 use crate::startup::{self, Application};
 use crate::store::{applications, applications::Application as App, keys as key_store, users};
 
@@ -316,20 +315,7 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
             let name = validate_name(&name)?;
             let scopes: ScopeSet = parse_scopes(&scopes)?.into_iter().collect();
             let domains = Allowlist::new(parse_domains(&domains)?);
-            let secret = client_secret::generate()?;
-            let app = App {
-                id: Uuid::new_v4(),
-                client_id: ClientId::parse(&random::base62(shared::client_id::CLIENT_ID_LEN)?)?,
-                name,
-                secret_hash: client_secret::hash(&secret)?,
-                scopes,
-                domains,
-                is_active: true,
-                tokens_not_before: None,
-                created_at: now,
-                updated_at: now,
-            };
-            applications::insert(&db, &app).await?;
+            let (app, secret) = registration::register(&db, name, scopes, domains, now).await?;
             warn_if_open(&app);
             let view = AppView::new(&app, Some(&secret));
             if json {

@@ -19,9 +19,9 @@ use crate::api;
 use crate::config::{Config, ConfigError, decode_kek};
 use crate::domain::client_secret::SecretVerifier;
 use crate::domain::key_encryption::KeyEncryptionKey;
-use shared::server::random;
 use crate::domain::signing::KeyRing;
 use crate::state::AppState;
+use shared::server::random;
 
 pub struct Application {
     port: u16,

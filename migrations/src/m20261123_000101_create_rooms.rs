@@ -1,5 +1,7 @@
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{pk_uuid, string_len, string_len_uniq, text, timestamp_with_time_zone};
+use sea_orm_migration::schema::{
+    pk_uuid, string_len, string_len_uniq, text, timestamp_with_time_zone,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

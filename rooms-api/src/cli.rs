@@ -8,7 +8,11 @@ use crate::config::{Config, Settings};
 use crate::startup::{self, Application};
 
 #[derive(Debug, Parser)]
-#[command(name = "rooms-api", version, about = "Meeting rooms for delegated access tokens")]
+#[command(
+    name = "rooms-api",
+    version,
+    about = "Meeting rooms for delegated access tokens"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -46,7 +50,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             println!("migrations applied");
         }),
         Some(Command::Openapi) => {
-            print!("{}", crate::api::service(&config.rooms.public_url).spec_yaml());
+            print!(
+                "{}",
+                crate::api::service(&config.rooms.public_url).spec_yaml()
+            );
             Ok(())
         }
     };

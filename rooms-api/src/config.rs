@@ -41,22 +41,52 @@ impl FromStr for VerificationMode {
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    #[arg(long, env = "ROOMS_LISTEN", default_value = "127.0.0.1:8082", global = true)]
+    #[arg(
+        long,
+        env = "ROOMS_LISTEN",
+        default_value = "127.0.0.1:8082",
+        global = true
+    )]
     pub rooms_listen: SocketAddr,
-    #[arg(long, env = "ROOMS_DATABASE_URL", default_value = "sqlite://data/rooms.sqlite?mode=rwc", global = true)]
+    #[arg(
+        long,
+        env = "ROOMS_DATABASE_URL",
+        default_value = "sqlite://data/rooms.sqlite?mode=rwc",
+        global = true
+    )]
     pub rooms_database_url: String,
     /// Must equal the auth-server's AUTH_ISSUER.
-    #[arg(long, env = "TOKEN_ISSUER", default_value = "http://127.0.0.1:8081", global = true)]
+    #[arg(
+        long,
+        env = "TOKEN_ISSUER",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
     pub token_issuer: String,
-    #[arg(long, env = "TOKEN_AUDIENCE", default_value = "rooms-api", global = true)]
+    #[arg(
+        long,
+        env = "TOKEN_AUDIENCE",
+        default_value = "rooms-api",
+        global = true
+    )]
     pub token_audience: String,
     #[arg(long, env = "TOKEN_LEEWAY_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(0..=300), global = true)]
     pub token_leeway_seconds: u32,
     /// jwks (default) or hs256.
-    #[arg(long, env = "TOKEN_VERIFICATION", default_value = "jwks", global = true)]
+    #[arg(
+        long,
+        env = "TOKEN_VERIFICATION",
+        default_value = "jwks",
+        global = true
+    )]
     pub token_verification: VerificationMode,
-    #[arg(long, env = "AUTH_SERVER_URL", default_value = "http://127.0.0.1:8081", global = true)]
+    #[arg(
+        long,
+        env = "AUTH_SERVER_URL",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
     pub auth_server_url: String,
     /// Default: AUTH_SERVER_URL + /.well-known/jwks.json
     #[arg(long, env = "JWKS_URL", global = true)]
@@ -70,7 +100,12 @@ pub struct Settings {
     /// When set, rooms carry `url` = ROOMS_BASE_URL/slug.
     #[arg(long, env = "ROOMS_BASE_URL", global = true)]
     pub rooms_base_url: Option<String>,
-    #[arg(long, env = "DEFAULT_ACCESS_LEVEL", default_value = "trusted", global = true)]
+    #[arg(
+        long,
+        env = "DEFAULT_ACCESS_LEVEL",
+        default_value = "trusted",
+        global = true
+    )]
     pub default_access_level: AccessLevel,
     #[arg(long, env = "ALLOW_PUBLIC_ACCESS", default_value = "false",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
@@ -80,7 +115,12 @@ pub struct Settings {
     pub telephony_enabled: bool,
     #[arg(long, env = "TELEPHONY_PHONE_NUMBER", global = true)]
     pub telephony_phone_number: Option<String>,
-    #[arg(long, env = "TELEPHONY_DEFAULT_COUNTRY", default_value = "US", global = true)]
+    #[arg(
+        long,
+        env = "TELEPHONY_DEFAULT_COUNTRY",
+        default_value = "US",
+        global = true
+    )]
     pub telephony_default_country: String,
     #[arg(long, env = "TELEPHONY_PIN_LENGTH", default_value_t = 10,
           value_parser = clap::value_parser!(u8).range(6..=20), global = true)]
@@ -152,7 +192,12 @@ impl Config {
         let hs256_secret = shared_secret(env)?;
         if s.token_verification == VerificationMode::Hs256 {
             match &hs256_secret {
-                None => return Err(err("TOKEN_HS256_SECRET", "required with TOKEN_VERIFICATION=hs256")),
+                None => {
+                    return Err(err(
+                        "TOKEN_HS256_SECRET",
+                        "required with TOKEN_VERIFICATION=hs256",
+                    ));
+                }
                 Some(k) if k.expose_secret().len() < 32 => {
                     return Err(err("TOKEN_HS256_SECRET", "must be at least 32 bytes"));
                 }
@@ -202,7 +247,9 @@ impl Config {
     }
 }
 
-fn shared_secret(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<SecretSlice<u8>>, ConfigError> {
+fn shared_secret(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SecretSlice<u8>>, ConfigError> {
     shared::server::secrets::secret_from_env("TOKEN_HS256_SECRET", env)
         .map_err(|m| err("TOKEN_HS256_SECRET", m))
 }

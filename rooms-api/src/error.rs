@@ -38,13 +38,19 @@ impl ApiError {
 pub enum ErrorResponse {
     /// `invalid_request`: malformed body, parameters or Authorization header.
     #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] Option<String>),
+    BadRequest(
+        Json<ErrorBody>,
+        #[oai(header = "WWW-Authenticate")] Option<String>,
+    ),
     /// `missing_token` or `invalid_token`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
     /// `insufficient_scope` (with a Bearer challenge) or `insufficient_role`.
     #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] Option<String>),
+    Forbidden(
+        Json<ErrorBody>,
+        #[oai(header = "WWW-Authenticate")] Option<String>,
+    ),
     /// `not_found`: no such room for this user and application.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -64,7 +70,10 @@ pub enum ErrorResponse {
 
 fn bad_request(_: poem::Error) -> ErrorResponse {
     ErrorResponse::BadRequest(
-        Json(ErrorBody::new(ErrorCode::InvalidRequest, "Malformed request")),
+        Json(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "Malformed request",
+        )),
         None,
     )
 }
@@ -92,12 +101,20 @@ impl From<ApiError> for ErrorResponse {
                 )
             }
             ApiError::Auth(AuthFailure::Unavailable) => ErrorResponse::Unavailable(
-                body(ErrorCode::TemporarilyUnavailable, "Token verification is temporarily unavailable"),
+                body(
+                    ErrorCode::TemporarilyUnavailable,
+                    "Token verification is temporarily unavailable",
+                ),
                 RETRY_AFTER_SECONDS,
             ),
             ApiError::InsufficientScope(scope) => ErrorResponse::Forbidden(
-                body(ErrorCode::InsufficientScope, format!("The access token lacks the {scope} scope")),
-                Some(format!(r#"{REALM}, error="insufficient_scope", scope="{scope}""#)),
+                body(
+                    ErrorCode::InsufficientScope,
+                    format!("The access token lacks the {scope} scope"),
+                ),
+                Some(format!(
+                    r#"{REALM}, error="insufficient_scope", scope="{scope}""#
+                )),
             ),
             ApiError::PayloadTooLarge => ErrorResponse::PayloadTooLarge(body(
                 ErrorCode::InvalidRequest,
@@ -111,7 +128,10 @@ impl From<ApiError> for ErrorResponse {
                 ErrorResponse::NotFound(body(ErrorCode::NotFound, "Not found"))
             }
             ApiError::Rooms(RoomsError::InsufficientRole) => ErrorResponse::Forbidden(
-                body(ErrorCode::InsufficientRole, "Your role on this room does not allow this"),
+                body(
+                    ErrorCode::InsufficientRole,
+                    "Your role on this room does not allow this",
+                ),
                 None,
             ),
             ApiError::Rooms(RoomsError::Invalid(invalid)) => {
@@ -120,16 +140,25 @@ impl From<ApiError> for ErrorResponse {
                 ErrorResponse::BadRequest(Json(b), None)
             }
             ApiError::Rooms(RoomsError::Db(e))
-                if matches!(e, sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)) =>
+                if matches!(
+                    e,
+                    sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
+                ) =>
             {
                 tracing::warn!(error = %e, "database unavailable");
                 ErrorResponse::Unavailable(
-                    body(ErrorCode::TemporarilyUnavailable, "The database is unavailable"),
+                    body(
+                        ErrorCode::TemporarilyUnavailable,
+                        "The database is unavailable",
+                    ),
                     RETRY_AFTER_SECONDS,
                 )
             }
             ApiError::Rooms(e @ (RoomsError::Db(_) | RoomsError::Exhausted)) => {
-                tracing::error!(error = format!("{:#}", anyhow::Error::from(e)), "rooms request failed");
+                tracing::error!(
+                    error = format!("{:#}", anyhow::Error::from(e)),
+                    "rooms request failed"
+                );
                 ErrorResponse::Internal(body(ErrorCode::ServerError, "internal error"))
             }
         }
@@ -145,25 +174,87 @@ mod tests {
     fn every_error_maps_to_its_status_code_and_challenge() {
         use crate::rooms::model::Invalid;
         let cases: Vec<(ApiError, u16, ErrorCode, Option<&str>)> = vec![
-            (AuthFailure::Missing.into(), 401, ErrorCode::MissingToken, Some(r#"Bearer realm="rooms-api""#)),
-            (AuthFailure::MalformedHeader.into(), 400, ErrorCode::InvalidRequest,
-                Some(r#"Bearer realm="rooms-api", error="invalid_request""#)),
-            (AuthFailure::Invalid(TokenRejection::Expired).into(), 401, ErrorCode::InvalidToken,
-                Some(r#"Bearer realm="rooms-api", error="invalid_token", error_description="The access token expired""#)),
-            (AuthFailure::Unavailable.into(), 503, ErrorCode::TemporarilyUnavailable, None),
-            (ApiError::InsufficientScope(Scope::RoomsList), 403, ErrorCode::InsufficientScope,
-                Some(r#"Bearer realm="rooms-api", error="insufficient_scope", scope="rooms:list""#)),
-            (ApiError::PayloadTooLarge, 413, ErrorCode::InvalidRequest, None),
-            (ApiError::UnsupportedMediaType, 415, ErrorCode::InvalidRequest, None),
+            (
+                AuthFailure::Missing.into(),
+                401,
+                ErrorCode::MissingToken,
+                Some(r#"Bearer realm="rooms-api""#),
+            ),
+            (
+                AuthFailure::MalformedHeader.into(),
+                400,
+                ErrorCode::InvalidRequest,
+                Some(r#"Bearer realm="rooms-api", error="invalid_request""#),
+            ),
+            (
+                AuthFailure::Invalid(TokenRejection::Expired).into(),
+                401,
+                ErrorCode::InvalidToken,
+                Some(
+                    r#"Bearer realm="rooms-api", error="invalid_token", error_description="The access token expired""#,
+                ),
+            ),
+            (
+                AuthFailure::Unavailable.into(),
+                503,
+                ErrorCode::TemporarilyUnavailable,
+                None,
+            ),
+            (
+                ApiError::InsufficientScope(Scope::RoomsList),
+                403,
+                ErrorCode::InsufficientScope,
+                Some(r#"Bearer realm="rooms-api", error="insufficient_scope", scope="rooms:list""#),
+            ),
+            (
+                ApiError::PayloadTooLarge,
+                413,
+                ErrorCode::InvalidRequest,
+                None,
+            ),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                ErrorCode::InvalidRequest,
+                None,
+            ),
             (RoomsError::NotFound.into(), 404, ErrorCode::NotFound, None),
-            (RoomsError::InsufficientRole.into(), 403, ErrorCode::InsufficientRole, None),
-            (RoomsError::Invalid(Invalid::default()).into(), 400, ErrorCode::InvalidRequest, None),
-            (RoomsError::Exhausted.into(), 500, ErrorCode::ServerError, None),
-            (RoomsError::Db(sea_orm::DbErr::Custom("secret".into())).into(), 500, ErrorCode::ServerError, None),
+            (
+                RoomsError::InsufficientRole.into(),
+                403,
+                ErrorCode::InsufficientRole,
+                None,
+            ),
+            (
+                RoomsError::Invalid(Invalid::default()).into(),
+                400,
+                ErrorCode::InvalidRequest,
+                None,
+            ),
+            (
+                RoomsError::Exhausted.into(),
+                500,
+                ErrorCode::ServerError,
+                None,
+            ),
+            (
+                RoomsError::Db(sea_orm::DbErr::Custom("secret".into())).into(),
+                500,
+                ErrorCode::ServerError,
+                None,
+            ),
         ];
         for (err, status, code, challenge) in cases {
             let (s, b, h) = match ErrorResponse::from(err) {
-                ErrorResponse::BadRequest(b, h) | ErrorResponse::Forbidden(b, h) => (if b.0.error == ErrorCode::InvalidRequest { 400 } else { 403 }, b, h),
+                ErrorResponse::BadRequest(b, h) | ErrorResponse::Forbidden(b, h) => (
+                    if b.0.error == ErrorCode::InvalidRequest {
+                        400
+                    } else {
+                        403
+                    },
+                    b,
+                    h,
+                ),
                 ErrorResponse::Unauthorized(b, h) => (401, b, Some(h)),
                 ErrorResponse::NotFound(b) => (404, b, None),
                 ErrorResponse::PayloadTooLarge(b) => (413, b, None),

@@ -24,7 +24,9 @@ pub struct Application {
 }
 
 pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(url).await.context("cannot open ROOMS_DATABASE_URL")?;
+    let db = db::connect(url)
+        .await
+        .context("cannot open ROOMS_DATABASE_URL")?;
     RoomsMigrator::up(&db, None)
         .await
         .context("database migration failed")?;
@@ -55,11 +57,20 @@ impl Application {
         let db = open_database(&config.database_url).await?;
         let auth = Authenticator::new(&config, Arc::clone(&clock))?;
         let listen = config.listen;
-        let state = Arc::new(AppState { db, config, clock, auth });
+        let state = Arc::new(AppState {
+            db,
+            config,
+            clock,
+            auth,
+        });
         let (acceptor, port) = http::bind(listen)
             .await
             .with_context(|| format!("ROOMS_LISTEN: cannot listen on {listen}"))?;
-        Ok(Self { port, acceptor, state })
+        Ok(Self {
+            port,
+            acceptor,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -74,11 +85,18 @@ impl Application {
         self.run_until(http::shutdown_signal()).await
     }
 
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         if let Some(jwks) = self.state.auth.jwks() {
             Arc::clone(jwks).spawn_refresh(self.state.config.jwks_refresh);
         }
-        tracing::info!(port = self.port, mode = self.state.config.verification.as_str(), "rooms-api listening");
+        tracing::info!(
+            port = self.port,
+            mode = self.state.config.verification.as_str(),
+            "rooms-api listening"
+        );
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes(self.state), stop, Some(Duration::from_secs(30)))
             .await?;

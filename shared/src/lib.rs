@@ -14,9 +14,9 @@ pub mod email;
 pub mod error;
 pub mod grant;
 pub mod scope;
-pub mod token;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod token;
 
 pub use alg::SigningAlg;
 pub use claims::{AccessTokenClaims, Actor, Audience, ClaimError, Expectations, ScopeClaim};

@@ -56,7 +56,7 @@ impl From<crate::claims::ClaimError> for TokenRejection {
 }
 
 /// The protected header fields we look at before choosing a key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Header {
     pub alg: String,
     #[serde(default)]
@@ -88,12 +88,20 @@ pub fn decode_header(token: &str) -> Result<Header, TokenRejection> {
 
 pub fn check_typ(header: &Header, policy: TypPolicy) -> Result<(), TokenRejection> {
     let ok = match header.typ.as_deref() {
-        Some(t) if t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt") => true,
+        Some(t)
+            if t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt") =>
+        {
+            true
+        }
         Some(t) if t.eq_ignore_ascii_case("jwt") => policy == TypPolicy::AllowPlainJwt,
         None => policy == TypPolicy::AllowPlainJwt,
         Some(_) => false,
     };
-    if ok { Ok(()) } else { Err(TokenRejection::Type) }
+    if ok {
+        Ok(())
+    } else {
+        Err(TokenRejection::Type)
+    }
 }
 
 /// Checks that the header names `expected` and that `verifier` (built for that algorithm)
@@ -157,11 +165,17 @@ mod tests {
         );
         let plain = sign(None, &payload(), &secret);
         let h = decode_header(&plain).unwrap();
-        assert_eq!(check_typ(&h, TypPolicy::AccessTokenOnly), Err(TokenRejection::Type));
+        assert_eq!(
+            check_typ(&h, TypPolicy::AccessTokenOnly),
+            Err(TokenRejection::Type)
+        );
         assert_eq!(check_typ(&h, TypPolicy::AllowPlainJwt), Ok(()));
         assert_eq!(decode_header("a.b"), Err(TokenRejection::Malformed));
         assert_eq!(decode_header("!!.b.c"), Err(TokenRejection::Malformed));
         let padded = token.replacen('.', "=.", 1);
-        assert!(decode_header(&padded).is_err() || verify_signature(&padded, &header, SigningAlg::HS256, &verifier).is_err());
+        assert!(
+            decode_header(&padded).is_err()
+                || verify_signature(&padded, &header, SigningAlg::HS256, &verifier).is_err()
+        );
     }
 }

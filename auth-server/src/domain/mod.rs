@@ -5,4 +5,5 @@ pub mod client_auth;
 pub mod client_secret;
 pub mod grant;
 pub mod key_encryption;
+pub mod registration;
 pub mod signing;

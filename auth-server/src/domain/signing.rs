@@ -20,8 +20,8 @@ use shared::claims::ACCESS_TOKEN_TYP;
 use shared::{AccessTokenClaims, SigningAlg};
 
 use super::key_encryption::{KeyEncryptionError, KeyEncryptionKey};
-use shared::server::random;
 use crate::store::{StoreError, keys as key_store};
+use shared::server::random;
 
 /// How long a rotated key is published before it signs: the JWKS cache lifetime.
 pub const PUBLISH_AHEAD: TimeDelta = TimeDelta::seconds(300);

@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use auth_server::config::Config;
 use auth_server::domain::allowlist::Allowlist;
-use auth_server::domain::client_secret;
-use shared::server::random;
 use auth_server::startup::Application;
 use auth_server::state::AppState;
 use auth_server::store::{applications, applications::Application as App, users};
@@ -13,6 +11,7 @@ use base64::Engine;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::Value;
+use shared::server::random;
 use shared::server::telemetry::LogFormat;
 use shared::{ClientId, DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
 use uuid::Uuid;
@@ -34,7 +33,9 @@ pub struct TestClient {
 
 /// A fresh, empty database URL: a SQLite file in `dir`, or a new PostgreSQL database.
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
-    shared::server::testing::fresh_database_url(dir, "auth").await.unwrap()
+    shared::server::testing::fresh_database_url(dir, "auth")
+        .await
+        .unwrap()
 }
 
 pub fn test_config(database_url: String) -> Config {
@@ -99,22 +100,16 @@ impl TestApp {
 
     /// Registers an application directly in the store (the CLI has its own tests).
     pub async fn create_client(&self, scopes: &str, domains: &[&str]) -> TestClient {
-        let secret = client_secret::generate().unwrap();
-        let client_id = random::base62(40).unwrap();
-        let now = Utc::now();
-        let app = App {
-            id: Uuid::new_v4(),
-            client_id: ClientId::parse(&client_id).unwrap(),
-            name: "test app".into(),
-            secret_hash: client_secret::hash(&secret).unwrap(),
-            scopes: ScopeSet::parse(scopes).unwrap(),
-            domains: Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
-            is_active: true,
-            tokens_not_before: None,
-            created_at: now,
-            updated_at: now,
-        };
-        applications::insert(&self.state.db, &app).await.unwrap();
+        let (app, secret) = auth_server::domain::registration::register(
+            &self.state.db,
+            "test app".into(),
+            ScopeSet::parse(scopes).unwrap(),
+            Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        let client_id = app.client_id.to_string();
         TestClient {
             client_id,
             secret: secret.expose_secret().to_owned(),

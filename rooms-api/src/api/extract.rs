@@ -74,14 +74,21 @@ impl<T> JsonBody<T> {
     pub fn bytes(&self) -> Result<&[u8], ApiError> {
         let bytes = match &self.captured {
             Captured::TooLarge => return Err(ApiError::PayloadTooLarge),
-            Captured::Unreadable => return Err(ApiError::invalid_body("the body could not be read")),
+            Captured::Unreadable => {
+                return Err(ApiError::invalid_body("the body could not be read"));
+            }
             Captured::Bytes(b) => b,
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(&[]);
         }
         let is_json = self.content_type.as_deref().is_some_and(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             essence == "application/json" || essence.ends_with("+json")
         });
         if !is_json {

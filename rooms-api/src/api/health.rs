@@ -36,18 +36,26 @@ impl HealthApi {
     /// Liveness: the process is up.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> Json<Status> {
-        Json(Status { status: "ok".to_owned() })
+        Json(Status {
+            status: "ok".to_owned(),
+        })
     }
 
     /// Readiness: the database answers and verification keys are loaded.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
         if state.db.ping().await.is_err() {
-            return ReadyResponse::NotReady(Json(Status { status: "database unavailable".to_owned() }));
+            return ReadyResponse::NotReady(Json(Status {
+                status: "database unavailable".to_owned(),
+            }));
         }
         if !state.auth.is_ready() {
-            return ReadyResponse::NotReady(Json(Status { status: "verification keys not loaded".to_owned() }));
+            return ReadyResponse::NotReady(Json(Status {
+                status: "verification keys not loaded".to_owned(),
+            }));
         }
-        ReadyResponse::Ready(Json(Status { status: "ready".to_owned() }))
+        ReadyResponse::Ready(Json(Status {
+            status: "ready".to_owned(),
+        }))
     }
 }

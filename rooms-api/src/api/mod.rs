@@ -12,10 +12,14 @@ pub type Apis = (RoomsApi, health::HealthApi);
 
 /// The OpenAPI service; needs no database, so `rooms-api openapi` renders it offline.
 pub fn service(server_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((RoomsApi, health::HealthApi), "rooms-api", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Meeting rooms on behalf of a user. Authenticate with a Bearer access token from the \
+    OpenApiService::new(
+        (RoomsApi, health::HealthApi),
+        "rooms-api",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Meeting rooms on behalf of a user. Authenticate with a Bearer access token from the \
              auth-server (client_credentials grant with the user's e-mail as `scope`).",
-        )
-        .server(server_url)
+    )
+    .server(server_url)
 }

@@ -24,7 +24,9 @@ pub struct KeyEntry {
 
 impl std::fmt::Debug for KeyEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyEntry").field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("KeyEntry")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,7 +98,10 @@ impl JwksCache {
             return Err(JwksError::Status(resp.status().as_u16()));
         }
         let doc: serde_json::Value = resp.json().await?;
-        let keys = doc.get("keys").and_then(|k| k.as_array()).ok_or(JwksError::Document)?;
+        let keys = doc
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or(JwksError::Document)?;
         let previous = self.keys.read().map(|m| Arc::clone(&m)).unwrap_or_default();
         let mut next = HashMap::new();
         for key in keys {
@@ -112,9 +117,20 @@ impl JwksCache {
             }
             match build_verifier(alg, key) {
                 Some((alg, verifier)) => {
-                    next.insert(kid.to_owned(), KeyEntry { alg, verifier, jwk: key.clone() });
+                    next.insert(
+                        kid.to_owned(),
+                        KeyEntry {
+                            alg,
+                            verifier,
+                            jwk: key.clone(),
+                        },
+                    );
                 }
-                None => tracing::warn!(kid, alg, "ignoring a JWK that is not an EdDSA, ES256 or RS256 public key"),
+                None => tracing::warn!(
+                    kid,
+                    alg,
+                    "ignoring a JWK that is not an EdDSA, ES256 or RS256 public key"
+                ),
             }
         }
         if let Ok(mut guard) = self.keys.write() {
@@ -135,14 +151,22 @@ impl JwksCache {
         }
         let now = self.clock.now();
         if last.is_some_and(|t| now - t < REFETCH_INTERVAL) {
-            return if self.is_loaded() { Ok(None) } else { Err(KeysUnavailable) };
+            return if self.is_loaded() {
+                Ok(None)
+            } else {
+                Err(KeysUnavailable)
+            };
         }
         *last = Some(now);
         match self.fetch().await {
             Ok(()) => Ok(self.lookup(kid)),
             Err(e) => {
                 tracing::warn!(error = %e, "JWKS refetch failed");
-                if self.is_loaded() { Ok(None) } else { Err(KeysUnavailable) }
+                if self.is_loaded() {
+                    Ok(None)
+                } else {
+                    Err(KeysUnavailable)
+                }
             }
         }
     }
@@ -154,14 +178,21 @@ impl JwksCache {
                 if let Err(e) = self.fetch().await {
                     tracing::warn!(error = %e, url = %self.url, "JWKS fetch failed");
                 }
-                let wait = if self.is_loaded() { every } else { Duration::from_secs(2) };
+                let wait = if self.is_loaded() {
+                    every
+                } else {
+                    Duration::from_secs(2)
+                };
                 tokio::time::sleep(wait).await;
             }
         });
     }
 }
 
-fn build_verifier(alg: &str, key: &serde_json::Value) -> Option<(SigningAlg, Arc<dyn JwsVerifier>)> {
+fn build_verifier(
+    alg: &str,
+    key: &serde_json::Value,
+) -> Option<(SigningAlg, Arc<dyn JwsVerifier>)> {
     let jwk = Jwk::from_map(key.as_object()?.clone()).ok()?;
     let alg: SigningAlg = alg.parse().ok()?;
     let verifier: Arc<dyn JwsVerifier> = match alg {

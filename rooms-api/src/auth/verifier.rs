@@ -43,7 +43,10 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let keys = match config.verification {
-            VerificationMode::Jwks => Keys::Jwks(Arc::new(JwksCache::new(config.jwks_url.clone(), Arc::clone(&clock))?)),
+            VerificationMode::Jwks => Keys::Jwks(Arc::new(JwksCache::new(
+                config.jwks_url.clone(),
+                Arc::clone(&clock),
+            )?)),
             VerificationMode::Hs256 => {
                 let secret = config
                     .hs256_secret
@@ -90,7 +93,8 @@ impl Authenticator {
         let claims = match &self.keys {
             Keys::Hs256(verifier) => {
                 token::check_typ(&jose, TypPolicy::AllowPlainJwt).map_err(invalid)?;
-                token::verify_signature(token, &jose, SigningAlg::HS256, verifier.as_ref()).map_err(invalid)?
+                token::verify_signature(token, &jose, SigningAlg::HS256, verifier.as_ref())
+                    .map_err(invalid)?
             }
             Keys::Jwks(cache) => {
                 token::check_typ(&jose, TypPolicy::AccessTokenOnly).map_err(invalid)?;
@@ -101,7 +105,10 @@ impl Authenticator {
                     .ok()
                     .filter(|a: &SigningAlg| a.is_asymmetric())
                     .ok_or(AuthFailure::Invalid(TokenRejection::Algorithm))?;
-                let kid = jose.kid.as_deref().ok_or(AuthFailure::Invalid(TokenRejection::UnknownKey))?;
+                let kid = jose
+                    .kid
+                    .as_deref()
+                    .ok_or(AuthFailure::Invalid(TokenRejection::UnknownKey))?;
                 let entry = cache
                     .get(kid)
                     .await
@@ -110,7 +117,8 @@ impl Authenticator {
                 if entry.alg != alg {
                     return Err(AuthFailure::Invalid(TokenRejection::Algorithm));
                 }
-                token::verify_signature(token, &jose, entry.alg, entry.verifier.as_ref()).map_err(invalid)?
+                token::verify_signature(token, &jose, entry.alg, entry.verifier.as_ref())
+                    .map_err(invalid)?
             }
         };
         claims

@@ -30,7 +30,11 @@ pub enum DeletedResponse {
 }
 
 /// 401 first, then 403 for a missing scope: nothing else is looked at before.
-async fn authorize(state: &AppState, auth: &BearerAuth, scope: Scope) -> Result<Principal, ApiError> {
+async fn authorize(
+    state: &AppState,
+    auth: &BearerAuth,
+    scope: Scope,
+) -> Result<Principal, ApiError> {
     let principal = state.auth.authenticate(&auth.0).await?;
     if !principal.scopes.contains(scope) {
         return Err(ApiError::InsufficientScope(scope));
@@ -45,7 +49,11 @@ impl RoomsApi {
     /// List the user's rooms created through this application, newest first.
     ///
     /// `page` starts at 1; `page_size` is 1–100 (default 20). Needs `rooms:list`.
-    #[oai(path = "/external-api/v1.0/rooms", method = "get", operation_id = "rooms_list")]
+    #[oai(
+        path = "/external-api/v1.0/rooms",
+        method = "get",
+        operation_id = "rooms_list"
+    )]
     async fn list(
         &self,
         state: Data<&Arc<AppState>>,
@@ -56,16 +64,26 @@ impl RoomsApi {
         page_size: Query<Option<String>>,
     ) -> Result<Json<RoomPage>, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsList).await?;
-        let page = service::list(&state.db, &state.config.rooms, &p, page.0.as_deref(), page_size.0.as_deref())
-            .await
-            .map_err(ApiError::from)?;
+        let page = service::list(
+            &state.db,
+            &state.config.rooms,
+            &p,
+            page.0.as_deref(),
+            page_size.0.as_deref(),
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(Json(page))
     }
 
     /// Create a room for the user. Needs `rooms:create`.
     ///
     /// The body is optional; the server picks the name, slug and PIN.
-    #[oai(path = "/external-api/v1.0/rooms", method = "post", operation_id = "rooms_create")]
+    #[oai(
+        path = "/external-api/v1.0/rooms",
+        method = "post",
+        operation_id = "rooms_create"
+    )]
     async fn create(
         &self,
         state: Data<&Arc<AppState>>,
@@ -82,7 +100,11 @@ impl RoomsApi {
     }
 
     /// Retrieve one of the user's rooms. Needs `rooms:retrieve`.
-    #[oai(path = "/external-api/v1.0/rooms/:id", method = "get", operation_id = "rooms_retrieve")]
+    #[oai(
+        path = "/external-api/v1.0/rooms/:id",
+        method = "get",
+        operation_id = "rooms_retrieve"
+    )]
     async fn retrieve(
         &self,
         state: Data<&Arc<AppState>>,
@@ -99,7 +121,11 @@ impl RoomsApi {
 
     /// Change a room's access level and/or configuration. Needs `rooms:update` and the owner or
     /// admin role.
-    #[oai(path = "/external-api/v1.0/rooms/:id", method = "patch", operation_id = "rooms_update")]
+    #[oai(
+        path = "/external-api/v1.0/rooms/:id",
+        method = "patch",
+        operation_id = "rooms_update"
+    )]
     async fn update(
         &self,
         state: Data<&Arc<AppState>>,
@@ -117,7 +143,11 @@ impl RoomsApi {
     }
 
     /// Delete a room. Needs `rooms:delete` and the owner role.
-    #[oai(path = "/external-api/v1.0/rooms/:id", method = "delete", operation_id = "rooms_delete")]
+    #[oai(
+        path = "/external-api/v1.0/rooms/:id",
+        method = "delete",
+        operation_id = "rooms_delete"
+    )]
     async fn delete(
         &self,
         state: Data<&Arc<AppState>>,
@@ -126,7 +156,9 @@ impl RoomsApi {
         id: Path<String>,
     ) -> Result<DeletedResponse, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsDelete).await?;
-        service::delete(&state.db, &p, &id.0).await.map_err(ApiError::from)?;
+        service::delete(&state.db, &p, &id.0)
+            .await
+            .map_err(ApiError::from)?;
         Ok(DeletedResponse::NoContent)
     }
 }

@@ -43,7 +43,9 @@ impl FromStr for AccessLevel {
             "public" => Ok(Self::Public),
             "trusted" => Ok(Self::Trusted),
             "restricted" => Ok(Self::Restricted),
-            other => Err(format!("expected public, trusted or restricted, got {other:?}")),
+            other => Err(format!(
+                "expected public, trusted or restricted, got {other:?}"
+            )),
         }
     }
 }
@@ -132,7 +134,10 @@ impl Invalid {
     }
 
     fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.fields.entry(field.to_owned()).or_default().push(message.into());
+        self.fields
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
     }
 }
 
@@ -178,12 +183,18 @@ fn parse_configuration(value: &Value, errors: &mut Invalid) -> Option<RoomConfig
                     }
                     config.can_publish_sources = Some(sources);
                 }
-                _ => errors.add("configuration.can_publish_sources", "must be null or a list"),
+                _ => errors.add(
+                    "configuration.can_publish_sources",
+                    "must be null or a list",
+                ),
             },
             "everyone_can_mute" => match v {
                 Value::Null => {}
                 Value::Bool(b) => config.everyone_can_mute = Some(*b),
-                _ => errors.add("configuration.everyone_can_mute", "must be null or a boolean"),
+                _ => errors.add(
+                    "configuration.everyone_can_mute",
+                    "must be null or a boolean",
+                ),
             },
             _ => errors.add(
                 "configuration",
@@ -215,7 +226,11 @@ pub fn parse_create(body: &[u8]) -> Result<Changes, Invalid> {
     if let Some(v) = map.get("configuration").filter(|v| !v.is_null()) {
         changes.configuration = parse_configuration(v, &mut errors);
     }
-    if errors.fields.is_empty() { Ok(changes) } else { Err(errors) }
+    if errors.fields.is_empty() {
+        Ok(changes)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Patch: like create, but `null` for either field is an error.
@@ -233,7 +248,11 @@ pub fn parse_patch(body: &[u8]) -> Result<Changes, Invalid> {
         Some(v) => changes.configuration = parse_configuration(v, &mut errors),
         None => {}
     }
-    if errors.fields.is_empty() { Ok(changes) } else { Err(errors) }
+    if errors.fields.is_empty() {
+        Ok(changes)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -260,9 +279,18 @@ mod tests {
             (br#"{"access_level": 3}"#, "access_level"),
             (br#"{"configuration": []}"#, "configuration"),
             (br#"{"configuration": {"x": 1}}"#, "configuration"),
-            (br#"{"configuration": {"can_publish_sources": ["laser"]}}"#, "configuration.can_publish_sources"),
-            (br#"{"configuration": {"can_publish_sources": "camera"}}"#, "configuration.can_publish_sources"),
-            (br#"{"configuration": {"everyone_can_mute": "yes"}}"#, "configuration.everyone_can_mute"),
+            (
+                br#"{"configuration": {"can_publish_sources": ["laser"]}}"#,
+                "configuration.can_publish_sources",
+            ),
+            (
+                br#"{"configuration": {"can_publish_sources": "camera"}}"#,
+                "configuration.can_publish_sources",
+            ),
+            (
+                br#"{"configuration": {"everyone_can_mute": "yes"}}"#,
+                "configuration.everyone_can_mute",
+            ),
             (br#"[1]"#, "body"),
             (br#"{"#, "body"),
         ] {
@@ -273,8 +301,18 @@ mod tests {
 
     #[test]
     fn patch_refuses_nulls() {
-        assert!(parse_patch(br#"{"access_level": null}"#).unwrap_err().fields.contains_key("access_level"));
-        assert!(parse_patch(br#"{"configuration": null}"#).unwrap_err().fields.contains_key("configuration"));
+        assert!(
+            parse_patch(br#"{"access_level": null}"#)
+                .unwrap_err()
+                .fields
+                .contains_key("access_level")
+        );
+        assert!(
+            parse_patch(br#"{"configuration": null}"#)
+                .unwrap_err()
+                .fields
+                .contains_key("configuration")
+        );
         assert_eq!(parse_patch(br#"{"name": "x"}"#), Ok(Changes::default()));
     }
 }

@@ -6,7 +6,9 @@ use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 use shared::server::random;
 use uuid::Uuid;
 
-use super::model::{self, AccessLevel, Changes, Invalid, Room, RoomConfiguration, RoomPage, Telephony};
+use super::model::{
+    self, AccessLevel, Changes, Invalid, Room, RoomConfiguration, RoomPage, Telephony,
+};
 use super::store::{self, Role, RoomRow, Viewer};
 use crate::auth::Principal;
 use crate::config::RoomSettings;
@@ -49,7 +51,8 @@ fn invalid(field: &str, message: &str) -> RoomsError {
 
 /// Renders a stored row; only what the contract lists, nothing internal.
 pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> Room {
-    let configuration: RoomConfiguration = serde_json::from_str(&row.configuration).unwrap_or_default();
+    let configuration: RoomConfiguration =
+        serde_json::from_str(&row.configuration).unwrap_or_default();
     Room {
         id: row.id,
         name: row.name.clone(),
@@ -74,7 +77,12 @@ fn parse_id(id: &str) -> Result<Uuid, RoomsError> {
     Uuid::parse_str(id).map_err(|_| RoomsError::NotFound)
 }
 
-fn parse_page_param(value: Option<&str>, name: &str, default: u64, max: Option<u64>) -> Result<u64, RoomsError> {
+fn parse_page_param(
+    value: Option<&str>,
+    name: &str,
+    default: u64,
+    max: Option<u64>,
+) -> Result<u64, RoomsError> {
     let Some(v) = value else { return Ok(default) };
     let n: u64 = v
         .parse()
@@ -82,14 +90,21 @@ fn parse_page_param(value: Option<&str>, name: &str, default: u64, max: Option<u
     if n == 0 || max.is_some_and(|m| n > m) {
         return Err(invalid(
             name,
-            if max.is_some() { "must be between 1 and 100" } else { "must be at least 1" },
+            if max.is_some() {
+                "must be between 1 and 100"
+            } else {
+                "must be at least 1"
+            },
         ));
     }
     Ok(n)
 }
 
 fn page_url(settings: &RoomSettings, page: u64, page_size: u64) -> String {
-    format!("{}{ROOMS_PATH}?page={page}&page_size={page_size}", settings.public_url)
+    format!(
+        "{}{ROOMS_PATH}?page={page}&page_size={page_size}",
+        settings.public_url
+    )
 }
 
 pub async fn list(
@@ -120,7 +135,10 @@ fn check_access_level(settings: &RoomSettings, level: AccessLevel) -> Result<(),
         && !settings.allow_public_access
         && settings.default_access_level != AccessLevel::Public
     {
-        return Err(invalid("access_level", "public rooms are not allowed on this server"));
+        return Err(invalid(
+            "access_level",
+            "public rooms are not allowed on this server",
+        ));
     }
     Ok(())
 }
@@ -131,7 +149,12 @@ fn is_unique_violation(e: &DbErr) -> bool {
 
 fn new_slug() -> Result<String, RoomsError> {
     let letters = random::letters(10).map_err(|_| RoomsError::Exhausted)?;
-    Ok(format!("{}-{}-{}", &letters[..3], &letters[3..7], &letters[7..]))
+    Ok(format!(
+        "{}-{}-{}",
+        &letters[..3],
+        &letters[3..7],
+        &letters[7..]
+    ))
 }
 
 pub async fn create(
@@ -141,7 +164,10 @@ pub async fn create(
     now: DateTime<Utc>,
     body: &[u8],
 ) -> Result<Room, RoomsError> {
-    let Changes { access_level, configuration } = model::parse_create(body)?;
+    let Changes {
+        access_level,
+        configuration,
+    } = model::parse_create(body)?;
     let access_level = access_level.unwrap_or(settings.default_access_level);
     check_access_level(settings, access_level)?;
     let configuration = serde_json::to_string(&configuration.unwrap_or_default())
@@ -210,7 +236,13 @@ pub async fn update(
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| RoomsError::Db(DbErr::Custom(e.to_string())))?;
-    store::update(db, id, changes.access_level.map(AccessLevel::as_str), configuration.as_deref()).await?;
+    store::update(
+        db,
+        id,
+        changes.access_level.map(AccessLevel::as_str),
+        configuration.as_deref(),
+    )
+    .await?;
     if let Some(level) = changes.access_level {
         row.access_level = level.as_str().to_owned();
     }
@@ -223,7 +255,11 @@ pub async fn update(
     Ok(to_room(&row, settings))
 }
 
-pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: &str) -> Result<(), RoomsError> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+) -> Result<(), RoomsError> {
     let id = parse_id(id)?;
     let (_, role) = store::find_visible(db, viewer(principal), id)
         .await?

@@ -126,7 +126,9 @@ pub async fn bind(
     addr: std::net::SocketAddr,
 ) -> std::io::Result<(poem::listener::TcpAcceptor, u16)> {
     use poem::listener::{Acceptor, Listener};
-    let acceptor = poem::listener::TcpListener::bind(addr).into_acceptor().await?;
+    let acceptor = poem::listener::TcpListener::bind(addr)
+        .into_acceptor()
+        .await?;
     let port = acceptor
         .local_addr()
         .first()

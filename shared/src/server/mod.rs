@@ -5,5 +5,5 @@ pub mod db;
 pub mod http;
 pub mod random;
 pub mod secrets;
-pub mod testing;
 pub mod telemetry;
+pub mod testing;
