@@ -161,9 +161,16 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(http::request_context)
 }
 
+/// Endpoints whose answers carry credentials or token state: never cached.
 fn is_token_path(path: &str) -> bool {
-    let p = path.trim_end_matches('/');
-    p == "/oauth/token" || p == "/external-api/v1.0/application/token"
+    matches!(
+        path.trim_end_matches('/'),
+        "/oauth/token"
+            | "/external-api/v1.0/application/token"
+            | "/oauth/introspect"
+            | "/oauth/revoke"
+            | "/oauth/revocations"
+    )
 }
 
 impl Application {
@@ -202,12 +209,28 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         spawn_key_refresh(Arc::clone(&self.state));
+        spawn_purge(Arc::clone(&self.state));
         tracing::info!(port = self.port, issuer = %self.state.config.issuer, "auth-server listening");
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes(self.state), stop, Some(Duration::from_secs(30)))
             .await?;
         Ok(())
     }
+}
+
+/// Deletes revocations and tombstones that can no longer matter, every minute.
+fn spawn_purge(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match crate::domain::revocation::purge(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged expired revocations and tombstones"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "purge failed"),
+            }
+        }
+    });
 }
 
 /// Re-reads the key table so rotations made by the CLI or another replica take effect.

@@ -10,10 +10,11 @@ use sea_orm_migration::{MigrationTrait, async_trait};
 mod m20261123_000001_create_applications;
 mod m20261123_000002_create_users;
 mod m20261123_000003_create_signing_keys;
+mod m20261123_000004_create_revoked_tokens;
 mod m20261123_000101_create_rooms;
 mod m20261123_000102_create_room_accesses;
 
-/// The auth-server's tables: applications, users, signing keys.
+/// The auth-server's tables: applications, users, signing keys, revoked tokens.
 pub struct AuthMigrator;
 
 #[async_trait::async_trait]
@@ -23,6 +24,7 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261123_000001_create_applications::Migration),
             Box::new(m20261123_000002_create_users::Migration),
             Box::new(m20261123_000003_create_signing_keys::Migration),
+            Box::new(m20261123_000004_create_revoked_tokens::Migration),
         ]
     }
 }

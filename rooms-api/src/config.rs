@@ -17,6 +17,8 @@ pub enum VerificationMode {
     Jwks,
     /// Verify locally with the shared HS256 secret.
     Hs256,
+    /// Ask an RFC 7662 introspection endpoint (cached).
+    Introspection,
 }
 
 impl VerificationMode {
@@ -24,6 +26,7 @@ impl VerificationMode {
         match self {
             VerificationMode::Jwks => "jwks",
             VerificationMode::Hs256 => "hs256",
+            VerificationMode::Introspection => "introspection",
         }
     }
 }
@@ -34,7 +37,10 @@ impl FromStr for VerificationMode {
         match s.to_ascii_lowercase().as_str() {
             "jwks" => Ok(Self::Jwks),
             "hs256" => Ok(Self::Hs256),
-            other => Err(format!("expected jwks or hs256, got {other:?}")),
+            "introspection" => Ok(Self::Introspection),
+            other => Err(format!(
+                "expected jwks, hs256 or introspection, got {other:?}"
+            )),
         }
     }
 }
@@ -73,7 +79,7 @@ pub struct Settings {
     #[arg(long, env = "TOKEN_LEEWAY_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(0..=300), global = true)]
     pub token_leeway_seconds: u32,
-    /// jwks (default) or hs256.
+    /// jwks (default), hs256 or introspection.
     #[arg(
         long,
         env = "TOKEN_VERIFICATION",
@@ -91,6 +97,44 @@ pub struct Settings {
     /// Default: AUTH_SERVER_URL + /.well-known/jwks.json
     #[arg(long, env = "JWKS_URL", global = true)]
     pub jwks_url: Option<String>,
+    /// Default: AUTH_SERVER_URL + /oauth/introspect
+    #[arg(long, env = "INTROSPECTION_URL", global = true)]
+    pub introspection_url: Option<String>,
+    /// The rooms API's own application (with tokens:introspect); the secret comes from
+    /// INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE.
+    #[arg(long, env = "INTROSPECTION_CLIENT_ID", global = true)]
+    pub introspection_client_id: Option<String>,
+    #[arg(
+        long,
+        env = "INTROSPECTION_CACHE_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub introspection_cache_seconds: u32,
+    #[arg(
+        long,
+        env = "INTROSPECTION_NEGATIVE_CACHE_SECONDS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub introspection_negative_cache_seconds: u32,
+    #[arg(
+        long,
+        env = "INTROSPECTION_CACHE_SIZE",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub introspection_cache_size: u64,
+    /// Strip `<prefix>:` from introspected scopes (e.g. `meet` for `meet:rooms:list`).
+    #[arg(long, env = "SCOPE_PREFIX", global = true)]
+    pub scope_prefix: Option<String>,
+    /// An application with tokens:revocations; the secret comes from REVOCATION_CLIENT_SECRET
+    /// or REVOCATION_CLIENT_SECRET_FILE.
+    #[arg(long, env = "REVOCATION_CLIENT_ID", global = true)]
+    pub revocation_client_id: Option<String>,
+    #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub revocation_poll_seconds: u64,
     #[arg(long, env = "EXTERNAL_API_ENABLED", default_value = "true",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub external_api_enabled: bool,
@@ -143,6 +187,30 @@ fn err(setting: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Credentials of the rooms API's own application at the auth-server.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: secrecy::SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntrospectionConfig {
+    pub url: String,
+    pub credentials: ClientCredentials,
+    pub positive_ttl: chrono::TimeDelta,
+    pub negative_ttl: chrono::TimeDelta,
+    pub cache_size: u64,
+    pub scope_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevocationConfig {
+    pub url: String,
+    pub credentials: ClientCredentials,
+    pub poll: Duration,
+}
+
 /// Room-shaping settings, handed to the rooms service.
 #[derive(Debug, Clone)]
 pub struct RoomSettings {
@@ -166,6 +234,9 @@ pub struct Config {
     pub verification: VerificationMode,
     pub jwks_url: String,
     pub hs256_secret: Option<SecretSlice<u8>>,
+    pub introspection: Option<IntrospectionConfig>,
+    /// The revocation feed, when credentials are set (local modes only).
+    pub revocation: Option<RevocationConfig>,
     pub external_api_enabled: bool,
     pub rooms: RoomSettings,
     /// How often the JWKS is re-fetched even without an unknown `kid`.
@@ -209,6 +280,66 @@ impl Config {
             Some(u) => http_url("JWKS_URL", u)?,
             None => format!("{auth_server_url}/.well-known/jwks.json"),
         };
+        let introspection = if s.token_verification == VerificationMode::Introspection {
+            let client_id = s.introspection_client_id.clone().ok_or_else(|| {
+                err(
+                    "INTROSPECTION_CLIENT_ID",
+                    "required with TOKEN_VERIFICATION=introspection",
+                )
+            })?;
+            let secret = secret_string("INTROSPECTION_CLIENT_SECRET", env)?.ok_or_else(|| {
+                err(
+                    "INTROSPECTION_CLIENT_SECRET",
+                    "required with TOKEN_VERIFICATION=introspection",
+                )
+            })?;
+            let url = match &s.introspection_url {
+                Some(u) => http_url("INTROSPECTION_URL", u)?,
+                None => format!("{auth_server_url}/oauth/introspect"),
+            };
+            Some(IntrospectionConfig {
+                url,
+                credentials: ClientCredentials { client_id, secret },
+                positive_ttl: chrono::TimeDelta::seconds(i64::from(s.introspection_cache_seconds)),
+                negative_ttl: chrono::TimeDelta::seconds(i64::from(
+                    s.introspection_negative_cache_seconds,
+                )),
+                cache_size: s.introspection_cache_size,
+                scope_prefix: s.scope_prefix.clone().filter(|p| !p.is_empty()),
+            })
+        } else {
+            None
+        };
+        let revocation = match (
+            &s.revocation_client_id,
+            secret_string("REVOCATION_CLIENT_SECRET", env)?,
+        ) {
+            (Some(client_id), Some(secret))
+                if s.token_verification != VerificationMode::Introspection =>
+            {
+                Some(RevocationConfig {
+                    url: format!("{auth_server_url}/oauth/revocations"),
+                    credentials: ClientCredentials {
+                        client_id: client_id.clone(),
+                        secret,
+                    },
+                    poll: Duration::from_secs(s.revocation_poll_seconds),
+                })
+            }
+            (Some(_), None) => {
+                return Err(err(
+                    "REVOCATION_CLIENT_SECRET",
+                    "required when REVOCATION_CLIENT_ID is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "REVOCATION_CLIENT_ID",
+                    "required when REVOCATION_CLIENT_SECRET is set",
+                ));
+            }
+            _ => None,
+        };
         let public_url = match &s.rooms_public_url {
             Some(u) => http_url("ROOMS_PUBLIC_URL", u)?,
             None => format!("http://{}", s.rooms_listen),
@@ -230,6 +361,8 @@ impl Config {
             verification: s.token_verification,
             jwks_url,
             hs256_secret,
+            introspection,
+            revocation,
             external_api_enabled: s.external_api_enabled,
             rooms: RoomSettings {
                 public_url,
@@ -252,4 +385,16 @@ fn shared_secret(
 ) -> Result<Option<SecretSlice<u8>>, ConfigError> {
     shared::server::secrets::secret_from_env("TOKEN_HS256_SECRET", env)
         .map_err(|m| err("TOKEN_HS256_SECRET", m))
+}
+
+fn secret_string(
+    name: &'static str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<secrecy::SecretString>, ConfigError> {
+    match shared::server::secrets::secret_from_env(name, env).map_err(|m| err(name, m))? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes.expose_secret().to_vec())
+            .map(|s| Some(secrecy::SecretString::from(s)))
+            .map_err(|_| err(name, "must be UTF-8")),
+    }
 }

@@ -92,6 +92,9 @@ impl Application {
         if let Some(jwks) = self.state.auth.jwks() {
             Arc::clone(jwks).spawn_refresh(self.state.config.jwks_refresh);
         }
+        if let Some(feed) = self.state.auth.revocations() {
+            Arc::clone(feed).spawn();
+        }
         tracing::info!(
             port = self.port,
             mode = self.state.config.verification.as_str(),

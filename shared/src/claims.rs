@@ -84,6 +84,18 @@ pub struct AccessTokenClaims {
     pub jti: Option<String>,
 }
 
+/// A `tokens_not_before` instant as whole seconds, rounded up: a token whose (whole-second) `iat`
+/// is below it was issued before the change. The token endpoint never issues a token with an
+/// `iat` below it, so tokens minted in the same second after the change stay valid.
+pub fn not_before_seconds(t: DateTime<Utc>) -> i64 {
+    let secs = t.timestamp();
+    if t.timestamp_subsec_nanos() > 0 {
+        secs + 1
+    } else {
+        secs
+    }
+}
+
 /// What a verifier expects of every token.
 #[derive(Debug, Clone)]
 pub struct Expectations {
@@ -148,6 +160,12 @@ impl AccessTokenClaims {
             .as_deref()
             .or(self.user_id.as_deref())
             .filter(|s| !s.is_empty())
+    }
+
+    /// True when the token was issued before `not_before` (seconds, see `not_before_seconds`).
+    /// A token without `iat` cannot prove it is newer, so it counts as older.
+    pub fn issued_before(&self, not_before: i64) -> bool {
+        self.iat.is_none_or(|iat| iat < not_before)
     }
 
     /// The `rooms:*` scopes the token carries (privileges never count).
@@ -257,6 +275,19 @@ mod tests {
         let mut bad = c.clone();
         bad.delegated = Some(false);
         assert_eq!(bad.validate(&expect(), now), Err(ClaimError::NotDelegated));
+    }
+
+    #[test]
+    fn not_before_rounds_up_and_compares_with_iat() {
+        let t = Utc.timestamp_opt(1_700_000_000, 500_000_000).unwrap();
+        assert_eq!(not_before_seconds(t), 1_700_000_001);
+        assert_eq!(
+            not_before_seconds(Utc.timestamp_opt(1_700_000_000, 0).unwrap()),
+            1_700_000_000
+        );
+        let c = sample(Utc.timestamp_opt(1_700_000_000, 0).unwrap());
+        assert!(c.issued_before(1_700_000_001));
+        assert!(!c.issued_before(1_700_000_000));
     }
 
     #[test]

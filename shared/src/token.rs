@@ -39,6 +39,8 @@ pub enum TokenRejection {
     NotDelegated,
     #[error("The access token was revoked")]
     Revoked,
+    #[error("The access token is not active")]
+    Inactive,
 }
 
 impl From<crate::claims::ClaimError> for TokenRejection {

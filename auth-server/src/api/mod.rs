@@ -1,17 +1,35 @@
 //! The HTTP layer: thin poem-openapi operations that parse, call `domain`, and map the result.
 
+pub mod client;
 pub mod health;
+pub mod introspect;
 pub mod keys;
+pub mod metadata;
+pub mod revoke;
 pub mod token;
 
 use poem_openapi::OpenApiService;
 
-pub type Apis = (token::TokenApi, keys::KeysApi, health::HealthApi);
+pub type Apis = (
+    token::TokenApi,
+    introspect::IntrospectApi,
+    revoke::RevokeApi,
+    keys::KeysApi,
+    metadata::MetadataApi,
+    health::HealthApi,
+);
 
 /// The OpenAPI service. Needs no database, so the `openapi` subcommand can render it offline.
 pub fn service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (token::TokenApi, keys::KeysApi, health::HealthApi),
+        (
+            token::TokenApi,
+            introspect::IntrospectApi,
+            revoke::RevokeApi,
+            keys::KeysApi,
+            metadata::MetadataApi,
+            health::HealthApi,
+        ),
         "auth-server",
         env!("CARGO_PKG_VERSION"),
     )

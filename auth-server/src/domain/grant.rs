@@ -2,7 +2,7 @@
 //! each step's failure is the answer and nothing later runs.
 
 use secrecy::SecretString;
-use shared::claims::Issue;
+use shared::claims::{Issue, not_before_seconds};
 use shared::{AccessTokenClaims, Email, GrantType};
 use uuid::Uuid;
 
@@ -150,7 +150,14 @@ pub async fn exchange(
     if !user.is_active {
         return Err(TokenError::UserDisabled);
     }
-    // 9. The token.
+    // 9. The token. Its iat is never below a not_before set in this same second (a rotation
+    // or reactivation just now), or it would be refused as older than the change.
+    let issue_at = [app.tokens_not_before, user.tokens_not_before]
+        .into_iter()
+        .flatten()
+        .map(not_before_seconds)
+        .filter_map(|s| chrono::DateTime::from_timestamp(s, 0))
+        .fold(now, std::cmp::max);
     let scopes = app.scopes.token_scopes();
     let claims = AccessTokenClaims::issue(Issue {
         issuer: &state.config.issuer,
@@ -158,7 +165,7 @@ pub async fn exchange(
         user_id: &user.id.to_string(),
         client_id: app.client_id.as_str(),
         scopes,
-        now,
+        now: issue_at,
         ttl_seconds: state.config.token_ttl_seconds,
         jti: Uuid::new_v4().to_string(),
     });

@@ -4,6 +4,8 @@ pub mod allowlist;
 pub mod client_auth;
 pub mod client_secret;
 pub mod grant;
+pub mod introspection;
 pub mod key_encryption;
 pub mod registration;
+pub mod revocation;
 pub mod signing;

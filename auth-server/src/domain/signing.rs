@@ -10,9 +10,10 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
+use josekit::jwk::Jwk;
 use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ed::EdCurve;
-use josekit::jws::{self, ES256, EdDSA, HS256, JwsHeader, JwsSigner, RS256};
+use josekit::jws::{self, ES256, EdDSA, HS256, JwsHeader, JwsSigner, JwsVerifier, RS256};
 use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::Serialize;
@@ -76,6 +77,8 @@ pub struct LoadedKey {
     pub activates_at: DateTime<Utc>,
     pub public_jwk: Option<serde_json::Value>,
     signer: Arc<dyn JwsSigner>,
+    /// For introspection and revocation of our own tokens.
+    pub verifier: Arc<dyn JwsVerifier>,
 }
 
 /// A snapshot of the key table.
@@ -115,6 +118,10 @@ impl KeySet {
 
     pub fn keys(&self) -> &[LoadedKey] {
         &self.keys
+    }
+
+    pub fn find(&self, kid: &str) -> Option<&LoadedKey> {
+        self.keys.iter().find(|k| k.kid == kid)
     }
 
     /// The public keys a verifier may meet: pending, active, and superseded ones until their
@@ -394,8 +401,19 @@ fn load_row(kek: &KeyEncryptionKey, row: &key_store::KeyRow) -> Result<LoadedKey
         SigningAlg::RS256 => Arc::new(RS256.signer_from_der(&der).map_err(jose)?),
         SigningAlg::HS256 => return Err(KeyError::Jose("HS256 key in the key table".into())),
     };
-    let public_jwk =
+    let public_jwk: serde_json::Value =
         serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Jose(e.to_string()))?;
+    let jwk = public_jwk
+        .as_object()
+        .cloned()
+        .ok_or_else(|| KeyError::Jose("public JWK is not an object".into()))
+        .and_then(|m| Jwk::from_map(m).map_err(jose))?;
+    let verifier: Arc<dyn JwsVerifier> = match alg {
+        SigningAlg::EdDSA => Arc::new(EdDSA.verifier_from_jwk(&jwk).map_err(jose)?),
+        SigningAlg::ES256 => Arc::new(ES256.verifier_from_jwk(&jwk).map_err(jose)?),
+        SigningAlg::RS256 => Arc::new(RS256.verifier_from_jwk(&jwk).map_err(jose)?),
+        SigningAlg::HS256 => return Err(KeyError::Jose("HS256 key in the key table".into())),
+    };
     Ok(LoadedKey {
         kid: row.kid.clone(),
         generation: row.generation,
@@ -404,6 +422,7 @@ fn load_row(kek: &KeyEncryptionKey, row: &key_store::KeyRow) -> Result<LoadedKey
         activates_at: row.activates_at,
         public_jwk: Some(public_jwk),
         signer,
+        verifier,
     })
 }
 
@@ -423,5 +442,6 @@ fn hs256_key(secret: &[u8]) -> Result<LoadedKey, KeyError> {
         activates_at: DateTime::<Utc>::MIN_UTC,
         public_jwk: None,
         signer: Arc::new(HS256.signer_from_bytes(secret).map_err(jose)?),
+        verifier: Arc::new(HS256.verifier_from_bytes(secret).map_err(jose)?),
     })
 }

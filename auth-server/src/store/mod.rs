@@ -3,6 +3,7 @@
 pub mod applications;
 pub mod entity;
 pub mod keys;
+pub mod revocations;
 pub mod users;
 
 /// A database failure, or a row that no longer parses (which we treat as an internal error).

@@ -23,6 +23,10 @@ pub async fn find_by_email(
         .await?)
 }
 
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, StoreError> {
+    Ok(Entity::find_by_id(id).one(db).await?)
+}
+
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<User>, StoreError> {
     Ok(Entity::find()
         .order_by_asc(Column::CreatedAt)

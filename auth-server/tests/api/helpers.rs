@@ -182,6 +182,46 @@ impl TestApp {
             .to_owned()
     }
 
+    pub async fn introspect(&self, caller: &TestClient, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/introspect"))
+            .basic_auth(&caller.client_id, Some(&caller.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The introspection answer, asserting 200.
+    pub async fn introspection(&self, caller: &TestClient, token: &str) -> Value {
+        let r = self.introspect(caller, token).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    pub async fn revoke(&self, caller: &TestClient, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/revoke"))
+            .basic_auth(&caller.client_id, Some(&caller.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn feed(&self, caller: &TestClient, cursor: Option<&str>) -> reqwest::Response {
+        let mut url = self.url("/oauth/revocations");
+        if let Some(c) = cursor {
+            url = format!("{url}?cursor={c}");
+        }
+        self.client
+            .get(url)
+            .basic_auth(&caller.client_id, Some(&caller.secret))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn jwks(&self) -> Value {
         self.client
             .get(self.url("/.well-known/jwks.json"))

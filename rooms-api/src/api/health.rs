@@ -49,7 +49,7 @@ impl HealthApi {
                 status: "database unavailable".to_owned(),
             }));
         }
-        if !state.auth.is_ready() {
+        if !state.auth.is_ready().await {
             return ReadyResponse::NotReady(Json(Status {
                 status: "verification keys not loaded".to_owned(),
             }));

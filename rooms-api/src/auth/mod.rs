@@ -3,7 +3,9 @@
 //! known to the rooms API.
 
 pub mod bearer;
+pub mod introspection;
 pub mod jwks;
+pub mod revocations;
 pub mod verifier;
 
 use shared::ScopeSet;

@@ -11,7 +11,9 @@ use shared::{Clock, SigningAlg};
 
 use super::Principal;
 use super::bearer::BearerHeader;
+use super::introspection::Introspector;
 use super::jwks::JwksCache;
+use super::revocations::RevocationFeed;
 use crate::config::{Config, VerificationMode};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,7 @@ pub enum AuthFailure {
 enum Keys {
     Jwks(Arc<JwksCache>),
     Hs256(Arc<dyn JwsVerifier>),
+    Introspection(Arc<Introspector>),
 }
 
 #[derive(Debug)]
@@ -38,6 +41,8 @@ pub struct Authenticator {
     keys: Keys,
     expect: Expectations,
     clock: Arc<dyn Clock>,
+    /// Local modes only: revocations and not-before times from the auth-server.
+    revocations: Option<Arc<RevocationFeed>>,
 }
 
 impl Authenticator {
@@ -54,6 +59,32 @@ impl Authenticator {
                     .ok_or_else(|| anyhow::anyhow!("TOKEN_HS256_SECRET is required"))?;
                 Keys::Hs256(Arc::new(HS256.verifier_from_bytes(secret.expose_secret())?))
             }
+            VerificationMode::Introspection => {
+                let c = config
+                    .introspection
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("introspection settings are required"))?;
+                Keys::Introspection(Arc::new(Introspector::new(
+                    c,
+                    config.issuer.clone(),
+                    config.audience.clone(),
+                    Arc::clone(&clock),
+                )?))
+            }
+        };
+        let revocations = match (&config.revocation, config.verification) {
+            (_, VerificationMode::Introspection) => None,
+            (Some(r), _) => Some(Arc::new(RevocationFeed::new(
+                r.clone(),
+                Arc::clone(&clock),
+            )?)),
+            (None, _) => {
+                tracing::warn!(
+                    "REVOCATION_CLIENT_ID/REVOCATION_CLIENT_SECRET are unset: revoked tokens and \
+                     deactivated applications or users are honoured only when their tokens expire"
+                );
+                None
+            }
         };
         Ok(Self {
             mode: config.verification,
@@ -64,21 +95,41 @@ impl Authenticator {
                 leeway_seconds: config.leeway_seconds,
             },
             clock,
+            revocations,
         })
+    }
+
+    pub fn revocations(&self) -> Option<&Arc<RevocationFeed>> {
+        self.revocations.as_ref()
+    }
+
+    pub fn introspector(&self) -> Option<&Arc<Introspector>> {
+        match &self.keys {
+            Keys::Introspection(i) => Some(i),
+            _ => None,
+        }
     }
 
     pub fn jwks(&self) -> Option<&Arc<JwksCache>> {
         match &self.keys {
             Keys::Jwks(c) => Some(c),
-            Keys::Hs256(_) => None,
+            _ => None,
         }
     }
 
-    /// Ready when a key set has been loaded (or a shared secret is configured).
-    pub fn is_ready(&self) -> bool {
+    /// Ready when keys are loaded (or a shared secret is configured, or the introspection
+    /// endpoint answers), and the revocation feed, when configured, is fresh.
+    pub async fn is_ready(&self) -> bool {
+        if self.revocations.as_ref().is_some_and(|f| !f.is_fresh()) {
+            return false;
+        }
         match &self.keys {
             Keys::Jwks(c) => c.is_loaded(),
             Keys::Hs256(_) => true,
+            Keys::Introspection(i) => !matches!(
+                i.authenticate("readiness-probe", self.mode.as_str()).await,
+                Err(AuthFailure::Unavailable)
+            ),
         }
     }
 
@@ -88,6 +139,13 @@ impl Authenticator {
             BearerHeader::Malformed => return Err(AuthFailure::MalformedHeader),
             BearerHeader::Token(t) => t,
         };
+        if let Keys::Introspection(i) = &self.keys {
+            return i.authenticate(token, self.mode.as_str()).await;
+        }
+        // Fail closed: without a fresh feed, a revoked token could pass.
+        if self.revocations.as_ref().is_some_and(|f| !f.is_fresh()) {
+            return Err(AuthFailure::Unavailable);
+        }
         let invalid = AuthFailure::Invalid;
         let jose = token::decode_header(token).map_err(invalid)?;
         let claims = match &self.keys {
@@ -120,6 +178,7 @@ impl Authenticator {
                 token::verify_signature(token, &jose, entry.alg, entry.verifier.as_ref())
                     .map_err(invalid)?
             }
+            Keys::Introspection(_) => return Err(AuthFailure::Unavailable),
         };
         claims
             .validate(&self.expect, self.clock.now())
@@ -128,6 +187,13 @@ impl Authenticator {
             .subject()
             .ok_or(AuthFailure::Invalid(TokenRejection::Subject))?
             .to_owned();
+        if self
+            .revocations
+            .as_ref()
+            .is_some_and(|f| f.is_refused(&claims, &user_id))
+        {
+            return Err(AuthFailure::Invalid(TokenRejection::Revoked));
+        }
         Ok(Principal {
             user_id,
             client_id: claims.client_id.clone(),

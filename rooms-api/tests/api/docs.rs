@@ -75,15 +75,9 @@ async fn spec_served_equals_the_committed_file() {
     let default = rooms_api::api::service("http://127.0.0.1:8082").spec_yaml();
     assert_eq!(printed, default);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/rooms-api.yaml");
-    if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
-        std::fs::write(path, &default).unwrap();
+    if let Err(e) = shared::server::testing::check_committed(std::path::Path::new(path), &default) {
+        panic!("{e}");
     }
-    let committed = std::fs::read_to_string(path)
-        .expect("openapi/rooms-api.yaml exists (UPDATE_OPENAPI=1 writes it)");
-    assert_eq!(
-        committed, default,
-        "openapi/rooms-api.yaml is stale: rerun with UPDATE_OPENAPI=1"
-    );
 }
 
 #[tokio::test]

@@ -12,7 +12,10 @@ use shared::server::telemetry::LogFormat;
 use shared::server::testing::fresh_database_url;
 use shared::{DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
 
-use rooms_api::config::{Config, RoomSettings, VerificationMode};
+use rooms_api::config::{
+    ClientCredentials, Config, IntrospectionConfig, RevocationConfig, RoomSettings,
+    VerificationMode,
+};
 use rooms_api::rooms::model::AccessLevel;
 
 pub const ALL_ROOMS: &str = "rooms:create rooms:list rooms:retrieve rooms:update rooms:delete";
@@ -20,6 +23,11 @@ pub const ALL_ROOMS: &str = "rooms:create rooms:list rooms:retrieve rooms:update
 pub struct Stack {
     pub auth: Arc<auth_server::state::AppState>,
     pub auth_url: String,
+    auth_config: auth_server::config::Config,
+    auth_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    auth_done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The rooms API's own application at the auth-server (revocation feed / introspection).
+    pub resource_client: Option<Client>,
     pub rooms: Arc<rooms_api::state::AppState>,
     pub rooms_url: String,
     /// One clock for both services, moved by the tests.
@@ -36,6 +44,10 @@ pub struct Client {
 pub struct Options {
     pub signing_alg: SigningAlg,
     pub hs256_secret: Option<Vec<u8>>,
+    /// Give the rooms API credentials for the revocation feed.
+    pub revocation_feed: bool,
+    /// Verify by introspection at the auth-server.
+    pub introspection: bool,
     pub rooms: Box<dyn FnOnce(&mut Config) + Send>,
 }
 
@@ -44,9 +56,32 @@ impl Default for Options {
         Self {
             signing_alg: SigningAlg::EdDSA,
             hs256_secret: None,
+            revocation_feed: false,
+            introspection: false,
             rooms: Box::new(|_| {}),
         }
     }
+}
+
+async fn start_auth(
+    config: auth_server::config::Config,
+    clock: Arc<ManualClock>,
+) -> (
+    Arc<auth_server::state::AppState>,
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let auth = auth_server::startup::Application::build_with_clock(config, clock)
+        .await
+        .unwrap();
+    let port = auth.port();
+    let state = auth.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(auth.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (state, port, stop, done)
 }
 
 pub async fn spawn_stack() -> Stack {
@@ -75,12 +110,26 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         argon2_max_concurrent: 4,
         log_format: LogFormat::Text,
     };
-    let auth = auth_server::startup::Application::build_with_clock(auth_config, clock.clone())
+    let (auth_state, auth_port, auth_stop, auth_done) =
+        start_auth(auth_config.clone(), clock.clone()).await;
+    let auth_url = format!("http://127.0.0.1:{auth_port}");
+    let resource_client = if options.revocation_feed || options.introspection {
+        let (app, secret) = auth_server::domain::registration::register(
+            &auth_state.db,
+            "rooms-api".into(),
+            ScopeSet::parse("tokens:introspect tokens:revocations").unwrap(),
+            Allowlist::default(),
+            Utc::now(),
+        )
         .await
         .unwrap();
-    let auth_url = format!("http://127.0.0.1:{}", auth.port());
-    let auth_state = auth.state();
-    tokio::spawn(auth.run_until(std::future::pending()));
+        Some(Client {
+            client_id: app.client_id.to_string(),
+            secret: secret.expose_secret().to_owned(),
+        })
+    } else {
+        None
+    };
 
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -95,6 +144,8 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         },
         jwks_url: format!("{auth_url}/.well-known/jwks.json"),
         hs256_secret: options.hs256_secret.map(SecretSlice::from),
+        introspection: None,
+        revocation: None,
         external_api_enabled: true,
         rooms: RoomSettings {
             public_url: "https://rooms.example.test".into(),
@@ -109,6 +160,29 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         jwks_refresh: std::time::Duration::from_secs(300),
         log_format: LogFormat::Text,
     };
+    if let Some(c) = &resource_client {
+        let credentials = ClientCredentials {
+            client_id: c.client_id.clone(),
+            secret: secrecy::SecretString::from(c.secret.clone()),
+        };
+        if options.introspection {
+            config.verification = VerificationMode::Introspection;
+            config.introspection = Some(IntrospectionConfig {
+                url: format!("{auth_url}/oauth/introspect"),
+                credentials,
+                positive_ttl: chrono::TimeDelta::seconds(30),
+                negative_ttl: chrono::TimeDelta::seconds(5),
+                cache_size: 1000,
+                scope_prefix: None,
+            });
+        } else {
+            config.revocation = Some(RevocationConfig {
+                url: format!("{auth_url}/oauth/revocations"),
+                credentials,
+                poll: std::time::Duration::from_secs(10),
+            });
+        }
+    }
     (options.rooms)(&mut config);
     let rooms = rooms_api::startup::Application::build_with_clock(config, clock.clone())
         .await
@@ -120,6 +194,10 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     Stack {
         auth: auth_state,
         auth_url,
+        auth_config,
+        auth_stop: Some(auth_stop),
+        auth_done: Some(auth_done),
+        resource_client,
         rooms: rooms_state,
         rooms_url,
         clock,
@@ -129,6 +207,46 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
 }
 
 impl Stack {
+    /// Stops the auth-server (its port is released).
+    pub async fn stop_auth(&mut self) {
+        if let Some(stop) = self.auth_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.auth_done.take() {
+            let _ = done.await;
+        }
+    }
+
+    /// Starts the auth-server again on the same port and database.
+    pub async fn restart_auth(&mut self) {
+        let mut config = self.auth_config.clone();
+        config.listen = self.auth_url.trim_start_matches("http://").parse().unwrap();
+        let (state, _, stop, done) = start_auth(config, self.clock.clone()).await;
+        self.auth = state;
+        self.auth_stop = Some(stop);
+        self.auth_done = Some(done);
+    }
+
+    pub fn auth_db_url(&self) -> String {
+        self.auth_config.database_url.clone()
+    }
+
+    /// The auth-server binary built beside this test's rooms-api binary.
+    pub fn auth_binary(&self) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_BIN_EXE_rooms-api")).with_file_name("auth-server")
+    }
+
+    /// Drives one poll of the revocation feed (instead of waiting for the timer).
+    pub async fn poll_feed(&self) {
+        self.rooms
+            .auth
+            .revocations()
+            .unwrap()
+            .poll_once()
+            .await
+            .unwrap();
+    }
+
     pub fn rooms(&self, path: &str) -> String {
         format!("{}/external-api/v1.0/rooms{path}", self.rooms_url)
     }

@@ -8,5 +8,7 @@ mod bearer;
 mod docs;
 mod forged;
 mod helpers;
+mod introspection_mode;
+mod revocation;
 mod rooms;
 mod stack_script;

@@ -22,3 +22,31 @@ pub async fn fresh_database_url(dir: &std::path::Path, name: &str) -> Result<Str
         _ => Ok(format!("sqlite://{}/{name}.sqlite?mode=rwc", dir.display())),
     }
 }
+
+/// Compares a generated file with its committed copy, rewriting it when `UPDATE_OPENAPI=1`, and
+/// fails naming the first differing line (not the whole file).
+pub fn check_committed(path: &std::path::Path, rendered: &str) -> Result<(), String> {
+    if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(path, rendered)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let committed = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "{} missing ({e}); run the tests with UPDATE_OPENAPI=1",
+            path.display()
+        )
+    })?;
+    if committed == rendered {
+        return Ok(());
+    }
+    let line = committed
+        .lines()
+        .zip(rendered.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| committed.lines().count().min(rendered.lines().count()));
+    Err(format!(
+        "{} is stale from line {}: rerun the tests with UPDATE_OPENAPI=1",
+        path.display(),
+        line + 1
+    ))
+}

@@ -1,0 +1,85 @@
+//! `POST /oauth/introspect` (RFC 7662).
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union};
+use serde::Deserialize;
+use shared::Scope;
+
+use super::client::{self, ClientEndpointError};
+use crate::domain::introspection::{self, ActiveToken};
+use crate::state::AppState;
+
+#[derive(Object, Deserialize)]
+#[oai(rename = "IntrospectionRequest")]
+pub struct IntrospectBody {
+    /// The access token to examine.
+    token: Option<String>,
+    /// Accepted and ignored (only access tokens exist).
+    token_type_hint: Option<String>,
+    /// Caller credentials, if not sent with HTTP Basic.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(Object)]
+pub struct InactiveToken {
+    /// Always false; nothing else is said about an inactive token.
+    pub active: bool,
+}
+
+// Built once per response and serialised at once: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Union)]
+pub enum Introspection {
+    Active(ActiveToken),
+    Inactive(InactiveToken),
+}
+
+#[derive(ApiResponse)]
+pub enum IntrospectResponse {
+    /// The token's state.
+    #[oai(status = 200)]
+    Ok(Json<Introspection>),
+}
+
+pub struct IntrospectApi;
+
+#[OpenApi(tag = "crate::api::health::Tag::OAuth")]
+impl IntrospectApi {
+    /// Token introspection (RFC 7662). Needs the `tokens:introspect` privilege.
+    #[oai(
+        path = "/oauth/introspect",
+        method = "post",
+        operation_id = "introspect"
+    )]
+    async fn introspect(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        body: Form<IntrospectBody>,
+    ) -> Result<IntrospectResponse, ClientEndpointError> {
+        let Form(body) = body;
+        let _ = &body.token_type_hint;
+        client::authenticate(
+            &state,
+            req,
+            body.client_id.as_deref(),
+            body.client_secret,
+            Some(Scope::TokensIntrospect),
+        )
+        .await?;
+        let token = body
+            .token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| client::invalid_request("token is required"))?;
+        let answer = match introspection::introspect(&state, &token).await? {
+            Some(active) => Introspection::Active(active),
+            None => Introspection::Inactive(InactiveToken { active: false }),
+        };
+        Ok(IntrospectResponse::Ok(Json(answer)))
+    }
+}

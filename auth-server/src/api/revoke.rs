@@ -1,0 +1,89 @@
+//! `POST /oauth/revoke` (RFC 7009) and `GET /oauth/revocations` (the feed).
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+use shared::Scope;
+
+use super::client::{self, ClientEndpointError};
+use crate::domain::revocation::{self, Feed};
+use crate::state::AppState;
+
+#[derive(Object, Deserialize)]
+#[oai(rename = "RevocationRequest")]
+pub struct RevokeBody {
+    /// The access token to revoke.
+    token: Option<String>,
+    /// Accepted and ignored.
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum RevokeResponse {
+    /// Done — or the token was unknown, invalid or another application's (RFC 7009 §2.2).
+    #[oai(status = 200)]
+    Ok,
+}
+
+#[derive(ApiResponse)]
+pub enum FeedResponse {
+    #[oai(status = 200)]
+    Ok(Json<Feed>),
+}
+
+pub struct RevokeApi;
+
+#[OpenApi(tag = "crate::api::health::Tag::OAuth")]
+impl RevokeApi {
+    /// Revoke an access token issued to the calling application.
+    #[oai(path = "/oauth/revoke", method = "post", operation_id = "revoke")]
+    async fn revoke(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        body: Form<RevokeBody>,
+    ) -> Result<RevokeResponse, ClientEndpointError> {
+        let Form(body) = body;
+        let _ = &body.token_type_hint;
+        let caller = client::authenticate(
+            &state,
+            req,
+            body.client_id.as_deref(),
+            body.client_secret,
+            None,
+        )
+        .await?;
+        let token = body
+            .token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| client::invalid_request("token is required"))?;
+        revocation::revoke(&state, &caller, &token).await?;
+        Ok(RevokeResponse::Ok)
+    }
+
+    /// Revocations and not-before times for resource servers that verify tokens locally.
+    /// Needs the `tokens:revocations` privilege (HTTP Basic).
+    #[oai(
+        path = "/oauth/revocations",
+        method = "get",
+        operation_id = "revocations"
+    )]
+    async fn revocations(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        /// From the previous answer; omit for a full snapshot.
+        cursor: Query<Option<String>>,
+    ) -> Result<FeedResponse, ClientEndpointError> {
+        client::authenticate(&state, req, None, None, Some(Scope::TokensRevocations)).await?;
+        let feed = revocation::feed(&state, cursor.0.as_deref()).await?;
+        Ok(FeedResponse::Ok(Json(feed)))
+    }
+}

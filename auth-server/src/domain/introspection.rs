@@ -1,0 +1,127 @@
+//! RFC 7662 introspection of our own tokens (auth-server.md §4), and the shared "is this one of
+//! our tokens, and still good?" check revocation also uses.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::claims::{Expectations, not_before_seconds};
+use shared::token::{self, TypPolicy};
+use shared::{AccessTokenClaims, Actor, ClientId, ScopeSet};
+
+use crate::state::AppState;
+use crate::store::{StoreError, applications, revocations, users};
+
+/// A token whose signature (by one of our keys) and claims check out. Says nothing yet about
+/// revocation or the application's and user's current state.
+pub fn verify_own(state: &AppState, token: &str, now: DateTime<Utc>) -> Option<AccessTokenClaims> {
+    let header = token::decode_header(token).ok()?;
+    token::check_typ(&header, TypPolicy::AccessTokenOnly).ok()?;
+    let keys = state.keys.snapshot();
+    let key = keys.find(header.kid.as_deref()?)?;
+    let claims = token::verify_signature(token, &header, key.alg, key.verifier.as_ref()).ok()?;
+    let expect = Expectations {
+        issuer: state.config.issuer.clone(),
+        audience: state.config.audience.clone(),
+        // Tokens minted right after a not-before change carry the next whole second as iat.
+        leeway_seconds: 1,
+    };
+    claims.validate(&expect, now).ok()?;
+    Some(claims)
+}
+
+/// The RFC 7662 active answer.
+#[derive(Debug, Clone, Serialize, poem_openapi::Object)]
+pub struct ActiveToken {
+    pub active: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
+    pub client_id: String,
+    pub sub: String,
+    pub user_id: String,
+    /// The delegated user's e-mail.
+    pub username: String,
+    pub token_type: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+    pub delegated: bool,
+    pub act: ActorObject,
+}
+
+#[derive(Debug, Clone, Serialize, poem_openapi::Object)]
+pub struct ActorObject {
+    pub sub: String,
+}
+
+impl From<Actor> for ActorObject {
+    fn from(a: Actor) -> Self {
+        Self { sub: a.sub }
+    }
+}
+
+/// Active, with what the token may do now; or inactive, for any reason at all.
+pub async fn introspect(state: &AppState, token: &str) -> Result<Option<ActiveToken>, StoreError> {
+    let now = state.clock.now();
+    let Some(claims) = verify_own(state, token, now) else {
+        return Ok(None);
+    };
+    let (Some(jti), Some(sub)) = (claims.jti.clone(), claims.subject().map(str::to_owned)) else {
+        return Ok(None);
+    };
+    if revocations::is_revoked(&state.db, &jti).await? {
+        return Ok(None);
+    }
+    let Ok(client_id) = ClientId::parse(&claims.client_id) else {
+        return Ok(None);
+    };
+    let Some(app) = applications::find_by_client_id(&state.db, &client_id).await? else {
+        return Ok(None);
+    };
+    if !app.is_active
+        || app
+            .tokens_not_before
+            .is_some_and(|t| claims.issued_before(not_before_seconds(t)))
+    {
+        return Ok(None);
+    }
+    let Ok(user_id) = uuid::Uuid::parse_str(&sub) else {
+        return Ok(None);
+    };
+    let Some(user) = users::find_by_id(&state.db, user_id).await? else {
+        return Ok(None);
+    };
+    if !user.is_active
+        || user
+            .tokens_not_before
+            .is_some_and(|t| claims.issued_before(not_before_seconds(t)))
+    {
+        return Ok(None);
+    }
+    let scopes: ScopeSet = claims.scopes().intersection(app.scopes.token_scopes());
+    let iat = claims.iat.unwrap_or(claims.exp);
+    Ok(Some(ActiveToken {
+        active: true,
+        scope: scopes.to_claim(),
+        client_id: claims.client_id.clone(),
+        sub: sub.clone(),
+        user_id: sub,
+        username: user.email,
+        token_type: "Bearer".to_owned(),
+        exp: claims.exp,
+        iat,
+        nbf: claims.nbf.unwrap_or(iat),
+        iss: claims.iss.clone(),
+        aud: state.config.audience.clone(),
+        jti,
+        delegated: true,
+        act: claims
+            .act
+            .clone()
+            .unwrap_or(Actor {
+                sub: claims.client_id.clone(),
+            })
+            .into(),
+    }))
+}

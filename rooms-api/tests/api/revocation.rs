@@ -1,0 +1,197 @@
+//! rooms-api.md §1 revocation feed: every way a token dies reaches a locally-verifying rooms API
+//! on its next poll (driven here), and the API fails closed when the feed is gone.
+
+use chrono::TimeDelta;
+use shared::Clock;
+
+use crate::helpers::{ALL_ROOMS, Options, Stack, assert_error, spawn_stack_with};
+
+async fn stack() -> Stack {
+    let s = spawn_stack_with(Options {
+        revocation_feed: true,
+        ..Default::default()
+    })
+    .await;
+    s.poll_feed().await;
+    s
+}
+
+struct Subject {
+    client: crate::helpers::Client,
+    user_id: uuid::Uuid,
+    token: String,
+}
+
+async fn subject(s: &Stack) -> Subject {
+    let client = s.client(ALL_ROOMS, &["example.com"]).await;
+    let user_id = uuid::Uuid::parse_str(&s.user("jane@example.com").await).unwrap();
+    let token = s.token(&client, "jane@example.com").await;
+    assert_eq!(s.get(&token, "").await.status(), 200);
+    Subject {
+        client,
+        user_id,
+        token,
+    }
+}
+
+async fn refused_after_poll(s: &Stack, token: &str) {
+    s.poll_feed().await;
+    let body = assert_error(s.get(token, "").await, 401, "invalid_token").await;
+    assert_eq!(body["error_description"], "The access token was revoked");
+}
+
+async fn app_row(
+    s: &Stack,
+    c: &crate::helpers::Client,
+) -> auth_server::store::applications::Application {
+    auth_server::store::applications::find_by_client_id(
+        &s.auth.db,
+        &shared::ClientId::parse(&c.client_id).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_after_the_next_poll() {
+    let s = stack().await;
+    let sub = subject(&s).await;
+    let r = s
+        .client
+        .post(format!("{}/oauth/revoke", s.auth_url))
+        .basic_auth(&sub.client.client_id, Some(&sub.client.secret))
+        .form(&[("token", sub.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    refused_after_poll(&s, &sub.token).await;
+}
+
+#[tokio::test]
+async fn a_deactivated_application_is_refused_and_reactivation_revives_nothing() {
+    let s = stack().await;
+    let sub = subject(&s).await;
+    let mut app = app_row(&s, &sub.client).await;
+    app.is_active = false;
+    app.tokens_not_before = Some(s.clock.now());
+    auth_server::store::applications::save(&s.auth.db, &app)
+        .await
+        .unwrap();
+    refused_after_poll(&s, &sub.token).await;
+    app.is_active = true;
+    auth_server::store::applications::save(&s.auth.db, &app)
+        .await
+        .unwrap();
+    refused_after_poll(&s, &sub.token).await;
+    let fresh = s.token(&sub.client, "jane@example.com").await;
+    assert_eq!(s.get(&fresh, "").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_deactivated_user_is_refused() {
+    let s = stack().await;
+    let sub = subject(&s).await;
+    auth_server::store::users::set_active(&s.auth.db, sub.user_id, false, s.clock.now())
+        .await
+        .unwrap();
+    refused_after_poll(&s, &sub.token).await;
+    auth_server::store::users::set_active(&s.auth.db, sub.user_id, true, s.clock.now())
+        .await
+        .unwrap();
+    refused_after_poll(&s, &sub.token).await;
+}
+
+#[tokio::test]
+async fn removing_a_scope_rotating_the_secret_and_deleting_the_app_each_refuse_old_tokens() {
+    for change in ["remove-scope", "rotate-secret", "delete"] {
+        let s = stack().await;
+        let sub = subject(&s).await;
+        let mut app = app_row(&s, &sub.client).await;
+        let now = s.clock.now();
+        match change {
+            "remove-scope" => {
+                app.scopes.remove(shared::Scope::RoomsDelete);
+                app.tokens_not_before = Some(now);
+                auth_server::store::applications::save(&s.auth.db, &app)
+                    .await
+                    .unwrap();
+            }
+            "rotate-secret" => {
+                let secret = auth_server::domain::client_secret::generate().unwrap();
+                app.secret_hash = auth_server::domain::client_secret::hash(&secret).unwrap();
+                app.tokens_not_before = Some(now);
+                auth_server::store::applications::save(&s.auth.db, &app)
+                    .await
+                    .unwrap();
+            }
+            _ => auth_server::store::applications::delete(&s.auth.db, app.id, now)
+                .await
+                .unwrap(),
+        }
+        refused_after_poll(&s, &sub.token).await;
+    }
+}
+
+#[tokio::test]
+async fn the_cli_path_sets_not_before_too() {
+    // The same changes made by the CLI binary (another process) reach the rooms API.
+    let s = stack().await;
+    let sub = subject(&s).await;
+    let url = s.auth_db_url();
+    let out = std::process::Command::new(s.auth_binary())
+        .env_clear()
+        .env("AUTH_DATABASE_URL", &url)
+        .env("TOKEN_SIGNING_ALG", "EdDSA")
+        .args(["app", "rotate-secret", &sub.client.client_id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The CLI uses the real clock; move ours past it.
+    s.clock.set(chrono::Utc::now() + TimeDelta::seconds(2));
+    refused_after_poll(&s, &sub.token).await;
+}
+
+#[tokio::test]
+async fn the_rooms_api_fails_closed_without_the_feed_and_recovers() {
+    let mut s = stack().await;
+    let sub = subject(&s).await;
+    s.stop_auth().await;
+    assert!(
+        s.rooms
+            .auth
+            .revocations()
+            .unwrap()
+            .poll_once()
+            .await
+            .is_err()
+    );
+    // Within max(3 x poll, 60 s) of the last good poll the cached state still serves.
+    s.clock.advance(TimeDelta::seconds(59));
+    assert_eq!(s.get(&sub.token, "").await.status(), 200);
+    s.clock.advance(TimeDelta::seconds(2));
+    assert_error(s.get(&sub.token, "").await, 503, "temporarily_unavailable").await;
+    let ready = s
+        .client
+        .get(format!("{}/readyz", s.rooms_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    // Back again: one successful poll and requests are served.
+    s.restart_auth().await;
+    s.poll_feed().await;
+    assert_eq!(s.get(&sub.token, "").await.status(), 200);
+    let ready = s
+        .client
+        .get(format!("{}/readyz", s.rooms_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
