@@ -65,6 +65,17 @@ pub struct Settings {
     #[arg(long, env = "KEY_REFRESH_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub key_refresh_seconds: u64,
+    /// Failed client authentications allowed per (client_id, source) per window; ten times
+    /// that per client_id from all sources.
+    #[arg(long, env = "AUTH_FAILURE_LIMIT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub auth_failure_limit: u32,
+    #[arg(long, env = "AUTH_FAILURE_WINDOW_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub auth_failure_window_seconds: u64,
+    /// Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
     /// At most this many argon2 verifications at once (default: number of cores).
     #[arg(long, env = "ARGON2_MAX_CONCURRENT", global = true)]
     pub argon2_max_concurrent: Option<usize>,
@@ -106,6 +117,9 @@ pub struct Config {
     pub external_api_enabled: bool,
     pub key_refresh: Duration,
     pub argon2_max_concurrent: usize,
+    pub failure_limit: u32,
+    pub failure_window: Duration,
+    pub trusted_proxies: crate::domain::source::TrustedProxies,
     pub log_format: LogFormat,
 }
 
@@ -117,6 +131,32 @@ fn secret_from_env(
 }
 
 impl Config {
+    /// The documented defaults on `database_url`, listening on a free port, with a fresh
+    /// key-encryption key: for embedding the server (tests spawn it this way).
+    pub fn with_defaults(database_url: String) -> Result<Self, ConfigError> {
+        let mut kek = vec![0u8; 32];
+        shared::server::random::fill(&mut kek)
+            .map_err(|e| ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", e.to_string()))?;
+        Ok(Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url,
+            issuer: "http://127.0.0.1:8081".into(),
+            audience: "rooms-api".into(),
+            token_ttl_seconds: 3600,
+            signing_alg: SigningAlg::EdDSA,
+            hs256_secret: None,
+            key_encryption_key: Some(SecretSlice::from(kek)),
+            allow_user_creation: false,
+            external_api_enabled: true,
+            key_refresh: Duration::from_secs(30),
+            argon2_max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            failure_limit: 10,
+            failure_window: Duration::from_secs(60),
+            trusted_proxies: Default::default(),
+            log_format: LogFormat::Text,
+        })
+    }
+
     /// Builds the typed config from the parsed settings and the process environment.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         Self::from_settings_with_env(settings, &|k| std::env::var(k).ok())
@@ -179,6 +219,13 @@ impl Config {
             external_api_enabled: s.external_api_enabled,
             key_refresh: Duration::from_secs(s.key_refresh_seconds),
             argon2_max_concurrent,
+            failure_limit: s.auth_failure_limit,
+            failure_window: Duration::from_secs(s.auth_failure_window_seconds),
+            trusted_proxies: match &s.trusted_proxies {
+                Some(list) => crate::domain::source::TrustedProxies::parse(list)
+                    .map_err(|m| ConfigError::new("TRUSTED_PROXIES", m))?,
+                None => Default::default(),
+            },
             log_format: s.log_format,
         })
     }

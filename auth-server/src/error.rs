@@ -34,6 +34,13 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
             body(ErrorCode::TemporarilyUnavailable, &e),
             RETRY_AFTER_SECONDS,
         ),
+        TokenError::RateLimited { retry_after } => {
+            tracing::warn!("client authentication rate-limited");
+            TokenResponse::TooManyRequests(
+                body(ErrorCode::TemporarilyUnavailable, &e),
+                *retry_after,
+            )
+        }
         TokenError::MalformedEmail => TokenResponse::BadRequest(body(ErrorCode::InvalidScope, &e)),
         TokenError::DomainNotAllowed | TokenError::UserDisabled => {
             TokenResponse::Forbidden(body(ErrorCode::InvalidScope, &e))
@@ -110,6 +117,11 @@ mod tests {
             (TokenError::InvalidClient, 401, ErrorCode::InvalidClient),
             (TokenError::InactiveClient, 401, ErrorCode::InvalidClient),
             (TokenError::Busy, 503, ErrorCode::TemporarilyUnavailable),
+            (
+                TokenError::RateLimited { retry_after: 60 },
+                429,
+                ErrorCode::TemporarilyUnavailable,
+            ),
             (TokenError::MalformedEmail, 400, ErrorCode::InvalidScope),
             (TokenError::DomainNotAllowed, 403, ErrorCode::InvalidScope),
             (TokenError::UserNotFound, 404, ErrorCode::InvalidScope),

@@ -18,10 +18,15 @@ use shared::{Clock, SystemClock};
 use crate::api;
 use crate::config::{Config, ConfigError, decode_kek};
 use crate::domain::client_secret::SecretVerifier;
+use crate::domain::failure_limits::FailureLimits;
 use crate::domain::key_encryption::KeyEncryptionKey;
+use crate::domain::secret_cache::SecretCache;
 use crate::domain::signing::KeyRing;
 use crate::state::AppState;
 use shared::server::random;
+
+/// Request bodies above this answer 413 (security.md).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub struct Application {
     port: u16,
@@ -114,12 +119,15 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     .await
     .context("cannot load signing keys")?;
     let secrets = SecretVerifier::new(config.argon2_max_concurrent)?;
+    let failure_limits = FailureLimits::new(config.failure_limit, config.failure_window);
     Ok(Arc::new(AppState {
         db,
         config,
         clock,
         keys: Arc::new(keys),
         secrets,
+        secret_cache: SecretCache::new(100_000)?,
+        failure_limits,
     }))
 }
 
@@ -158,6 +166,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         })
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
         .around(http::request_context)
 }
 

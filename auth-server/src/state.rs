@@ -7,6 +7,8 @@ use shared::Clock;
 
 use crate::config::Config;
 use crate::domain::client_secret::SecretVerifier;
+use crate::domain::failure_limits::FailureLimits;
+use crate::domain::secret_cache::SecretCache;
 use crate::domain::signing::KeyRing;
 
 #[derive(Debug)]
@@ -16,4 +18,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
     pub secrets: SecretVerifier,
+    pub secret_cache: SecretCache,
+    pub failure_limits: FailureLimits,
 }

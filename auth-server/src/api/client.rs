@@ -25,6 +25,9 @@ pub enum ClientEndpointError {
     /// `unauthorized_client`: the application lacks the privilege.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// `temporarily_unavailable`: too many failed authentications.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// `server_error`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -67,6 +70,16 @@ impl From<crate::store::StoreError> for ClientEndpointError {
     }
 }
 
+/// The request's source address, for the failure limits.
+pub fn source_address(state: &AppState, req: &Request) -> std::net::IpAddr {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    state.config.trusted_proxies.source(peer, forwarded)
+}
+
 fn unauthorized(text: &str) -> ClientEndpointError {
     tracing::info!(reason = text, "client authentication refused");
     ClientEndpointError::Unauthorized(
@@ -92,10 +105,19 @@ pub async fn authenticate(
     if matches!(presented, Presented::None) {
         return Err(unauthorized("Client authentication required"));
     }
-    let app = match client_auth::authenticate(state, presented).await {
+    let app = match client_auth::authenticate(state, presented, source_address(state, req)).await {
         Ok(app) => app,
         Err(AuthError::Failed) => return Err(unauthorized("Client authentication failed")),
         Err(AuthError::Inactive) => return Err(unauthorized("Application is inactive")),
+        Err(AuthError::Limited { retry_after }) => {
+            return Err(ClientEndpointError::TooManyRequests(
+                Json(ErrorBody::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "Too many failed authentications, retry later",
+                )),
+                retry_after,
+            ));
+        }
         Err(AuthError::Busy(VerifyError::Busy)) => {
             return Err(ClientEndpointError::Unavailable(
                 Json(ErrorBody::new(

@@ -115,7 +115,8 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match grant::exchange(state, payload.into(), authorization).await {
+    let source = super::client::source_address(state, req);
+    match grant::exchange(state, payload.into(), authorization, source).await {
         Ok(issued) => TokenResponse::Ok(Json(TokenBody {
             access_token: issued.access_token.expose_secret().to_owned(),
             token_type: "Bearer".to_owned(),

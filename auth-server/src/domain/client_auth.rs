@@ -2,6 +2,8 @@
 //! shared by every endpoint a client authenticates to. Unknown ids, malformed headers and wrong
 //! secrets all take one argon2 verification and produce the same error.
 
+use std::net::IpAddr;
+
 use secrecy::SecretString;
 use shared::ClientId;
 use shared::basic_auth::{self, BasicAuthError};
@@ -78,14 +80,19 @@ pub enum AuthError {
     Inactive,
     #[error(transparent)]
     Busy(#[from] VerifyError),
+    #[error("Too many failed authentications, retry later")]
+    Limited { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Authenticates the client. Exactly one argon2 verification runs whatever the outcome.
+/// Authenticates the client. A secret matching the verified-secret cache costs no argon2 and
+/// is never limited; otherwise the failure limits are checked, and exactly one argon2
+/// verification runs whatever the outcome (a dummy one for an unknown id).
 pub async fn authenticate(
     state: &AppState,
     presented: Presented,
+    source: IpAddr,
 ) -> Result<Application, AuthError> {
     let (client_id, secret) = match presented {
         Presented::Credentials { client_id, secret } => (client_id, secret),
@@ -97,17 +104,42 @@ pub async fn authenticate(
         Ok(id) => applications::find_by_client_id(&state.db, &id).await?,
         Err(_) => None,
     };
+    if let Some(app) = &app
+        && state
+            .secret_cache
+            .matches(app.client_id.as_str(), &app.secret_hash, &secret)
+    {
+        return active(app.clone());
+    }
+    // Keys are bounded: an attacker's 10,000-character "client_id" is counted by a prefix.
+    let limit_key: String = client_id.chars().take(64).collect();
+    state
+        .failure_limits
+        .check(&limit_key, source)
+        .map_err(|l| AuthError::Limited {
+            retry_after: l.retry_after,
+        })?;
     let stored = app.as_ref().map(|a| a.secret_hash.clone());
-    let ok = state.secrets.verify(secret, stored).await?;
+    let ok = state.secrets.verify(secret.clone(), stored).await?;
     match app {
         Some(app) if ok => {
-            if app.is_active {
-                Ok(app)
-            } else {
-                Err(AuthError::Inactive)
-            }
+            state
+                .secret_cache
+                .remember(app.client_id.as_str(), &app.secret_hash, &secret);
+            active(app)
         }
-        _ => Err(AuthError::Failed),
+        _ => {
+            state.failure_limits.record_failure(&limit_key, source);
+            Err(AuthError::Failed)
+        }
+    }
+}
+
+fn active(app: Application) -> Result<Application, AuthError> {
+    if app.is_active {
+        Ok(app)
+    } else {
+        Err(AuthError::Inactive)
     }
 }
 

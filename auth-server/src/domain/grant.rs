@@ -52,6 +52,8 @@ pub enum TokenError {
     InactiveClient,
     #[error("Too many concurrent authentications, retry shortly")]
     Busy,
+    #[error("Too many failed authentications, retry later")]
+    RateLimited { retry_after: u64 },
     #[error("scope must be the e-mail address of the user to act for")]
     MalformedEmail,
     #[error("This application is not authorized for this email domain")]
@@ -80,6 +82,7 @@ impl From<AuthError> for TokenError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Failed => TokenError::InvalidClient,
+            AuthError::Limited { retry_after } => TokenError::RateLimited { retry_after },
             AuthError::Inactive => TokenError::InactiveClient,
             AuthError::Busy(VerifyError::Busy) => TokenError::Busy,
             AuthError::Busy(e @ VerifyError::Task) => TokenError::Internal(e.into()),
@@ -103,6 +106,7 @@ pub async fn exchange(
     state: &AppState,
     request: TokenRequest,
     authorization: Option<&str>,
+    source: std::net::IpAddr,
 ) -> Result<Issued, TokenError> {
     // 1. Malformed request.
     let grant_type = non_blank(&request.grant_type)
@@ -125,7 +129,7 @@ pub async fn exchange(
         return Err(TokenError::NoCredentials);
     }
     // 4. (failure limits: security.md) 5. Client authentication.
-    let app = client_auth::authenticate(state, presented).await?;
+    let app = client_auth::authenticate(state, presented, source).await?;
     tracing::Span::current().record("client_id", app.client_id.as_str());
     // 6. The e-mail.
     let email = Email::parse(scope).map_err(|_| TokenError::MalformedEmail)?;

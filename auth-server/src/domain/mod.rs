@@ -3,9 +3,12 @@
 pub mod allowlist;
 pub mod client_auth;
 pub mod client_secret;
+pub mod failure_limits;
 pub mod grant;
 pub mod introspection;
 pub mod key_encryption;
 pub mod registration;
 pub mod revocation;
+pub mod secret_cache;
 pub mod signing;
+pub mod source;

@@ -9,11 +9,9 @@ use auth_server::state::AppState;
 use auth_server::store::{applications, applications::Application as App, users};
 use base64::Engine;
 use chrono::Utc;
-use secrecy::{ExposeSecret, SecretSlice};
+use secrecy::ExposeSecret;
 use serde_json::Value;
-use shared::server::random;
-use shared::server::telemetry::LogFormat;
-use shared::{ClientId, DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
+use shared::{ClientId, DomainPattern, Email, ManualClock, ScopeSet};
 use uuid::Uuid;
 
 pub struct TestApp {
@@ -39,23 +37,10 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
 }
 
 pub fn test_config(database_url: String) -> Config {
-    let mut kek = vec![0u8; 32];
-    random::fill(&mut kek).unwrap();
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url,
-        issuer: "http://auth.test".into(),
-        audience: "rooms-api".into(),
-        token_ttl_seconds: 3600,
-        signing_alg: SigningAlg::EdDSA,
-        hs256_secret: None,
-        key_encryption_key: Some(SecretSlice::from(kek)),
-        allow_user_creation: false,
-        external_api_enabled: true,
-        key_refresh: std::time::Duration::from_secs(30),
-        argon2_max_concurrent: 4,
-        log_format: LogFormat::Text,
-    }
+    let mut c = Config::with_defaults(database_url).unwrap();
+    c.issuer = "http://auth.test".into();
+    c.argon2_max_concurrent = 4;
+    c
 }
 
 pub async fn spawn_app() -> TestApp {

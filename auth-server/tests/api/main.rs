@@ -11,6 +11,7 @@ mod introspect;
 mod keys;
 mod metadata;
 mod revoke;
+mod security;
 mod token;
 mod token_claims;
 mod users;

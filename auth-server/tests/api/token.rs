@@ -518,3 +518,62 @@ async fn unknown_paths_and_methods_answer_json() {
         "method_not_allowed"
     );
 }
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_413_and_huge_fields_never_500() {
+    let app = spawn_app().await;
+    let big = format!(
+        "grant_type=client_credentials&scope={}",
+        "a".repeat(70 * 1024)
+    );
+    let r = app.token_form(&big).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    // 10,000-character fields and unicode everywhere: clear 4xx, never a 500.
+    let long = "é".repeat(5000);
+    for body in [
+        json!({"grant_type": "client_credentials", "scope": long, "client_id": long, "client_secret": long}),
+        json!({"grant_type": long, "scope": "a@example.com"}),
+        json!({"grant_type": "client_credentials", "scope": format!("{}@example.com", "a".repeat(10_000)), "client_id": "x", "client_secret": "y"}),
+        json!({"grant_type": "client_credentials", "scope": "ü@exämple.com", "client_id": "ü", "client_secret": "ü"}),
+    ] {
+        let r = app.token_json("/oauth/token", body).await;
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let r = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("authorization", format!("Basic {}", "A".repeat(10_000)))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "a@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn a_colon_in_the_secret_part_of_basic_is_part_of_the_secret() {
+    let app = spawn_app().await;
+    let c = app.create_client("rooms:list", &[]).await;
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}:extra", c.client_id, c.secret));
+    let r = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("authorization", format!("Basic {raw}"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "a@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 401, "invalid_client").await;
+}

@@ -7,7 +7,6 @@ use chrono::Utc;
 use reqwest::Response;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::Value;
-use shared::server::random;
 use shared::server::telemetry::LogFormat;
 use shared::server::testing::fresh_database_url;
 use shared::{DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
@@ -93,23 +92,13 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     let auth_dir = tempfile::tempdir().unwrap();
     let rooms_dir = tempfile::tempdir().unwrap();
 
-    let mut kek = vec![0u8; 32];
-    random::fill(&mut kek).unwrap();
-    let auth_config = auth_server::config::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: fresh_database_url(auth_dir.path(), "auth").await.unwrap(),
-        issuer: "http://auth.test".into(),
-        audience: "rooms-api".into(),
-        token_ttl_seconds: 3600,
-        signing_alg: options.signing_alg,
-        hs256_secret: options.hs256_secret.clone().map(SecretSlice::from),
-        key_encryption_key: Some(SecretSlice::from(kek)),
-        allow_user_creation: false,
-        external_api_enabled: true,
-        key_refresh: std::time::Duration::from_secs(30),
-        argon2_max_concurrent: 4,
-        log_format: LogFormat::Text,
-    };
+    let mut auth_config = auth_server::config::Config::with_defaults(
+        fresh_database_url(auth_dir.path(), "auth").await.unwrap(),
+    )
+    .unwrap();
+    auth_config.issuer = "http://auth.test".into();
+    auth_config.signing_alg = options.signing_alg;
+    auth_config.hs256_secret = options.hs256_secret.clone().map(SecretSlice::from);
     let (auth_state, auth_port, auth_stop, auth_done) =
         start_auth(auth_config.clone(), clock.clone()).await;
     let auth_url = format!("http://127.0.0.1:{auth_port}");

@@ -9,6 +9,7 @@ mod docs;
 mod forged;
 mod helpers;
 mod introspection_mode;
+mod logs;
 mod revocation;
 mod rooms;
 mod stack_script;

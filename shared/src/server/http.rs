@@ -121,6 +121,32 @@ pub async fn external_api_gate<E: Endpoint>(
     Ok(next.get_response(req).await)
 }
 
+/// Caps request bodies at `limit` bytes (413 JSON), whether or not they declare a length; poem's
+/// own `SizeLimit` answers 411 to requests without `Content-Length`, GETs included.
+pub async fn body_limit<E: Endpoint>(
+    limit: usize,
+    next: E,
+    mut req: Request,
+) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(framework_error_response(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let body = req.take_body();
+    match body.into_bytes_limit(limit).await {
+        Ok(bytes) => req.set_body(bytes),
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+            return Ok(framework_error_response(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        Err(_) => return Ok(framework_error_response(StatusCode::BAD_REQUEST)),
+    }
+    Ok(next.get_response(req).await)
+}
+
 /// Binds the listener (port 0 picks a free port) and reads the port back.
 pub async fn bind(
     addr: std::net::SocketAddr,

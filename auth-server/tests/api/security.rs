@@ -1,0 +1,236 @@
+//! security.md "Client authentication": failure limits, bounded argon2, the verified-secret
+//! cache, and equal treatment of unknown and known client_ids.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestClient, assert_error, spawn_app_with};
+
+async fn token_from(
+    app: &TestApp,
+    c: &TestClient,
+    secret: &str,
+    source: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&c.client_id, Some(secret))
+        .header("x-forwarded-for", source)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "jane@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn trusting_loopback(c: &mut auth_server::config::Config) {
+    c.trusted_proxies = auth_server::domain::source::TrustedProxies::parse("127.0.0.1").unwrap();
+    c.failure_limit = 3;
+}
+
+#[tokio::test]
+async fn failures_are_limited_per_source_with_429_and_retry_after() {
+    let app = spawn_app_with(trusting_loopback).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    for _ in 0..3 {
+        assert_error(
+            token_from(&app, &c, "wrong", "198.51.100.7").await,
+            401,
+            "invalid_client",
+        )
+        .await;
+    }
+    let r = token_from(&app, &c, "wrong", "198.51.100.7").await;
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_error(r, 429, "temporarily_unavailable").await;
+    // Even the right secret is refused from that source: it would need argon2 (not cached).
+    assert_eq!(
+        token_from(&app, &c, &c.secret, "198.51.100.7")
+            .await
+            .status(),
+        429
+    );
+    // Another source is unaffected.
+    app.create_user("jane@example.com").await;
+    assert_eq!(
+        token_from(&app, &c, &c.secret, "198.51.100.8")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn unknown_client_ids_are_limited_exactly_like_known_ones() {
+    let app = spawn_app_with(trusting_loopback).await;
+    let ghost = TestClient {
+        client_id: "G".repeat(40),
+        secret: "x".into(),
+    };
+    let real = app.create_client("rooms:list", &[]).await;
+    let mut bodies = Vec::new();
+    for c in [&ghost, &real] {
+        for _ in 0..3 {
+            token_from(&app, c, "wrong", "203.0.113.1").await;
+        }
+        let r = token_from(&app, c, "wrong", "203.0.113.1").await;
+        bodies.push(assert_error(r, 429, "temporarily_unavailable").await);
+    }
+    assert_eq!(bodies[0], bodies[1]);
+}
+
+#[tokio::test]
+async fn an_attacker_guessing_secrets_cannot_lock_out_the_real_client() {
+    let app = spawn_app_with(trusting_loopback).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    // The integrator authenticates once: its secret is now in the verified-secret cache.
+    assert_eq!(
+        token_from(&app, &c, &c.secret, "192.0.2.10").await.status(),
+        200
+    );
+    // The attacker exceeds both the per-source limit and the per-client ceiling (30).
+    for i in 0..40u8 {
+        token_from(&app, &c, "guess", &format!("198.51.100.{i}")).await;
+    }
+    assert_eq!(
+        token_from(&app, &c, "guess", "198.51.100.200")
+            .await
+            .status(),
+        429,
+        "ceiling reached"
+    );
+    // The real client, from its usual address and from the attacker's, is never refused.
+    for source in ["192.0.2.10", "198.51.100.1"] {
+        assert_eq!(
+            token_from(&app, &c, &c.secret, source).await.status(),
+            200,
+            "{source}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_ignored_without_trusted_proxies() {
+    let app = spawn_app_with(|c| c.failure_limit = 2).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    for i in 0..2u8 {
+        token_from(&app, &c, "wrong", &format!("10.0.0.{i}")).await;
+    }
+    // Every request came from 127.0.0.1 whatever the header said.
+    assert_eq!(
+        token_from(&app, &c, "wrong", "10.0.0.99").await.status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_secrets_is_bounded_and_never_stalls_cached_clients() {
+    let app = spawn_app_with(|c| {
+        c.argon2_max_concurrent = 1;
+        c.failure_limit = 10_000;
+    })
+    .await;
+    let good = app.create_client("rooms:list", &[]).await;
+    let victim = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    assert_eq!(
+        app.token_basic(&good, "jane@example.com").await.status(),
+        200
+    );
+    let flood =
+        futures::future::join_all((0..250).map(|_| token_from(&app, &victim, "wrong", "1.1.1.1")));
+    let legit = async {
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            statuses.push(
+                app.token_basic(&good, "jane@example.com")
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+            let jwks = app
+                .client
+                .get(app.url("/.well-known/jwks.json"))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(jwks.status().as_u16());
+        }
+        statuses
+    };
+    let (flooded, legit) = tokio::join!(flood, legit);
+    assert!(legit.iter().all(|s| *s == 200), "{legit:?}");
+    let mut busy = 0;
+    for r in flooded {
+        match r.status().as_u16() {
+            401 => {}
+            503 => {
+                busy += 1;
+                assert!(r.headers().contains_key("retry-after"));
+                assert_eq!(
+                    r.json::<Value>().await.unwrap()["error"],
+                    "temporarily_unavailable"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "with one argon2 slot and 250 waiting requests some wait longer than 2 s"
+    );
+}
+
+/// Medians of interleaved samples, so that load from other tests hits every kind alike.
+async fn interleaved_medians(app: &TestApp, clients: &[&TestClient], rounds: usize) -> Vec<f64> {
+    let mut samples = vec![Vec::with_capacity(rounds); clients.len()];
+    for round in 0..rounds {
+        for (i, c) in clients.iter().enumerate() {
+            let t = Instant::now();
+            let r = token_from(app, c, "wrong", &format!("100.64.{i}.{round}")).await;
+            assert_eq!(r.status(), 401);
+            samples[i].push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn unknown_and_known_client_ids_take_the_same_time_statistically() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies =
+            auth_server::domain::source::TrustedProxies::parse("127.0.0.1").unwrap();
+        c.failure_limit = 10_000;
+    })
+    .await;
+    let known = app.create_client("rooms:list", &[]).await;
+    let unknown = TestClient {
+        client_id: "U".repeat(40),
+        secret: "x".into(),
+    };
+    let malformed = TestClient {
+        client_id: "short".into(),
+        secret: "x".into(),
+    };
+    let medians = interleaved_medians(&app, &[&known, &unknown, &malformed], 21).await;
+    // All pay one argon2 verification (~18 ms); without the dummy an unknown id would answer in
+    // well under a millisecond (a ratio near 0.02). A wide band keeps this robust under load.
+    for (name, v) in [("unknown", medians[1]), ("malformed", medians[2])] {
+        let ratio = v / medians[0];
+        assert!(
+            (0.33..3.0).contains(&ratio),
+            "{name}: median {v:.1} ms vs known {:.1} ms",
+            medians[0]
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! security.md "Everywhere": a full run of both real binaries at debug log level leaves no
+//! client secret, token, argon2 hash or key material in the logs; SIGTERM drains and exits 0.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Bins {
+    auth: std::path::PathBuf,
+    rooms: std::path::PathBuf,
+}
+
+fn bins() -> Bins {
+    let rooms = std::path::PathBuf::from(env!("CARGO_BIN_EXE_rooms-api"));
+    let auth = rooms.with_file_name("auth-server");
+    assert!(
+        auth.exists(),
+        "build the workspace (scripts/test) so auth-server sits beside rooms-api"
+    );
+    Bins { auth, rooms }
+}
+
+fn cli(b: &Bins, db: &str, args: &[&str]) -> Value {
+    let out = Command::new(&b.auth)
+        .env_clear()
+        .env("AUTH_DATABASE_URL", db)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn wait_ready(client: &reqwest::Client, url: &str, log: &std::path::Path) {
+    for _ in 0..300 {
+        if client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+    panic!("{url} not ready; log tail:\n{}", tail.join("\n"));
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
+    let b = bins();
+    let dir = tempfile::tempdir().unwrap();
+    let auth_db = format!("sqlite://{}/auth.sqlite?mode=rwc", dir.path().display());
+    let rooms_db = format!("sqlite://{}/rooms.sqlite?mode=rwc", dir.path().display());
+    let (auth_port, rooms_port) = (free_port(), free_port());
+    let auth_url = format!("http://127.0.0.1:{auth_port}");
+    let rooms_url = format!("http://127.0.0.1:{rooms_port}");
+
+    cli(
+        &b,
+        &auth_db,
+        &["user", "create", "--email", "jane@example.com", "--json"],
+    );
+    let app = cli(
+        &b,
+        &auth_db,
+        &[
+            "app",
+            "create",
+            "--name",
+            "A",
+            "--scope",
+            "rooms:create",
+            "--scope",
+            "rooms:list",
+            "--json",
+        ],
+    );
+    let rs = cli(
+        &b,
+        &auth_db,
+        &[
+            "app",
+            "create",
+            "--name",
+            "RS",
+            "--scope",
+            "tokens:introspect",
+            "--scope",
+            "tokens:revocations",
+            "--json",
+        ],
+    );
+    let (id, secret) = (
+        app["client_id"].as_str().unwrap(),
+        app["client_secret"].as_str().unwrap(),
+    );
+    let (rs_id, rs_secret) = (
+        rs["client_id"].as_str().unwrap(),
+        rs["client_secret"].as_str().unwrap(),
+    );
+
+    let auth_log = dir.path().join("auth.log");
+    let rooms_log = dir.path().join("rooms.log");
+    let mut auth = Command::new(&b.auth)
+        .env_clear()
+        .env("AUTH_DATABASE_URL", &auth_db)
+        .env("AUTH_LISTEN", format!("127.0.0.1:{auth_port}"))
+        .env("AUTH_ISSUER", &auth_url)
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::from(std::fs::File::create(&auth_log).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut rooms = Command::new(&b.rooms)
+        .env_clear()
+        .env("ROOMS_DATABASE_URL", &rooms_db)
+        .env("ROOMS_LISTEN", format!("127.0.0.1:{rooms_port}"))
+        .env("TOKEN_ISSUER", &auth_url)
+        .env("AUTH_SERVER_URL", &auth_url)
+        .env("REVOCATION_CLIENT_ID", rs_id)
+        .env("REVOCATION_CLIENT_SECRET", rs_secret)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::from(std::fs::File::create(&rooms_log).unwrap()))
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    wait_ready(&http, &auth_url, &auth_log).await;
+    wait_ready(&http, &rooms_url, &rooms_log).await;
+
+    let token_resp: Value = http
+        .post(format!("{auth_url}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "jane@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token_resp["access_token"].as_str().unwrap().to_owned();
+    let wrong = http
+        .post(format!("{auth_url}/oauth/token"))
+        .basic_auth(id, Some("wrong-secret-attempt"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "jane@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let created = http
+        .post(format!("{rooms_url}/external-api/v1.0/rooms"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let request_id = created.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        http.get(format!("{rooms_url}/external-api/v1.0/rooms"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let bad = http
+        .get(format!("{rooms_url}/external-api/v1.0/rooms"))
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let introspected: Value = http
+        .post(format!("{auth_url}/oauth/introspect"))
+        .basic_auth(rs_id, Some(rs_secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(
+        http.post(format!("{auth_url}/oauth/revoke"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    assert!(
+        terminate(&mut rooms).success(),
+        "rooms-api exits 0 on SIGTERM"
+    );
+    assert!(
+        terminate(&mut auth).success(),
+        "auth-server exits 0 on SIGTERM"
+    );
+
+    let logs =
+        std::fs::read_to_string(&auth_log).unwrap() + &std::fs::read_to_string(&rooms_log).unwrap();
+    assert!(logs.len() > 1000, "debug logs were written");
+    let signature = token.rsplit('.').next().unwrap();
+    for (what, needle) in [
+        ("client secret", secret),
+        ("resource-server secret", rs_secret),
+        ("wrong secret", "wrong-secret-attempt"),
+        ("token", token.as_str()),
+        ("token signature", signature),
+        ("argon2 hash", "$argon2"),
+    ] {
+        assert!(!logs.contains(needle), "{what} found in the logs");
+    }
+    let kek = std::fs::read_to_string(dir.path().join("auth.sqlite.kek")).unwrap();
+    assert!(!logs.contains(kek.trim()), "key-encryption key in the logs");
+    // JSON logs: one object per line, carrying the request id.
+    let rooms_logs = std::fs::read_to_string(&rooms_log).unwrap();
+    for line in rooms_logs.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    }
+    assert!(
+        rooms_logs.contains(&request_id),
+        "the request id appears in the log lines"
+    );
+}
