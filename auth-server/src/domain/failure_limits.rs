@@ -39,12 +39,9 @@ impl FailureLimits {
         }
     }
 
-    fn count<K: std::hash::Hash + Eq + Send + Sync + 'static>(
-        map: &moka::sync::Cache<K, Arc<AtomicU32>>,
-        key: &K,
-    ) -> u32
+    fn count<K>(map: &moka::sync::Cache<K, Arc<AtomicU32>>, key: &K) -> u32
     where
-        K: Clone,
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     {
         map.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
     }
