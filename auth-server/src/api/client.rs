@@ -25,6 +25,9 @@ pub enum ClientEndpointError {
     /// `unauthorized_client`: the application lacks the privilege.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// `invalid_request`: the body is not `application/x-www-form-urlencoded`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// `temporarily_unavailable`: too many failed authentications.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
@@ -36,7 +39,13 @@ pub enum ClientEndpointError {
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
-fn client_bad_request(_: poem::Error) -> ClientEndpointError {
+fn client_bad_request(err: poem::Error) -> ClientEndpointError {
+    if err.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return ClientEndpointError::UnsupportedMediaType(Json(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "Unsupported content type: use application/x-www-form-urlencoded",
+        )));
+    }
     ClientEndpointError::BadRequest(Json(ErrorBody::new(
         ErrorCode::InvalidRequest,
         "The request could not be parsed (use application/x-www-form-urlencoded)",

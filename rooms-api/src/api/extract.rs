@@ -138,3 +138,43 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
         })
     }
 }
+
+/// A query parameter documented as an integer in `[MIN, MAX]` but captured as raw text: its
+/// validation belongs after authentication and the scope check (rooms-api.md §2), where a bad
+/// value becomes our 400 with a field message instead of the framework's.
+pub struct IntParam<const MIN: u64, const MAX: u64>(pub String);
+
+impl<const MIN: u64, const MAX: u64> poem_openapi::types::Type for IntParam<MIN, MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "integer_int64".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        let mut schema = poem_openapi::registry::MetaSchema::new_with_format("integer", "int64");
+        schema.minimum = Some(MIN as f64);
+        schema.maximum = Some(MAX as f64);
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> poem_openapi::types::ParseFromParameter
+    for IntParam<MIN, MAX>
+{
+    fn parse_from_parameter(value: &str) -> poem_openapi::types::ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}

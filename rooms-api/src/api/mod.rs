@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod health;
+pub mod nullable;
 
 use poem_openapi::OpenApiService;
 

@@ -10,7 +10,7 @@ use shared::Scope;
 
 use super::model::{Room, RoomCreate, RoomPage, RoomPatch};
 use super::service::{self, ROOMS_PATH};
-use crate::api::extract::{BearerAuth, JsonBody};
+use crate::api::extract::{BearerAuth, IntParam, JsonBody};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorResponse};
 use crate::state::AppState;
@@ -59,17 +59,17 @@ impl RoomsApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         /// Page number, from 1.
-        page: Query<Option<String>>,
-        /// Rooms per page, 1–100.
-        page_size: Query<Option<String>>,
+        page: Query<Option<IntParam<1, { i64::MAX as u64 }>>>,
+        /// Rooms per page, 1–100 (default 20).
+        page_size: Query<Option<IntParam<1, 100>>>,
     ) -> Result<Json<RoomPage>, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsList).await?;
         let page = service::list(
             &state.db,
             &state.config.rooms,
             &p,
-            page.0.as_deref(),
-            page_size.0.as_deref(),
+            page.0.as_ref().map(|v| v.0.as_str()),
+            page_size.0.as_ref().map(|v| v.0.as_str()),
         )
         .await
         .map_err(ApiError::from)?;

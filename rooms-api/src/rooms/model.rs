@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::api::nullable::Nullable;
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -62,6 +63,7 @@ pub enum PublishSource {
 
 /// The only configuration keys a room accepts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Object)]
+#[oai(deny_unknown_fields)]
 pub struct RoomConfiguration {
     /// Which sources participants may publish; absent or null means the server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +92,8 @@ pub struct RoomPatch {
 #[derive(Debug, Clone, Object)]
 pub struct Telephony {
     pub enabled: bool,
-    pub phone_number: Option<String>,
+    /// TELEPHONY_PHONE_NUMBER, or null when unset.
+    pub phone_number: Nullable<String>,
     pub pin_code: String,
     pub default_country: String,
 }
@@ -115,8 +118,10 @@ pub struct Room {
 #[derive(Debug, Clone, Object)]
 pub struct RoomPage {
     pub count: u64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
+    /// Absolute URL of the next page, or null.
+    pub next: Nullable<String>,
+    /// Absolute URL of the previous page, or null.
+    pub previous: Nullable<String>,
     pub results: Vec<Room>,
 }
 

@@ -10,6 +10,7 @@ use super::model::{
     self, AccessLevel, Changes, Invalid, Room, RoomConfiguration, RoomPage, Telephony,
 };
 use super::store::{self, Role, RoomRow, Viewer};
+use crate::api::nullable::Nullable;
 use crate::auth::Principal;
 use crate::config::RoomSettings;
 
@@ -66,7 +67,7 @@ pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> Room {
             .map(|base| format!("{}/{}", base.trim_end_matches('/'), row.slug)),
         telephony: settings.telephony_enabled.then(|| Telephony {
             enabled: true,
-            phone_number: settings.telephony_phone_number.clone(),
+            phone_number: Nullable::from(settings.telephony_phone_number.clone()),
             pin_code: row.pin_code.clone(),
             default_country: settings.telephony_default_country.clone(),
         }),
@@ -124,8 +125,10 @@ pub async fn list(
     let rows = store::page(db, viewer(principal), offset, page_size).await?;
     Ok(RoomPage {
         count,
-        next: (offset + page_size < count).then(|| page_url(settings, page + 1, page_size)),
-        previous: (page > 1).then(|| page_url(settings, page - 1, page_size)),
+        next: Nullable::from(
+            (offset + page_size < count).then(|| page_url(settings, page + 1, page_size)),
+        ),
+        previous: Nullable::from((page > 1).then(|| page_url(settings, page - 1, page_size))),
         results: rows.iter().map(|r| to_room(r, settings)).collect(),
     })
 }
