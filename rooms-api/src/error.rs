@@ -139,12 +139,7 @@ impl From<ApiError> for ErrorResponse {
                 b.fields = Some(invalid.fields);
                 ErrorResponse::BadRequest(Json(b), None)
             }
-            ApiError::Rooms(RoomsError::Db(e))
-                if matches!(
-                    e,
-                    sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
-                ) =>
-            {
+            ApiError::Rooms(RoomsError::Db(e)) if shared::server::db::is_unavailable(&e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ErrorResponse::Unavailable(
                     body(

@@ -18,9 +18,6 @@ pub enum StoreError {
 impl StoreError {
     /// Connection-level failures (the database is down or unreachable) answer 503, not 500.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Db(sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_))
-        )
+        matches!(self, StoreError::Db(e) if shared::server::db::is_unavailable(e))
     }
 }

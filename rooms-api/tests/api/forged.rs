@@ -160,6 +160,89 @@ async fn a_token_from_a_rotated_out_key_is_refused() {
 }
 
 #[tokio::test]
+async fn a_kid_pointing_at_another_published_key_is_refused() {
+    let s = spawn_stack().await;
+    let token = s.token_with(ALL_ROOMS).await;
+    let other_kid = s
+        .auth
+        .keys
+        .rotate(&s.auth.db, s.clock.now(), false)
+        .await
+        .unwrap();
+    s.auth
+        .keys
+        .refresh(&s.auth.db, s.clock.now())
+        .await
+        .unwrap();
+    let (mut h, p, sig) = parts(&token);
+    h["kid"] = json!(other_kid);
+    let body = refused(&s, &format!("{}.{}.{sig}", enc(&h), enc(&p))).await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("signature"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_header_alg_that_differs_from_the_jwks_alg_is_refused() {
+    let s = spawn_stack().await;
+    let token = s.token_with(ALL_ROOMS).await;
+    let (mut h, p, sig) = parts(&token);
+    for alg in ["ES256", "RS256", "HS256", "none", "EdDSA "] {
+        h["alg"] = json!(alg);
+        let body = refused(&s, &format!("{}.{}.{sig}", enc(&h), enc(&p))).await;
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("algorithm"),
+            "{alg}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_missing_each_required_claim_are_refused() {
+    let s = hs256_stack().await;
+    for claim in ["iss", "aud", "exp", "client_id", "delegated"] {
+        let mut c = claims(&s);
+        c.as_object_mut().unwrap().remove(claim);
+        assert_eq!(
+            s.get(&hs256(Some("at+jwt"), &c), "").await.status(),
+            401,
+            "without {claim}"
+        );
+    }
+    let mut c = claims(&s);
+    c.as_object_mut().unwrap().remove("sub");
+    assert_eq!(
+        s.get(&hs256(Some("at+jwt"), &c), "").await.status(),
+        401,
+        "without sub and user_id"
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_from_the_same_issuer_is_refused() {
+    let s = hs256_stack().await;
+    let mut c = claims(&s);
+    c["aud"] = json!("billing-api");
+    let body = assert_error(
+        s.get(&hs256(Some("at+jwt"), &c), "").await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(
+        body["error_description"],
+        "The access token is not meant for this audience"
+    );
+}
+
+#[tokio::test]
 async fn es256_and_rs256_tokens_verify_through_the_jwks() {
     for alg in [SigningAlg::ES256, SigningAlg::RS256] {
         let s = spawn_stack_with(Options {

@@ -5,6 +5,7 @@
 //! auth-server's JWKS over HTTP.
 
 mod bearer;
+mod db_faults;
 mod docs;
 mod forged;
 mod helpers;
