@@ -12,6 +12,14 @@ use shared::server::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    /// Address of the Prometheus `/metrics` listener (keep it private).
+    #[arg(
+        long,
+        env = "AUTH_METRICS_LISTEN",
+        default_value = "127.0.0.1:9081",
+        global = true
+    )]
+    pub auth_metrics_listen: SocketAddr,
     /// Address the HTTP API listens on.
     #[arg(
         long,
@@ -105,6 +113,7 @@ impl ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
     pub database_url: String,
     pub issuer: String,
     pub audience: String,
@@ -139,6 +148,7 @@ impl Config {
             .map_err(|e| ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", e.to_string()))?;
         Ok(Self {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url,
             issuer: "http://127.0.0.1:8081".into(),
             audience: "rooms-api".into(),
@@ -208,6 +218,7 @@ impl Config {
         }
         Ok(Self {
             listen: s.auth_listen,
+            metrics_listen: s.auth_metrics_listen,
             database_url: s.auth_database_url.clone(),
             issuer: s.auth_issuer.clone(),
             audience: s.token_audience.clone(),

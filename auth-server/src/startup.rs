@@ -9,7 +9,7 @@ use base64::Engine;
 use migrations::{AuthMigrator, MigratorTrait};
 use poem::listener::TcpAcceptor;
 use poem::middleware::{NormalizePath, TrailingSlash};
-use poem::{Endpoint, EndpointExt, Route, Server};
+use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::{DatabaseConnection, DbBackend};
 use secrecy::SecretSlice;
 use shared::server::{db, http};
@@ -31,6 +31,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct Application {
     port: u16,
     acceptor: TcpAcceptor,
+    metrics_port: u16,
+    metrics_acceptor: TcpAcceptor,
     state: Arc<AppState>,
 }
 
@@ -128,6 +130,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         secrets,
         secret_cache: SecretCache::new(100_000)?,
         failure_limits,
+        metrics: crate::metrics::AuthMetrics::new()?,
     }))
 }
 
@@ -137,6 +140,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let external_api_enabled = state.config.external_api_enabled;
+    let metrics = Arc::clone(&state.metrics.http);
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -167,7 +171,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
-        .around(http::request_context)
+        .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 
 /// Endpoints whose answers carry credentials or token state: never cached.
@@ -189,19 +193,29 @@ impl Application {
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let listen = config.listen;
+        let metrics_listen = config.metrics_listen;
         let state = build_state(config, clock).await?;
+        let (metrics_acceptor, metrics_port) = http::bind(metrics_listen)
+            .await
+            .with_context(|| format!("AUTH_METRICS_LISTEN: cannot listen on {metrics_listen}"))?;
         let (acceptor, port) = http::bind(listen)
             .await
             .with_context(|| format!("AUTH_LISTEN: cannot listen on {listen}"))?;
         Ok(Self {
             port,
             acceptor,
+            metrics_port,
+            metrics_acceptor,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -220,9 +234,15 @@ impl Application {
         spawn_key_refresh(Arc::clone(&self.state));
         spawn_purge(Arc::clone(&self.state));
         tracing::info!(port = self.port, issuer = %self.state.config.issuer, "auth-server listening");
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes(self.state), stop, Some(Duration::from_secs(30)))
-            .await?;
+        let metrics = Arc::clone(&self.state.metrics.http);
+        http::serve(
+            self.acceptor,
+            routes(self.state),
+            self.metrics_acceptor,
+            metrics,
+            stop,
+        )
+        .await?;
         Ok(())
     }
 }

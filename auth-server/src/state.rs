@@ -20,4 +20,5 @@ pub struct AppState {
     pub secrets: SecretVerifier,
     pub secret_cache: SecretCache,
     pub failure_limits: FailureLimits,
+    pub metrics: crate::metrics::AuthMetrics,
 }

@@ -54,6 +54,14 @@ pub struct Settings {
         global = true
     )]
     pub rooms_listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener (keep it private).
+    #[arg(
+        long,
+        env = "ROOMS_METRICS_LISTEN",
+        default_value = "127.0.0.1:9082",
+        global = true
+    )]
+    pub rooms_metrics_listen: SocketAddr,
     #[arg(
         long,
         env = "ROOMS_DATABASE_URL",
@@ -227,6 +235,7 @@ pub struct RoomSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
     pub database_url: String,
     pub issuer: String,
     pub audience: String,
@@ -354,6 +363,7 @@ impl Config {
         }
         Ok(Self {
             listen: s.rooms_listen,
+            metrics_listen: s.rooms_metrics_listen,
             database_url: s.rooms_database_url.clone(),
             issuer: s.token_issuer.clone(),
             audience: s.token_audience.clone(),

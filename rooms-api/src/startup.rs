@@ -1,13 +1,12 @@
 //! Startup in one place: database + migrations, the authenticator, routes, listener.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use migrations::{MigratorTrait, RoomsMigrator};
 use poem::listener::TcpAcceptor;
 use poem::middleware::{NormalizePath, TrailingSlash};
-use poem::{Endpoint, EndpointExt, Route, Server};
+use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DatabaseConnection;
 use shared::server::{db, http};
 use shared::{Clock, SystemClock};
@@ -20,6 +19,8 @@ use crate::state::AppState;
 pub struct Application {
     port: u16,
     acceptor: TcpAcceptor,
+    metrics_port: u16,
+    metrics_acceptor: TcpAcceptor,
     state: Arc<AppState>,
 }
 
@@ -38,6 +39,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let external_api_enabled = state.config.external_api_enabled;
+    let metrics = Arc::clone(&state.metrics.http);
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -45,7 +47,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .data(state)
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(http::request_context)
+        .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 
 impl Application {
@@ -55,26 +57,37 @@ impl Application {
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let db = open_database(&config.database_url).await?;
-        let auth = Authenticator::new(&config, Arc::clone(&clock))?;
-        let listen = config.listen;
+        let metrics = Arc::new(crate::metrics::RoomsMetrics::new()?);
+        let auth = Authenticator::new(&config, Arc::clone(&clock), Arc::clone(&metrics))?;
+        let (listen, metrics_listen) = (config.listen, config.metrics_listen);
         let state = Arc::new(AppState {
             db,
             config,
             clock,
             auth,
+            metrics,
         });
         let (acceptor, port) = http::bind(listen)
             .await
             .with_context(|| format!("ROOMS_LISTEN: cannot listen on {listen}"))?;
+        let (metrics_acceptor, metrics_port) = http::bind(metrics_listen)
+            .await
+            .with_context(|| format!("ROOMS_METRICS_LISTEN: cannot listen on {metrics_listen}"))?;
         Ok(Self {
             port,
             acceptor,
+            metrics_port,
+            metrics_acceptor,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -100,9 +113,15 @@ impl Application {
             mode = self.state.config.verification.as_str(),
             "rooms-api listening"
         );
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes(self.state), stop, Some(Duration::from_secs(30)))
-            .await?;
+        let metrics = Arc::clone(&self.state.metrics.http);
+        http::serve(
+            self.acceptor,
+            routes(self.state),
+            self.metrics_acceptor,
+            metrics,
+            stop,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -14,4 +14,5 @@ pub struct AppState {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub auth: Authenticator,
+    pub metrics: Arc<crate::metrics::RoomsMetrics>,
 }

@@ -109,15 +109,24 @@ pub async fn authenticate(
             .secret_cache
             .matches(app.client_id.as_str(), &app.secret_hash, &secret)
     {
-        return active(app.clone());
+        state.metrics.secret_cache.with_label_values(&["hit"]).inc();
+        return active(app.clone()).inspect_err(|_| state.metrics.failure("inactive"));
     }
+    state
+        .metrics
+        .secret_cache
+        .with_label_values(&["miss"])
+        .inc();
     // Keys are bounded: an attacker's 10,000-character "client_id" is counted by a prefix.
     let limit_key: String = client_id.chars().take(64).collect();
     state
         .failure_limits
         .check(&limit_key, source)
-        .map_err(|l| AuthError::Limited {
-            retry_after: l.retry_after,
+        .map_err(|l| {
+            state.metrics.failure("rate_limited");
+            AuthError::Limited {
+                retry_after: l.retry_after,
+            }
         })?;
     let stored = app.as_ref().map(|a| a.secret_hash.clone());
     let ok = state.secrets.verify(secret.clone(), stored).await?;
@@ -126,10 +135,15 @@ pub async fn authenticate(
             state
                 .secret_cache
                 .remember(app.client_id.as_str(), &app.secret_hash, &secret);
-            active(app)
+            active(app).inspect_err(|_| state.metrics.failure("inactive"))
         }
-        _ => {
+        found => {
             state.failure_limits.record_failure(&limit_key, source);
+            state.metrics.failure(if found.is_some() {
+                "wrong_secret"
+            } else {
+                "unknown_client"
+            });
             Err(AuthError::Failed)
         }
     }

@@ -175,6 +175,11 @@ pub async fn exchange(
     });
     let token = state.keys.sign(&claims, now)?;
     tracing::info!(user_id = %user.id, "issued access token");
+    state
+        .metrics
+        .tokens_issued
+        .with_label_values(&[app.client_id.as_str()])
+        .inc();
     Ok(Issued {
         access_token: SecretString::from(token),
         expires_in: state.config.token_ttl_seconds,

@@ -39,6 +39,7 @@ pub struct Introspector {
     cache: moka::future::Cache<[u8; 32], Cached>,
     clock: Arc<dyn Clock>,
     calls: AtomicU64,
+    cache_lookups: prometheus::IntCounterVec,
 }
 
 /// Why an answer could not be used: the caller gets 503.
@@ -52,6 +53,7 @@ impl Introspector {
         issuer: String,
         audience: String,
         clock: Arc<dyn Clock>,
+        cache_lookups: prometheus::IntCounterVec,
     ) -> anyhow::Result<Self> {
         let max_ttl = config
             .positive_ttl
@@ -72,6 +74,7 @@ impl Introspector {
             cache,
             clock,
             calls: AtomicU64::new(0),
+            cache_lookups,
         })
     }
 
@@ -89,10 +92,12 @@ impl Introspector {
         let now = self.clock.now();
         if let Some(hit) = self.cache.get(&key).await {
             if hit.until > now {
+                self.cache_lookups.with_label_values(&["hit"]).inc();
                 return into_result(hit.answer);
             }
             self.cache.invalidate(&key).await;
         }
+        self.cache_lookups.with_label_values(&["miss"]).inc();
         // Concurrent misses for one token share a single call.
         let cached = self
             .cache

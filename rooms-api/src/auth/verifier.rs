@@ -15,6 +15,7 @@ use super::introspection::Introspector;
 use super::jwks::JwksCache;
 use super::revocations::RevocationFeed;
 use crate::config::{Config, VerificationMode};
+use crate::metrics::RoomsMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFailure {
@@ -43,10 +44,15 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     /// Local modes only: revocations and not-before times from the auth-server.
     revocations: Option<Arc<RevocationFeed>>,
+    metrics: Arc<RoomsMetrics>,
 }
 
 impl Authenticator {
-    pub fn new(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<RoomsMetrics>,
+    ) -> anyhow::Result<Self> {
         let keys = match config.verification {
             VerificationMode::Jwks => Keys::Jwks(Arc::new(JwksCache::new(
                 config.jwks_url.clone(),
@@ -69,6 +75,7 @@ impl Authenticator {
                     config.issuer.clone(),
                     config.audience.clone(),
                     Arc::clone(&clock),
+                    metrics.introspection_cache.clone(),
                 )?))
             }
         };
@@ -96,6 +103,7 @@ impl Authenticator {
             },
             clock,
             revocations,
+            metrics,
         })
     }
 
@@ -133,7 +141,25 @@ impl Authenticator {
         }
     }
 
+    /// Verifies the bearer token; refusals are counted by reason.
     pub async fn authenticate(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
+        let result = self.verify(header).await;
+        if let Err(e) = &result {
+            let reason = match e {
+                AuthFailure::Missing => "missing_token",
+                AuthFailure::MalformedHeader => "invalid_request",
+                AuthFailure::Invalid(_) => "invalid_token",
+                AuthFailure::Unavailable => "unavailable",
+            };
+            self.metrics
+                .auth_failures
+                .with_label_values(&[reason])
+                .inc();
+        }
+        result
+    }
+
+    async fn verify(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
         let token = match header {
             BearerHeader::Missing => return Err(AuthFailure::Missing),
             BearerHeader::Malformed => return Err(AuthFailure::MalformedHeader),

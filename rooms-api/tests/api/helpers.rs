@@ -29,6 +29,8 @@ pub struct Stack {
     pub resource_client: Option<Client>,
     pub rooms: Arc<rooms_api::state::AppState>,
     pub rooms_url: String,
+    pub rooms_metrics_url: String,
+    pub auth_metrics_url: String,
     /// One clock for both services, moved by the tests.
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
@@ -67,14 +69,14 @@ async fn start_auth(
     clock: Arc<ManualClock>,
 ) -> (
     Arc<auth_server::state::AppState>,
-    u16,
+    (u16, u16),
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
     let auth = auth_server::startup::Application::build_with_clock(config, clock)
         .await
         .unwrap();
-    let port = auth.port();
+    let port = (auth.port(), auth.metrics_port());
     let state = auth.state();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(auth.run_until(async move {
@@ -99,7 +101,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     auth_config.issuer = "http://auth.test".into();
     auth_config.signing_alg = options.signing_alg;
     auth_config.hs256_secret = options.hs256_secret.clone().map(SecretSlice::from);
-    let (auth_state, auth_port, auth_stop, auth_done) =
+    let (auth_state, (auth_port, auth_metrics_port), auth_stop, auth_done) =
         start_auth(auth_config.clone(), clock.clone()).await;
     let auth_url = format!("http://127.0.0.1:{auth_port}");
     let resource_client = if options.revocation_feed || options.introspection {
@@ -122,6 +124,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
 
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
         database_url: fresh_database_url(rooms_dir.path(), "rooms").await.unwrap(),
         issuer: "http://auth.test".into(),
         audience: "rooms-api".into(),
@@ -177,6 +180,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         .await
         .unwrap();
     let rooms_url = format!("http://127.0.0.1:{}", rooms.port());
+    let rooms_metrics_url = format!("http://127.0.0.1:{}/metrics", rooms.metrics_port());
     let rooms_state = rooms.state();
     tokio::spawn(rooms.run_until(std::future::pending()));
 
@@ -189,6 +193,8 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         resource_client,
         rooms: rooms_state,
         rooms_url,
+        rooms_metrics_url,
+        auth_metrics_url: format!("http://127.0.0.1:{auth_metrics_port}/metrics"),
         clock,
         client: reqwest::Client::new(),
         _dirs: (auth_dir, rooms_dir),

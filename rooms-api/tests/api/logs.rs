@@ -131,6 +131,7 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
         .env("AUTH_LISTEN", format!("127.0.0.1:{auth_port}"))
         .env("AUTH_ISSUER", &auth_url)
         .env("RUST_LOG", "debug")
+        .env("AUTH_METRICS_LISTEN", "127.0.0.1:0")
         .stderr(Stdio::from(std::fs::File::create(&auth_log).unwrap()))
         .spawn()
         .unwrap();
@@ -143,6 +144,7 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
         .env("REVOCATION_CLIENT_ID", rs_id)
         .env("REVOCATION_CLIENT_SECRET", rs_secret)
         .env("LOG_FORMAT", "json")
+        .env("ROOMS_METRICS_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .stderr(Stdio::from(std::fs::File::create(&rooms_log).unwrap()))
         .spawn()

@@ -11,6 +11,7 @@ mod forged;
 mod helpers;
 mod introspection_mode;
 mod logs;
+mod metrics;
 mod revocation;
 mod rooms;
 mod stack_script;

@@ -53,7 +53,11 @@ pub fn framework_error_response(status: StatusCode) -> Response {
 /// Outermost middleware: gives every request an id (returned as `x-request-id`), runs it inside
 /// a span carrying that id so every log line names it, converts framework errors to our JSON
 /// shape, and writes one access-log line.
-pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+pub async fn request_context<E: Endpoint>(
+    metrics: std::sync::Arc<super::metrics::HttpMetrics>,
+    next: E,
+    req: Request,
+) -> poem::Result<Response> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -74,6 +78,12 @@ pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result
     .instrument(span.clone())
     .await;
     let status = response.status();
+    metrics.observe(
+        method.as_str(),
+        &path,
+        status,
+        started.elapsed().as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             method = %method,
@@ -161,6 +171,38 @@ pub async fn bind(
         .and_then(|a| a.as_socket_addr().map(|s| s.port()))
         .ok_or_else(|| std::io::Error::other("listener has no address"))?;
     Ok((acceptor, port))
+}
+
+/// Serves the API and the metrics listener until `stop` resolves, then lets in-flight API
+/// requests finish (up to 30 s).
+pub async fn serve(
+    api_acceptor: poem::listener::TcpAcceptor,
+    api: impl Endpoint + 'static,
+    metrics_acceptor: poem::listener::TcpAcceptor,
+    metrics: std::sync::Arc<super::metrics::HttpMetrics>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use std::time::Duration;
+    let (stopped, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stopped.send(true);
+    });
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let metrics = poem::Server::new_with_acceptor(metrics_acceptor).run_with_graceful_shutdown(
+        super::metrics::endpoint(metrics),
+        until(stopping.clone()),
+        Some(Duration::from_secs(5)),
+    );
+    let api = poem::Server::new_with_acceptor(api_acceptor).run_with_graceful_shutdown(
+        api,
+        until(stopping),
+        Some(Duration::from_secs(30)),
+    );
+    let (api, metrics) = tokio::join!(api, metrics);
+    api.and(metrics)
 }
 
 /// Resolves on SIGTERM or Ctrl-C; the server then drains in-flight requests.

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod http;
+pub mod metrics;
 pub mod random;
 pub mod secrets;
 pub mod telemetry;

@@ -1,0 +1,63 @@
+//! The auth-server's metrics, on the shared registry of `shared::server::metrics`.
+
+use std::sync::Arc;
+
+use prometheus::IntCounterVec;
+use shared::server::metrics::{HttpMetrics, counter};
+
+pub const ROUTES: &[&str] = &[
+    "/oauth/token",
+    "/external-api/v1.0/application/token",
+    "/oauth/introspect",
+    "/oauth/revoke",
+    "/oauth/revocations",
+    "/.well-known/jwks.json",
+    "/.well-known/oauth-authorization-server",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+];
+
+#[derive(Debug)]
+pub struct AuthMetrics {
+    pub http: Arc<HttpMetrics>,
+    /// Access tokens issued, by client_id.
+    pub tokens_issued: IntCounterVec,
+    /// Failed client authentications, by reason.
+    pub auth_failures: IntCounterVec,
+    /// Verified-secret cache lookups: `hit` (no argon2) or `miss`.
+    pub secret_cache: IntCounterVec,
+}
+
+impl AuthMetrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let http = HttpMetrics::new(ROUTES.to_vec())?;
+        let r = &http.registry;
+        Ok(Self {
+            tokens_issued: counter(
+                r,
+                "auth_tokens_issued_total",
+                "Access tokens issued",
+                &["client_id"],
+            )?,
+            auth_failures: counter(
+                r,
+                "auth_client_authentication_failures_total",
+                "Refused client authentications",
+                &["reason"],
+            )?,
+            secret_cache: counter(
+                r,
+                "auth_secret_cache_total",
+                "Verified-secret cache lookups",
+                &["result"],
+            )?,
+            http: Arc::new(http),
+        })
+    }
+
+    pub fn failure(&self, reason: &str) {
+        self.auth_failures.with_label_values(&[reason]).inc();
+    }
+}

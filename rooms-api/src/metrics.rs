@@ -1,0 +1,46 @@
+//! The rooms API's metrics, on the shared registry of `shared::server::metrics`.
+
+use std::sync::Arc;
+
+use prometheus::IntCounterVec;
+use shared::server::metrics::{HttpMetrics, counter};
+
+pub const ROUTES: &[&str] = &[
+    "/external-api/v1.0/rooms",
+    "/external-api/v1.0/rooms/{id}",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+];
+
+#[derive(Debug)]
+pub struct RoomsMetrics {
+    pub http: Arc<HttpMetrics>,
+    /// Refused bearer requests, by reason (`missing_token`, `invalid_token`, …).
+    pub auth_failures: IntCounterVec,
+    /// Introspection cache lookups: `hit` or `miss`.
+    pub introspection_cache: IntCounterVec,
+}
+
+impl RoomsMetrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let http = HttpMetrics::new(ROUTES.to_vec())?;
+        let r = &http.registry;
+        Ok(Self {
+            auth_failures: counter(
+                r,
+                "rooms_authentication_failures_total",
+                "Refused bearer requests",
+                &["reason"],
+            )?,
+            introspection_cache: counter(
+                r,
+                "rooms_introspection_cache_total",
+                "Introspection cache lookups",
+                &["result"],
+            )?,
+            http: Arc::new(http),
+        })
+    }
+}
