@@ -216,10 +216,22 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        // The URL carries the database password: compose passes it as a secret file.
+        let database_url = match secret_from_env("AUTH_DATABASE_URL", &|k| {
+            if k == "AUTH_DATABASE_URL" {
+                None
+            } else {
+                env(k)
+            }
+        })? {
+            Some(url) => String::from_utf8(url.expose_secret().to_vec())
+                .map_err(|_| ConfigError::new("AUTH_DATABASE_URL", "must be UTF-8"))?,
+            None => s.auth_database_url.clone(),
+        };
         Ok(Self {
             listen: s.auth_listen,
             metrics_listen: s.auth_metrics_listen,
-            database_url: s.auth_database_url.clone(),
+            database_url,
             issuer: s.auth_issuer.clone(),
             audience: s.token_audience.clone(),
             token_ttl_seconds: i64::from(s.token_ttl_seconds),

@@ -361,10 +361,25 @@ impl Config {
         if s.token_issuer.is_empty() {
             return Err(err("TOKEN_ISSUER", "must not be empty"));
         }
+        // The URL carries the database password: compose passes it as a secret file.
+        let database_url =
+            match shared::server::secrets::secret_from_env("ROOMS_DATABASE_URL", &|k| {
+                if k == "ROOMS_DATABASE_URL" {
+                    None
+                } else {
+                    env(k)
+                }
+            })
+            .map_err(|m| err("ROOMS_DATABASE_URL", m))?
+            {
+                Some(url) => String::from_utf8(url.expose_secret().to_vec())
+                    .map_err(|_| err("ROOMS_DATABASE_URL", "must be UTF-8"))?,
+                None => s.rooms_database_url.clone(),
+            };
         Ok(Self {
             listen: s.rooms_listen,
             metrics_listen: s.rooms_metrics_listen,
-            database_url: s.rooms_database_url.clone(),
+            database_url,
             issuer: s.token_issuer.clone(),
             audience: s.token_audience.clone(),
             leeway_seconds: i64::from(s.token_leeway_seconds),
