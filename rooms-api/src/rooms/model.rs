@@ -76,6 +76,7 @@ pub struct RoomConfiguration {
 
 /// Create body (all optional; the server picks name, slug and PIN).
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct RoomCreate {
     /// public, trusted (default) or restricted. `public` needs ALLOW_PUBLIC_ACCESS.
     pub access_level: Option<AccessLevel>,
@@ -84,9 +85,32 @@ pub struct RoomCreate {
 
 /// Patch body: either field, not null; `configuration` replaces the whole object.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct RoomPatch {
     pub access_level: Option<AccessLevel>,
     pub configuration: Option<RoomConfiguration>,
+}
+
+/// Swagger UI's "Try it out" starts from these: valid with the default settings.
+impl poem_openapi::types::Example for RoomCreate {
+    fn example() -> Self {
+        Self {
+            access_level: Some(AccessLevel::Trusted),
+            configuration: Some(RoomConfiguration {
+                can_publish_sources: Some(vec![PublishSource::Camera, PublishSource::Microphone]),
+                everyone_can_mute: Some(true),
+            }),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for RoomPatch {
+    fn example() -> Self {
+        Self {
+            access_level: Some(AccessLevel::Restricted),
+            configuration: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Object)]
