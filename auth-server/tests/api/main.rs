@@ -12,6 +12,7 @@ mod keys;
 mod metadata;
 mod revoke;
 mod security;
+mod shutdown;
 mod token;
 mod token_claims;
 mod users;

@@ -1,0 +1,59 @@
+//! operations.md: on shutdown, in-flight requests finish, then the server stops cleanly.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{fresh_database_url, test_config};
+
+#[tokio::test]
+async fn an_in_flight_request_finishes_after_shutdown_begins() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(fresh_database_url(dir.path()).await);
+    let app =
+        auth_server::startup::Application::build_with_clock(config, Arc::new(shared::SystemClock))
+            .await
+            .unwrap();
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    // A request whose body is still arriving when shutdown starts.
+    let body = "grant_type=client_credentials&scope=a%40example.com";
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !server.is_finished(),
+        "the server waits for the in-flight request"
+    );
+    // New connections are no longer accepted.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+    );
+    conn.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 401"),
+        "the request was answered: {response}"
+    );
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.is_ok(), "clean exit: {result:?}");
+}
