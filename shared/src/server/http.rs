@@ -10,6 +10,8 @@ use tracing::Instrument;
 use crate::error::{ErrorBody, ErrorCode};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Requests whose headers add up to more than this answer 431 (security.md).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Builds the one error shape with the given status.
 pub fn error_response(status: StatusCode, code: ErrorCode, description: &str) -> Response {
@@ -63,7 +65,19 @@ pub async fn request_context<E: Endpoint>(
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %request_id);
     let started = Instant::now();
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
     let mut response = async {
+        if header_bytes > MAX_HEADER_BYTES {
+            return error_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                ErrorCode::InvalidRequest,
+                "Request headers too large (limit 16 KiB)",
+            );
+        }
         match next.call(req).await {
             Ok(r) => r.into_response(),
             Err(err) => {

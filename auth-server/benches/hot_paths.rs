@@ -1,0 +1,84 @@
+//! Micro-benchmarks of the hot paths (run with `cargo bench -p auth-server`):
+//! the verified-secret check (cache hit vs argon2), token signing per algorithm, local
+//! verification per algorithm, and e-mail/domain parsing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use auth_server::config::Config;
+use auth_server::domain::client_secret::{self, SecretVerifier};
+use auth_server::domain::secret_cache::SecretCache;
+use criterion::{Criterion, criterion_group, criterion_main};
+use secrecy::SecretSlice;
+use shared::claims::{Expectations, Issue};
+use shared::token::{self, TypPolicy};
+use shared::{AccessTokenClaims, Clock, DomainPattern, Email, ScopeSet, SigningAlg, SystemClock};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+fn secret_check(c: &mut Criterion) {
+    let rt = runtime();
+    let secret = client_secret::generate().unwrap();
+    let phc = client_secret::hash(&secret).unwrap();
+    let cache = SecretCache::new(1000).unwrap();
+    cache.remember("client", &phc, &secret);
+    let verifier = SecretVerifier::new(2).unwrap();
+    let mut g = c.benchmark_group("secret_check");
+    g.bench_function("cache_hit_hmac", |b| b.iter(|| assert!(cache.matches("client", &phc, black_box(&secret)))));
+    g.sample_size(20);
+    g.bench_function("argon2id_verify", |b| {
+        b.iter(|| rt.block_on(verifier.verify(secret.clone(), Some(phc.clone()))).unwrap())
+    });
+    g.finish();
+}
+
+fn claims() -> AccessTokenClaims {
+    AccessTokenClaims::issue(Issue {
+        issuer: "http://127.0.0.1:8081",
+        audience: "rooms-api",
+        user_id: "5af58090-955a-479f-8d2c-2c3b0c1e1d7e",
+        client_id: "Jk97JcW7Msn6JMWFHeSmkyGadN3U7qVZwUnb4TSM",
+        scopes: ScopeSet::parse("rooms:create rooms:list").unwrap(),
+        now: SystemClock.now(),
+        ttl_seconds: 3600,
+        jti: "19c42c99-872c-4b1d-86c0-55faebfa928d".into(),
+    })
+}
+
+fn signing_and_verification(c: &mut Criterion) {
+    let rt = runtime();
+    let expect = Expectations { issuer: "http://127.0.0.1:8081".into(), audience: "rooms-api".into(), leeway_seconds: 30 };
+    for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256, SigningAlg::HS256] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::with_defaults(format!("sqlite://{}/b.sqlite?mode=rwc", dir.path().display())).unwrap();
+        config.signing_alg = alg;
+        config.hs256_secret = Some(SecretSlice::from(vec![7u8; 48]));
+        let state = rt.block_on(auth_server::startup::build_state(config, Arc::new(SystemClock))).unwrap();
+        let now = SystemClock.now();
+        let claims = claims();
+        c.bench_function(&format!("sign/{alg}"), |b| b.iter(|| state.keys.sign(black_box(&claims), now).unwrap()));
+        let token = state.keys.sign(&claims, now).unwrap();
+        let keys = state.keys.snapshot();
+        c.bench_function(&format!("verify/{alg}"), |b| {
+            b.iter(|| {
+                let header = token::decode_header(black_box(&token)).unwrap();
+                token::check_typ(&header, TypPolicy::AllowPlainJwt).unwrap();
+                let key = keys.find(header.kid.as_deref().unwrap()).unwrap();
+                let claims = token::verify_signature(&token, &header, key.alg, key.verifier.as_ref()).unwrap();
+                claims.validate(&expect, now).unwrap();
+            })
+        });
+    }
+}
+
+fn parsing(c: &mut Criterion) {
+    c.bench_function("parse/email", |b| b.iter(|| Email::parse(black_box("Jane.Doe+rooms@Mail.Example.COM")).unwrap()));
+    c.bench_function("parse/domain_pattern", |b| b.iter(|| DomainPattern::parse(black_box("*.corp.example.co.uk")).unwrap()));
+}
+
+criterion_group!(benches, secret_check, signing_and_verification, parsing);
+criterion_main!(benches);
