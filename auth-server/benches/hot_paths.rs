@@ -17,7 +17,10 @@ use shared::token::{self, TypPolicy};
 use shared::{AccessTokenClaims, Clock, DomainPattern, Email, ScopeSet, SigningAlg, SystemClock};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn secret_check(c: &mut Criterion) {
@@ -28,10 +31,15 @@ fn secret_check(c: &mut Criterion) {
     cache.remember("client", &phc, &secret);
     let verifier = SecretVerifier::new(2).unwrap();
     let mut g = c.benchmark_group("secret_check");
-    g.bench_function("cache_hit_hmac", |b| b.iter(|| assert!(cache.matches("client", &phc, black_box(&secret)))));
+    g.bench_function("cache_hit_hmac", |b| {
+        b.iter(|| assert!(cache.matches("client", &phc, black_box(&secret))))
+    });
     g.sample_size(20);
     g.bench_function("argon2id_verify", |b| {
-        b.iter(|| rt.block_on(verifier.verify(secret.clone(), Some(phc.clone()))).unwrap())
+        b.iter(|| {
+            rt.block_on(verifier.verify(secret.clone(), Some(phc.clone())))
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -51,16 +59,36 @@ fn claims() -> AccessTokenClaims {
 
 fn signing_and_verification(c: &mut Criterion) {
     let rt = runtime();
-    let expect = Expectations { issuer: "http://127.0.0.1:8081".into(), audience: "rooms-api".into(), leeway_seconds: 30 };
-    for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256, SigningAlg::HS256] {
+    let expect = Expectations {
+        issuer: "http://127.0.0.1:8081".into(),
+        audience: "rooms-api".into(),
+        leeway_seconds: 30,
+    };
+    for alg in [
+        SigningAlg::EdDSA,
+        SigningAlg::ES256,
+        SigningAlg::RS256,
+        SigningAlg::HS256,
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::with_defaults(format!("sqlite://{}/b.sqlite?mode=rwc", dir.path().display())).unwrap();
+        let mut config = Config::with_defaults(format!(
+            "sqlite://{}/b.sqlite?mode=rwc",
+            dir.path().display()
+        ))
+        .unwrap();
         config.signing_alg = alg;
         config.hs256_secret = Some(SecretSlice::from(vec![7u8; 48]));
-        let state = rt.block_on(auth_server::startup::build_state(config, Arc::new(SystemClock))).unwrap();
+        let state = rt
+            .block_on(auth_server::startup::build_state(
+                config,
+                Arc::new(SystemClock),
+            ))
+            .unwrap();
         let now = SystemClock.now();
         let claims = claims();
-        c.bench_function(&format!("sign/{alg}"), |b| b.iter(|| state.keys.sign(black_box(&claims), now).unwrap()));
+        c.bench_function(&format!("sign/{alg}"), |b| {
+            b.iter(|| state.keys.sign(black_box(&claims), now).unwrap())
+        });
         let token = state.keys.sign(&claims, now).unwrap();
         let keys = state.keys.snapshot();
         c.bench_function(&format!("verify/{alg}"), |b| {
@@ -68,7 +96,9 @@ fn signing_and_verification(c: &mut Criterion) {
                 let header = token::decode_header(black_box(&token)).unwrap();
                 token::check_typ(&header, TypPolicy::AllowPlainJwt).unwrap();
                 let key = keys.find(header.kid.as_deref().unwrap()).unwrap();
-                let claims = token::verify_signature(&token, &header, key.alg, key.verifier.as_ref()).unwrap();
+                let claims =
+                    token::verify_signature(&token, &header, key.alg, key.verifier.as_ref())
+                        .unwrap();
                 claims.validate(&expect, now).unwrap();
             })
         });
@@ -76,8 +106,12 @@ fn signing_and_verification(c: &mut Criterion) {
 }
 
 fn parsing(c: &mut Criterion) {
-    c.bench_function("parse/email", |b| b.iter(|| Email::parse(black_box("Jane.Doe+rooms@Mail.Example.COM")).unwrap()));
-    c.bench_function("parse/domain_pattern", |b| b.iter(|| DomainPattern::parse(black_box("*.corp.example.co.uk")).unwrap()));
+    c.bench_function("parse/email", |b| {
+        b.iter(|| Email::parse(black_box("Jane.Doe+rooms@Mail.Example.COM")).unwrap())
+    });
+    c.bench_function("parse/domain_pattern", |b| {
+        b.iter(|| DomainPattern::parse(black_box("*.corp.example.co.uk")).unwrap())
+    });
 }
 
 criterion_group!(benches, secret_check, signing_and_verification, parsing);

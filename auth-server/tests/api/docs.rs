@@ -97,10 +97,25 @@ async fn every_response_carries_a_request_id() {
 #[tokio::test]
 async fn oversized_headers_are_431_json() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/healthz")).header("x-filler", "a".repeat(17 * 1024)).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-filler", "a".repeat(17 * 1024))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 431);
     assert!(r.headers().contains_key("x-request-id"));
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
-    let r = app.client.get(app.url("/healthz")).header("x-filler", "a".repeat(8 * 1024)).send().await.unwrap();
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-filler", "a".repeat(8 * 1024))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
