@@ -21,6 +21,8 @@ pub struct RoomsMetrics {
     pub auth_failures: IntCounterVec,
     /// Introspection cache lookups: `hit` or `miss`.
     pub introspection_cache: IntCounterVec,
+    /// Verified-token cache lookups (local modes): `hit` or `miss`.
+    pub token_cache: IntCounterVec,
 }
 
 impl RoomsMetrics {
@@ -38,6 +40,12 @@ impl RoomsMetrics {
                 r,
                 "rooms_introspection_cache_total",
                 "Introspection cache lookups",
+                &["result"],
+            )?,
+            token_cache: counter(
+                r,
+                "rooms_verified_token_cache_total",
+                "Verified-token cache lookups",
                 &["result"],
             )?,
             http: Arc::new(http),

@@ -81,6 +81,11 @@ impl JwksCache {
         self.fetches.load(Ordering::Relaxed)
     }
 
+    /// Whether `kid` is in the current key set (a cached verification is only good while it is).
+    pub fn is_known(&self, kid: &str) -> bool {
+        self.keys.read().is_ok_and(|m| m.contains_key(kid))
+    }
+
     fn lookup(&self, kid: &str) -> Option<KeyEntry> {
         self.keys.read().ok().and_then(|m| m.get(kid).cloned())
     }

@@ -7,7 +7,7 @@ use josekit::jws::{HS256, JwsVerifier};
 use secrecy::ExposeSecret;
 use shared::claims::Expectations;
 use shared::token::{self, TokenRejection, TypPolicy};
-use shared::{Clock, SigningAlg};
+use shared::{AccessTokenClaims, Clock, SigningAlg};
 
 use super::Principal;
 use super::bearer::BearerHeader;
@@ -45,6 +45,14 @@ pub struct Authenticator {
     /// Local modes only: revocations and not-before times from the auth-server.
     revocations: Option<Arc<RevocationFeed>>,
     metrics: Arc<RoomsMetrics>,
+    /// Signature-verified claims by SHA-256 of the token (see `verified_claims`).
+    verified: moka::sync::Cache<[u8; 32], Verified>,
+}
+
+#[derive(Debug, Clone)]
+struct Verified {
+    kid: Option<String>,
+    claims: Arc<AccessTokenClaims>,
 }
 
 impl Authenticator {
@@ -104,6 +112,10 @@ impl Authenticator {
             clock,
             revocations,
             metrics,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(24 * 3600))
+                .build(),
         })
     }
 
@@ -141,37 +153,24 @@ impl Authenticator {
         }
     }
 
-    /// Verifies the bearer token; refusals are counted by reason.
-    pub async fn authenticate(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
-        let result = self.verify(header).await;
-        if let Err(e) = &result {
-            let reason = match e {
-                AuthFailure::Missing => "missing_token",
-                AuthFailure::MalformedHeader => "invalid_request",
-                AuthFailure::Invalid(_) => "invalid_token",
-                AuthFailure::Unavailable => "unavailable",
+    /// The signature check, cached by a hash of the token: a token reused for an hour pays one
+    /// signature verification. Everything that can change — expiry, revocation, not-before, the
+    /// key still being published — is checked again on every request by the caller and here.
+    async fn verified_claims(&self, token: &str) -> Result<Arc<AccessTokenClaims>, AuthFailure> {
+        let key = openssl::sha::sha256(token.as_bytes());
+        if let Some(hit) = self.verified.get(&key) {
+            let still_published = match (&self.keys, hit.kid.as_deref()) {
+                (Keys::Jwks(cache), Some(kid)) => cache.is_known(kid),
+                (Keys::Jwks(_), None) => false,
+                _ => true,
             };
-            self.metrics
-                .auth_failures
-                .with_label_values(&[reason])
-                .inc();
+            if still_published {
+                self.metrics.token_cache.with_label_values(&["hit"]).inc();
+                return Ok(hit.claims.clone());
+            }
+            self.verified.invalidate(&key);
         }
-        result
-    }
-
-    async fn verify(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
-        let token = match header {
-            BearerHeader::Missing => return Err(AuthFailure::Missing),
-            BearerHeader::Malformed => return Err(AuthFailure::MalformedHeader),
-            BearerHeader::Token(t) => t,
-        };
-        if let Keys::Introspection(i) = &self.keys {
-            return i.authenticate(token, self.mode.as_str()).await;
-        }
-        // Fail closed: without a fresh feed, a revoked token could pass.
-        if self.revocations.as_ref().is_some_and(|f| !f.is_fresh()) {
-            return Err(AuthFailure::Unavailable);
-        }
+        self.metrics.token_cache.with_label_values(&["miss"]).inc();
         let invalid = AuthFailure::Invalid;
         let jose = token::decode_header(token).map_err(invalid)?;
         let claims = match &self.keys {
@@ -206,6 +205,49 @@ impl Authenticator {
             }
             Keys::Introspection(_) => return Err(AuthFailure::Unavailable),
         };
+        let claims = Arc::new(claims);
+        self.verified.insert(
+            key,
+            Verified {
+                kid: jose.kid,
+                claims: Arc::clone(&claims),
+            },
+        );
+        Ok(claims)
+    }
+
+    /// Verifies the bearer token; refusals are counted by reason.
+    pub async fn authenticate(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
+        let result = self.verify(header).await;
+        if let Err(e) = &result {
+            let reason = match e {
+                AuthFailure::Missing => "missing_token",
+                AuthFailure::MalformedHeader => "invalid_request",
+                AuthFailure::Invalid(_) => "invalid_token",
+                AuthFailure::Unavailable => "unavailable",
+            };
+            self.metrics
+                .auth_failures
+                .with_label_values(&[reason])
+                .inc();
+        }
+        result
+    }
+
+    async fn verify(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
+        let token = match header {
+            BearerHeader::Missing => return Err(AuthFailure::Missing),
+            BearerHeader::Malformed => return Err(AuthFailure::MalformedHeader),
+            BearerHeader::Token(t) => t,
+        };
+        if let Keys::Introspection(i) = &self.keys {
+            return i.authenticate(token, self.mode.as_str()).await;
+        }
+        // Fail closed: without a fresh feed, a revoked token could pass.
+        if self.revocations.as_ref().is_some_and(|f| !f.is_fresh()) {
+            return Err(AuthFailure::Unavailable);
+        }
+        let claims = self.verified_claims(token).await?;
         claims
             .validate(&self.expect, self.clock.now())
             .map_err(|e| AuthFailure::Invalid(e.into()))?;

@@ -189,3 +189,52 @@ async fn cache_hits_misses_and_rate_limit_refusals_are_counted() {
         "the second token of a client"
     );
 }
+
+#[tokio::test]
+async fn a_reused_token_pays_one_signature_check_and_revocation_still_applies() {
+    let s = spawn_stack_with(Options {
+        revocation_feed: true,
+        ..Default::default()
+    })
+    .await;
+    s.poll_feed().await;
+    let c = s.client(ALL_ROOMS, &[]).await;
+    s.user("jane@example.com").await;
+    let token = s.token(&c, "jane@example.com").await;
+    for _ in 0..5 {
+        assert_eq!(s.get(&token, "").await.status(), 200);
+    }
+    let rooms = s
+        .client
+        .get(&s.rooms_metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&rooms, r#"rooms_verified_token_cache_total{result="miss"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&rooms, r#"rooms_verified_token_cache_total{result="hit"}"#),
+        4.0
+    );
+    // Revoked: the cached verification does not keep it alive.
+    s.client
+        .post(format!("{}/oauth/revoke", s.auth_url))
+        .basic_auth(&c.client_id, Some(&c.secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    s.poll_feed().await;
+    assert_eq!(s.get(&token, "").await.status(), 401);
+    // Expired: neither.
+    let fresh = s.token(&c, "jane@example.com").await;
+    assert_eq!(s.get(&fresh, "").await.status(), 200);
+    s.clock.advance(chrono::TimeDelta::seconds(3600 + 31));
+    s.poll_feed().await;
+    assert_eq!(s.get(&fresh, "").await.status(), 401);
+}
