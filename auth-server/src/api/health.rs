@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{OpenApi, Tags};
+use shared::server::health::{ReadyResponse, Status};
 
 use crate::state::AppState;
 
@@ -16,19 +17,6 @@ pub enum Tag {
     Health,
 }
 
-#[derive(Object)]
-pub struct Status {
-    pub status: String,
-}
-
-#[derive(ApiResponse)]
-pub enum ReadyResponse {
-    #[oai(status = 200)]
-    Ready(Json<Status>),
-    #[oai(status = 503)]
-    NotReady(Json<Status>),
-}
-
 pub struct HealthApi;
 
 #[OpenApi(tag = "Tag::Health")]
@@ -36,21 +24,15 @@ impl HealthApi {
     /// Liveness: the process is up.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> Json<Status> {
-        Json(Status {
-            status: "ok".to_owned(),
-        })
+        Status::json("ok")
     }
 
     /// Readiness: the database answers.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
         match state.db.ping().await {
-            Ok(()) => ReadyResponse::Ready(Json(Status {
-                status: "ready".to_owned(),
-            })),
-            Err(_) => ReadyResponse::NotReady(Json(Status {
-                status: "database unavailable".to_owned(),
-            })),
+            Ok(()) => ReadyResponse::Ready(Status::json("ready")),
+            Err(_) => ReadyResponse::NotReady(Status::json("database unavailable")),
         }
     }
 }

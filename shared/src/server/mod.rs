@@ -2,6 +2,7 @@
 //! Only compiled with the `server` feature; the rest of this crate stays free of I/O.
 
 pub mod db;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod random;
