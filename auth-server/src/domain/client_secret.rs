@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
@@ -44,8 +44,37 @@ pub fn hash(secret: &SecretString) -> Result<String, SecretError> {
         .map_err(|_| SecretError::Hash)
 }
 
-fn verify_blocking(secret: &str, phc: &str) -> bool {
-    argon2().is_ok_and(|a| a.verify_password(secret.as_bytes(), phc).is_ok())
+/// Verifies `secret` against a PHC string using `blocks` as argon2's working memory, so a
+/// worker allocates its ~19 MiB once instead of on every attempt (per-attempt allocations left
+/// hundreds of MiB resident under a wrong-secret flood).
+fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    if blocks.len() != params.block_count() {
+        blocks.resize(params.block_count(), argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(secret, salt, &mut out, &mut blocks[..])
+        .is_ok();
+    ok && bool::from(subtle::ConstantTimeEq::ct_eq(
+        out.as_slice(),
+        expected.as_bytes(),
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,19 +85,61 @@ pub enum VerifyError {
     Task,
 }
 
-/// Runs argon2 verifications off the async workers, at most `max` at once.
+struct Job {
+    secret: SecretString,
+    phc: Arc<str>,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Runs argon2 verifications on `max` dedicated threads, each with its own reusable memory,
+/// so memory stays at `max` × 19 MiB however many requests arrive.
 #[derive(Debug, Clone)]
 pub struct SecretVerifier {
     permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<JobBox>,
     /// Verified against for unknown client_ids, so they cost the same time as a wrong secret.
     dummy_hash: Arc<str>,
+}
+
+/// `Job` behind a box with a `Debug` impl that shows nothing.
+struct JobBox(Job);
+
+impl std::fmt::Debug for JobBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
 }
 
 impl SecretVerifier {
     pub fn new(max_concurrent: usize) -> Result<Self, SecretError> {
         let dummy = SecretString::from(random::base62(CLIENT_SECRET_LEN)?);
+        let (jobs, queue) = std::sync::mpsc::channel::<JobBox>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..max_concurrent {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    let mut blocks = Vec::new();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(JobBox(job)) = job else { return };
+                        let ok = verify_with_memory(
+                            job.secret.expose_secret().as_bytes(),
+                            &job.phc,
+                            &mut blocks,
+                        );
+                        let _ = job.reply.send(ok);
+                    }
+                })
+                .map_err(|_| SecretError::Hash)?;
+        }
         Ok(Self {
             permits: Arc::new(Semaphore::new(max_concurrent)),
+            jobs,
             dummy_hash: hash(&dummy)?.into(),
         })
     }
@@ -80,7 +151,7 @@ impl SecretVerifier {
         secret: SecretString,
         stored: Option<String>,
     ) -> Result<bool, VerifyError> {
-        let permit = tokio::time::timeout(ARGON2_WAIT, Arc::clone(&self.permits).acquire_owned())
+        let _permit = tokio::time::timeout(ARGON2_WAIT, Arc::clone(&self.permits).acquire_owned())
             .await
             .map_err(|_| VerifyError::Busy)?
             .map_err(|_| VerifyError::Task)?;
@@ -89,13 +160,11 @@ impl SecretVerifier {
             Some(s) => s.into(),
             None => Arc::clone(&self.dummy_hash),
         };
-        let ok = tokio::task::spawn_blocking(move || {
-            let ok = verify_blocking(secret.expose_secret(), &phc);
-            drop(permit);
-            ok
-        })
-        .await
-        .map_err(|_| VerifyError::Task)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(JobBox(Job { secret, phc, reply }))
+            .map_err(|_| VerifyError::Task)?;
+        let ok = answer.await.map_err(|_| VerifyError::Task)?;
         Ok(ok && known)
     }
 }
