@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use migrations::{AuthMigrator, MigratorTrait};
-use poem::listener::TcpAcceptor;
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -29,10 +28,7 @@ use shared::server::random;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub struct Application {
-    port: u16,
-    acceptor: TcpAcceptor,
-    metrics_port: u16,
-    metrics_acceptor: TcpAcceptor,
+    listeners: http::Listeners,
     state: Arc<AppState>,
 }
 
@@ -195,27 +191,22 @@ impl Application {
         let listen = config.listen;
         let metrics_listen = config.metrics_listen;
         let state = build_state(config, clock).await?;
-        let (metrics_acceptor, metrics_port) = http::bind(metrics_listen)
-            .await
-            .with_context(|| format!("AUTH_METRICS_LISTEN: cannot listen on {metrics_listen}"))?;
-        let (acceptor, port) = http::bind(listen)
-            .await
-            .with_context(|| format!("AUTH_LISTEN: cannot listen on {listen}"))?;
-        Ok(Self {
-            port,
-            acceptor,
-            metrics_port,
-            metrics_acceptor,
-            state,
-        })
+        let listeners = http::Listeners::bind(
+            listen,
+            metrics_listen,
+            ("AUTH_LISTEN", "AUTH_METRICS_LISTEN"),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        Ok(Self { listeners, state })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.listeners.api_port()
     }
 
     pub fn metrics_port(&self) -> u16 {
-        self.metrics_port
+        self.listeners.metrics_port()
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -233,16 +224,11 @@ impl Application {
     ) -> anyhow::Result<()> {
         spawn_key_refresh(Arc::clone(&self.state));
         spawn_purge(Arc::clone(&self.state));
-        tracing::info!(port = self.port, issuer = %self.state.config.issuer, "auth-server listening");
+        tracing::info!(port = self.listeners.api_port(), issuer = %self.state.config.issuer, "auth-server listening");
         let metrics = Arc::clone(&self.state.metrics.http);
-        http::serve(
-            self.acceptor,
-            routes(self.state),
-            self.metrics_acceptor,
-            metrics,
-            stop,
-        )
-        .await?;
+        self.listeners
+            .serve(routes(self.state), metrics, stop)
+            .await?;
         Ok(())
     }
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use migrations::{MigratorTrait, RoomsMigrator};
-use poem::listener::TcpAcceptor;
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DatabaseConnection;
@@ -17,10 +16,7 @@ use crate::config::Config;
 use crate::state::AppState;
 
 pub struct Application {
-    port: u16,
-    acceptor: TcpAcceptor,
-    metrics_port: u16,
-    metrics_acceptor: TcpAcceptor,
+    listeners: http::Listeners,
     state: Arc<AppState>,
 }
 
@@ -67,27 +63,22 @@ impl Application {
             auth,
             metrics,
         });
-        let (acceptor, port) = http::bind(listen)
-            .await
-            .with_context(|| format!("ROOMS_LISTEN: cannot listen on {listen}"))?;
-        let (metrics_acceptor, metrics_port) = http::bind(metrics_listen)
-            .await
-            .with_context(|| format!("ROOMS_METRICS_LISTEN: cannot listen on {metrics_listen}"))?;
-        Ok(Self {
-            port,
-            acceptor,
-            metrics_port,
-            metrics_acceptor,
-            state,
-        })
+        let listeners = http::Listeners::bind(
+            listen,
+            metrics_listen,
+            ("ROOMS_LISTEN", "ROOMS_METRICS_LISTEN"),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        Ok(Self { listeners, state })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.listeners.api_port()
     }
 
     pub fn metrics_port(&self) -> u16 {
-        self.metrics_port
+        self.listeners.metrics_port()
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -109,19 +100,14 @@ impl Application {
             Arc::clone(feed).spawn();
         }
         tracing::info!(
-            port = self.port,
+            port = self.listeners.api_port(),
             mode = self.state.config.verification.as_str(),
             "rooms-api listening"
         );
         let metrics = Arc::clone(&self.state.metrics.http);
-        http::serve(
-            self.acceptor,
-            routes(self.state),
-            self.metrics_acceptor,
-            metrics,
-            stop,
-        )
-        .await?;
+        self.listeners
+            .serve(routes(self.state), metrics, stop)
+            .await?;
         Ok(())
     }
 }

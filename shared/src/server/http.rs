@@ -187,6 +187,55 @@ pub async fn bind(
     Ok((acceptor, port))
 }
 
+/// The two listeners of a service: the API and the metrics endpoint, bound up front so that a
+/// port taken is a startup error naming its setting, and port 0 can be read back.
+pub struct Listeners {
+    api: poem::listener::TcpAcceptor,
+    api_port: u16,
+    metrics: poem::listener::TcpAcceptor,
+    metrics_port: u16,
+}
+
+impl Listeners {
+    /// `settings` names the two settings for error messages (`AUTH_LISTEN`, `AUTH_METRICS_LISTEN`).
+    pub async fn bind(
+        api: std::net::SocketAddr,
+        metrics: std::net::SocketAddr,
+        settings: (&str, &str),
+    ) -> Result<Self, String> {
+        let (metrics_acceptor, metrics_port) = bind(metrics)
+            .await
+            .map_err(|e| format!("{}: cannot listen on {metrics}: {e}", settings.1))?;
+        let (api_acceptor, api_port) = bind(api)
+            .await
+            .map_err(|e| format!("{}: cannot listen on {api}: {e}", settings.0))?;
+        Ok(Self {
+            api: api_acceptor,
+            api_port,
+            metrics: metrics_acceptor,
+            metrics_port,
+        })
+    }
+
+    pub fn api_port(&self) -> u16 {
+        self.api_port
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
+    /// Serves `api` and the metrics of `metrics` until `stop`, then drains.
+    pub async fn serve(
+        self,
+        api: impl Endpoint + 'static,
+        metrics: std::sync::Arc<super::metrics::HttpMetrics>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        serve(self.api, api, self.metrics, metrics, stop).await
+    }
+}
+
 /// Serves the API and the metrics listener until `stop` resolves, then lets in-flight API
 /// requests finish (up to 30 s).
 pub async fn serve(
