@@ -535,10 +535,6 @@ async fn user_command(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> 
             }
             Ok(())
         }
-        UserCommand::Activate { email } | UserCommand::Deactivate { email } if false => {
-            let _ = email;
-            Ok(())
-        }
         UserCommand::Activate { email } => set_user_active(&db, &email, true, now).await,
         UserCommand::Deactivate { email } => set_user_active(&db, &email, false, now).await,
     }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
+use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 use secrecy::{ExposeSecret, SecretString};
 use shared::server::random;
@@ -15,7 +15,8 @@ use subtle::ConstantTimeEq;
 pub const MAX_AGE: Duration = Duration::from_secs(300);
 
 pub struct SecretCache {
-    key: Vec<u8>,
+    /// Built once: the HMAC key never changes for the life of the process.
+    key: PKey<Private>,
     entries: moka::sync::Cache<String, [u8; 32]>,
 }
 
@@ -29,8 +30,9 @@ impl std::fmt::Debug for SecretCache {
 
 impl SecretCache {
     pub fn new(capacity: u64) -> Result<Self, random::RandomError> {
-        let mut key = vec![0u8; 32];
-        random::fill(&mut key)?;
+        let mut raw = vec![0u8; 32];
+        random::fill(&mut raw)?;
+        let key = PKey::hmac(&raw).map_err(|_| random::RandomError)?;
         Ok(Self {
             key,
             entries: moka::sync::Cache::builder()
@@ -41,8 +43,7 @@ impl SecretCache {
     }
 
     fn mac(&self, client_id: &str, phc: &str, secret: &SecretString) -> Option<[u8; 32]> {
-        let pkey = PKey::hmac(&self.key).ok()?;
-        let mut signer = Signer::new(MessageDigest::sha256(), &pkey).ok()?;
+        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).ok()?;
         // Length-prefixed parts: no two (client_id, phc, secret) triples share an input.
         for part in [
             client_id.as_bytes(),
