@@ -12,6 +12,8 @@ use shared::server::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    #[command(flatten)]
+    pub common: shared::server::settings::CommonSettings,
     /// Address of the Prometheus `/metrics` listener (keep it private).
     #[arg(
         long,
@@ -44,13 +46,6 @@ pub struct Settings {
         global = true
     )]
     pub auth_issuer: String,
-    #[arg(
-        long,
-        env = "TOKEN_AUDIENCE",
-        default_value = "rooms-api",
-        global = true
-    )]
-    pub token_audience: String,
     #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600,
           value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
     pub token_ttl_seconds: u32,
@@ -66,10 +61,6 @@ pub struct Settings {
     #[arg(long, env = "ALLOW_USER_CREATION", default_value = "false",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub allow_user_creation: bool,
-    /// `false` answers 404 on every /external-api/ path.
-    #[arg(long, env = "EXTERNAL_API_ENABLED", default_value = "true",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
-    pub external_api_enabled: bool,
     #[arg(long, env = "KEY_REFRESH_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub key_refresh_seconds: u64,
@@ -87,9 +78,6 @@ pub struct Settings {
     /// At most this many argon2 verifications at once (default: number of cores).
     #[arg(long, env = "ARGON2_MAX_CONCURRENT", global = true)]
     pub argon2_max_concurrent: Option<usize>,
-    /// text or json
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
-    pub log_format: LogFormat,
 }
 
 /// A configuration problem, named by its setting, that stops the process.
@@ -182,7 +170,7 @@ impl Config {
         if !(s.auth_issuer.starts_with("http://") || s.auth_issuer.starts_with("https://")) {
             return Err(ConfigError::new("AUTH_ISSUER", "must be an http(s) URL"));
         }
-        if s.token_audience.is_empty() {
+        if s.common.token_audience.is_empty() {
             return Err(ConfigError::new("TOKEN_AUDIENCE", "must not be empty"));
         }
         let hs256_secret = secret_from_env("TOKEN_HS256_SECRET", env)?;
@@ -233,13 +221,13 @@ impl Config {
             metrics_listen: s.auth_metrics_listen,
             database_url,
             issuer: s.auth_issuer.clone(),
-            audience: s.token_audience.clone(),
+            audience: s.common.token_audience.clone(),
             token_ttl_seconds: i64::from(s.token_ttl_seconds),
             signing_alg: s.token_signing_alg,
             hs256_secret,
             key_encryption_key,
             allow_user_creation: s.allow_user_creation,
-            external_api_enabled: s.external_api_enabled,
+            external_api_enabled: s.common.external_api_enabled,
             key_refresh: Duration::from_secs(s.key_refresh_seconds),
             argon2_max_concurrent,
             failure_limit: s.auth_failure_limit,
@@ -249,7 +237,7 @@ impl Config {
                     .map_err(|m| ConfigError::new("TRUSTED_PROXIES", m))?,
                 None => Default::default(),
             },
-            log_format: s.log_format,
+            log_format: s.common.log_format,
         })
     }
 }

@@ -47,6 +47,8 @@ impl FromStr for VerificationMode {
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    #[command(flatten)]
+    pub common: shared::server::settings::CommonSettings,
     #[arg(
         long,
         env = "ROOMS_LISTEN",
@@ -77,13 +79,6 @@ pub struct Settings {
         global = true
     )]
     pub token_issuer: String,
-    #[arg(
-        long,
-        env = "TOKEN_AUDIENCE",
-        default_value = "rooms-api",
-        global = true
-    )]
-    pub token_audience: String,
     #[arg(long, env = "TOKEN_LEEWAY_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(0..=300), global = true)]
     pub token_leeway_seconds: u32,
@@ -143,9 +138,6 @@ pub struct Settings {
     #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub revocation_poll_seconds: u64,
-    #[arg(long, env = "EXTERNAL_API_ENABLED", default_value = "true",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
-    pub external_api_enabled: bool,
     /// Base of `Location`, `next` and `previous` (default: http:// + ROOMS_LISTEN).
     #[arg(long, env = "ROOMS_PUBLIC_URL", global = true)]
     pub rooms_public_url: Option<String>,
@@ -177,8 +169,6 @@ pub struct Settings {
     #[arg(long, env = "TELEPHONY_PIN_LENGTH", default_value_t = 10,
           value_parser = clap::value_parser!(u8).range(6..=20), global = true)]
     pub telephony_pin_length: u8,
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
-    pub log_format: LogFormat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -381,14 +371,14 @@ impl Config {
             metrics_listen: s.rooms_metrics_listen,
             database_url,
             issuer: s.token_issuer.clone(),
-            audience: s.token_audience.clone(),
+            audience: s.common.token_audience.clone(),
             leeway_seconds: i64::from(s.token_leeway_seconds),
             verification: s.token_verification,
             jwks_url,
             hs256_secret,
             introspection,
             revocation,
-            external_api_enabled: s.external_api_enabled,
+            external_api_enabled: s.common.external_api_enabled,
             rooms: RoomSettings {
                 public_url,
                 base_url,
@@ -400,7 +390,7 @@ impl Config {
                 pin_length: usize::from(s.telephony_pin_length),
             },
             jwks_refresh: Duration::from_secs(300),
-            log_format: s.log_format,
+            log_format: s.common.log_format,
         })
     }
 }

@@ -7,5 +7,6 @@ pub mod http;
 pub mod metrics;
 pub mod random;
 pub mod secrets;
+pub mod settings;
 pub mod telemetry;
 pub mod testing;

@@ -1,0 +1,26 @@
+//! The settings both services read under the same names (operations.md), defined once and
+//! flattened into each service's `Settings`.
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+
+use super::telemetry::LogFormat;
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonSettings {
+    /// The `aud` tokens are issued for and checked against.
+    #[arg(
+        long,
+        env = "TOKEN_AUDIENCE",
+        default_value = "rooms-api",
+        global = true
+    )]
+    pub token_audience: String,
+    /// `false` answers 404 on every /external-api/ path.
+    #[arg(long, env = "EXTERNAL_API_ENABLED", default_value = "true",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub external_api_enabled: bool,
+    /// text or json
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
