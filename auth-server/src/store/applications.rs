@@ -7,6 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
 };
+use shared::server::db::at_most_one;
 use shared::{ClientId, ScopeSet};
 use uuid::Uuid;
 
@@ -68,13 +69,12 @@ pub async fn find_by_client_id(
     db: &impl ConnectionTrait,
     client_id: &ClientId,
 ) -> Result<Option<Application>, StoreError> {
-    Entity::find()
+    let rows = Entity::find()
         .filter(Column::ClientId.eq(client_id.as_str()))
         .filter(Column::DeletedAt.is_null())
-        .one(db)
-        .await?
-        .map(Application::try_from)
-        .transpose()
+        .all(db)
+        .await?;
+    at_most_one(rows).map(Application::try_from).transpose()
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Application>, StoreError> {

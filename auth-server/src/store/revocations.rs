@@ -27,10 +27,11 @@ pub async fn revoke(
 }
 
 pub async fn is_revoked(db: &impl ConnectionTrait, jti: &str) -> Result<bool, StoreError> {
-    Ok(revoked_tokens::Entity::find_by_id(jti.to_owned())
-        .one(db)
-        .await?
-        .is_some())
+    // Not `.one()`: see `shared::server::db::at_most_one`.
+    let rows = revoked_tokens::Entity::find_by_id(jti.to_owned())
+        .all(db)
+        .await?;
+    Ok(!rows.is_empty())
 }
 
 /// Entries of the feed: revoked jtis whose token can still be alive, and `tokens_not_before`

@@ -5,6 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
+use shared::server::db::at_most_one;
 use shared::{ClientId, Email};
 use uuid::Uuid;
 
@@ -17,14 +18,15 @@ pub async fn find_by_email(
     db: &impl ConnectionTrait,
     email: &Email,
 ) -> Result<Option<User>, StoreError> {
-    Ok(Entity::find()
+    let rows = Entity::find()
         .filter(Column::EmailNormalized.eq(email.normalized()))
-        .one(db)
-        .await?)
+        .all(db)
+        .await?;
+    Ok(at_most_one(rows))
 }
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, StoreError> {
-    Ok(Entity::find_by_id(id).one(db).await?)
+    Ok(at_most_one(Entity::find_by_id(id).all(db).await?))
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<User>, StoreError> {

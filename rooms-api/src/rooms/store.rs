@@ -6,6 +6,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
 };
+use shared::server::db::at_most_one;
 use uuid::Uuid;
 
 use super::entity::{room_accesses, rooms};
@@ -79,12 +80,13 @@ pub async fn find_visible(
     viewer: Viewer<'_>,
     id: Uuid,
 ) -> Result<Option<(RoomRow, Option<Role>)>, DbErr> {
-    let found = rooms::Entity::find_by_id(id)
+    let rows = rooms::Entity::find_by_id(id)
         .filter(rooms::Column::ClientId.eq(viewer.client_id))
         .find_also_related(room_accesses::Entity)
         .filter(room_accesses::Column::UserId.eq(viewer.user_id))
-        .one(db)
+        .all(db)
         .await?;
+    let found = at_most_one(rows);
     Ok(found.and_then(|(room, access)| {
         access.map(|a| {
             let role = Role::parse(&a.role);

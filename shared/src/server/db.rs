@@ -2,11 +2,21 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-/// Connects, creating a SQLite file's folder first and switching it to WAL (readers never wait
-/// for the writer). The pool is sized for a small machine: SQLite has one writer anyway.
+/// Connects, creating a SQLite file's folder first.
+///
+/// SQLite: WAL (readers never wait for the writer), `synchronous=NORMAL` (the WAL is synced at
+/// checkpoints, not on every commit: a power cut can lose the last commits, never corrupt the
+/// file; an application crash loses nothing), a 5 s busy timeout, and a small pool — each
+/// SQLite connection is a thread, and one writer at a time is SQLite's rule anyway.
+///
+/// Both: a pooled connection is pinged only after it sat idle for a while. sqlx pings on every
+/// checkout by default, a full round trip (to the server, or to the SQLite connection's thread)
+/// before each query: the profile of issue 7 showed it on every hot path.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    let sqlite = url.starts_with("sqlite:");
     if let Some(path) = sqlite_path(url)
         && let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
@@ -16,16 +26,33 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(16)
+        .max_connections(if sqlite { SQLITE_POOL } else { POSTGRES_POOL })
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-    }
-    Ok(db)
+        .test_before_acquire_if_idle_for(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    Database::connect(options).await
+}
+
+/// Connections per SQLite pool: enough for both cores to read while one writes.
+const SQLITE_POOL: u32 = 4;
+/// Connections per PostgreSQL pool and replica (compose runs two replicas of the rooms API).
+const POSTGRES_POOL: u32 = 16;
+
+/// The row of a lookup by a unique key, fetched with `.all()`.
+///
+/// Not sea-orm's `.one()`: it appends `LIMIT ?` with the 1 as a bound parameter, and SQLite lets
+/// a bound LIMIT steer the plan, so every rebinding expires the prepared statement and the next
+/// run parses and plans the query again (`sqlite3Reprepare`: 14 % of the token endpoint's CPU
+/// in the profile of issue 7). Every lookup here is by a primary or unique key.
+pub fn at_most_one<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
 }
 
 /// True when the error means "the database cannot be reached right now" (answer 503 and let
