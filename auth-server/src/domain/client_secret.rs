@@ -44,9 +44,8 @@ pub fn hash(secret: &SecretString) -> Result<String, SecretError> {
         .map_err(|_| SecretError::Hash)
 }
 
-/// Verifies `secret` against a PHC string using `blocks` as argon2's working memory, so a
-/// worker allocates its ~19 MiB once instead of on every attempt (per-attempt allocations left
-/// hundreds of MiB resident under a wrong-secret flood).
+/// Verifies `secret` against a PHC string using `blocks` as argon2's working memory, so a busy
+/// worker allocates its ~19 MiB once per burst instead of on every attempt.
 fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>) -> bool {
     let Ok(hash) = argon2::PasswordHash::new(phc) else {
         return false;
@@ -65,6 +64,13 @@ fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>)
         Err(_) => return false,
     };
     if blocks.len() != params.block_count() {
+        if blocks.capacity() < params.block_count() {
+            // Reserve past glibc's largest mmap threshold (32 MiB): such an allocation is always
+            // its own mapping, so dropping it unmaps it at once. A 19 MiB one can instead land
+            // in an arena that keeps it resident (hundreds of MiB under a wrong-secret flood).
+            // Only the pages argon2 touches become resident.
+            *blocks = Vec::with_capacity(params.block_count().max(ALWAYS_MAPPED_BLOCKS));
+        }
         blocks.resize(params.block_count(), argon2::Block::default());
     }
     let mut out = vec![0u8; expected.as_bytes().len()];
@@ -76,6 +82,9 @@ fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>)
         expected.as_bytes(),
     ))
 }
+
+/// 33 MiB of argon2 blocks (1 KiB each): above glibc's `DEFAULT_MMAP_THRESHOLD_MAX`.
+const ALWAYS_MAPPED_BLOCKS: usize = 33 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -91,8 +100,9 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<bool>,
 }
 
-/// Runs argon2 verifications on `max` dedicated threads, each with its own reusable memory,
-/// so memory stays at `max` × 19 MiB however many requests arrive.
+/// Runs argon2 verifications on `max` dedicated threads, each reusing its memory while jobs are
+/// queued and releasing it when idle: memory stays at most `max` × 19 MiB however many requests
+/// arrive, and falls back once they stop.
 #[derive(Debug, Clone)]
 pub struct SecretVerifier {
     permits: Arc<Semaphore>,
@@ -123,7 +133,15 @@ impl SecretVerifier {
                     let mut blocks = Vec::new();
                     loop {
                         let job = match queue.lock() {
-                            Ok(rx) => rx.recv(),
+                            Ok(rx) => match rx.try_recv() {
+                                Ok(job) => Ok(job),
+                                Err(_) => {
+                                    // Idle: give the ~19 MiB back until the next job, so memory
+                                    // is only held while hashing.
+                                    blocks = Vec::new();
+                                    rx.recv()
+                                }
+                            },
                             Err(_) => return,
                         };
                         let Ok(JobBox(job)) = job else { return };
