@@ -125,6 +125,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         keys: Arc::new(keys),
         secrets,
         secret_cache: SecretCache::new(100_000)?,
+        verified_tokens: shared::server::verified_tokens::VerifiedTokens::new(100_000),
         failure_limits,
         metrics: crate::metrics::AuthMetrics::new()?,
     }))

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 use shared::Clock;
+use shared::server::verified_tokens::VerifiedTokens;
 
 use crate::config::Config;
 use crate::domain::client_secret::SecretVerifier;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub secrets: SecretVerifier,
     pub secret_cache: SecretCache,
+    /// Our own tokens whose signature checked out (introspection, revocation).
+    pub verified_tokens: VerifiedTokens,
     pub failure_limits: FailureLimits,
     pub metrics: crate::metrics::AuthMetrics,
 }

@@ -57,6 +57,7 @@ impl Application {
         let auth = Authenticator::new(&config, Arc::clone(&clock), Arc::clone(&metrics))?;
         let (listen, metrics_listen) = (config.listen, config.metrics_listen);
         let state = Arc::new(AppState {
+            writes: shared::server::db::WriteGate::for_connection(&db),
             db,
             config,
             clock,

@@ -11,6 +11,8 @@ use crate::config::Config;
 #[derive(Debug)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Room writes queue here on SQLite (see `WriteGate`).
+    pub writes: shared::server::db::WriteGate,
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub auth: Authenticator,

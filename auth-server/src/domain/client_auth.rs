@@ -10,7 +10,8 @@ use shared::basic_auth::{self, BasicAuthError};
 
 use super::client_secret::VerifyError;
 use crate::state::AppState;
-use crate::store::{StoreError, applications, applications::Application};
+use crate::store::applications::{self, Application, UserKey};
+use crate::store::{StoreError, users::User};
 
 /// Credentials as presented, before any lookup.
 pub enum Presented {
@@ -94,15 +95,31 @@ pub async fn authenticate(
     presented: Presented,
     source: IpAddr,
 ) -> Result<Application, AuthError> {
+    Ok(authenticate_with_user(state, presented, source, None)
+        .await?
+        .0)
+}
+
+/// `authenticate`, reading the user `user` names in the same query as the application (the
+/// token endpoint's next step needs it). The user is returned only to an authenticated client.
+pub async fn authenticate_with_user(
+    state: &AppState,
+    presented: Presented,
+    source: IpAddr,
+    user: Option<UserKey<'_>>,
+) -> Result<(Application, Option<User>), AuthError> {
     let (client_id, secret) = match presented {
         Presented::Credentials { client_id, secret } => (client_id, secret),
         Presented::None | Presented::Malformed => {
             (String::new(), SecretString::from(String::new()))
         }
     };
-    let app = match ClientId::parse(&client_id) {
-        Ok(id) => applications::find_by_client_id(&state.db, &id).await?,
-        Err(_) => None,
+    let (app, user) = match (ClientId::parse(&client_id), user) {
+        (Ok(id), Some(key)) => applications::find_with_user(&state.db, &id, key)
+            .await?
+            .map_or((None, None), |(app, user)| (Some(app), user)),
+        (Ok(id), None) => (applications::find_by_client_id(&state.db, &id).await?, None),
+        (Err(_), _) => (None, None),
     };
     if let Some(app) = &app
         && state
@@ -110,7 +127,9 @@ pub async fn authenticate(
             .matches(app.client_id.as_str(), &app.secret_hash, &secret)
     {
         state.metrics.secret_cache.with_label_values(&["hit"]).inc();
-        return active(app.clone()).inspect_err(|_| state.metrics.failure("inactive"));
+        return active(app.clone())
+            .map(|app| (app, user))
+            .inspect_err(|_| state.metrics.failure("inactive"));
     }
     state
         .metrics
@@ -135,7 +154,9 @@ pub async fn authenticate(
             state
                 .secret_cache
                 .remember(app.client_id.as_str(), &app.secret_hash, &secret);
-            active(app).inspect_err(|_| state.metrics.failure("inactive"))
+            active(app)
+                .map(|app| (app, user))
+                .inspect_err(|_| state.metrics.failure("inactive"))
         }
         found => {
             state.failure_limits.record_failure(&limit_key, source);

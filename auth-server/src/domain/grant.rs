@@ -10,6 +10,7 @@ use super::client_auth::{self, AuthError, Presented};
 use super::client_secret::VerifyError;
 use super::signing::KeyError;
 use crate::state::AppState;
+use crate::store::applications::UserKey;
 use crate::store::{StoreError, users};
 
 /// The token request's fields exactly as received (JSON or form).
@@ -128,18 +129,26 @@ pub async fn exchange(
     if matches!(presented, Presented::None) {
         return Err(TokenError::NoCredentials);
     }
-    // 4. (failure limits: security.md) 5. Client authentication.
-    let app = client_auth::authenticate(state, presented, source).await?;
+    // 4. (failure limits: security.md) 5. Client authentication. A well-formed e-mail's user
+    // is read in the same query as the application; nothing about it is used before step 8.
+    let parsed = Email::parse(scope);
+    let (app, found) = client_auth::authenticate_with_user(
+        state,
+        presented,
+        source,
+        parsed.as_ref().ok().map(UserKey::Email),
+    )
+    .await?;
     tracing::Span::current().record("client_id", app.client_id.as_str());
     // 6. The e-mail.
-    let email = Email::parse(scope).map_err(|_| TokenError::MalformedEmail)?;
-    // 7. The allowlist, before the user lookup so a 403 says nothing about who exists.
+    let email = parsed.map_err(|_| TokenError::MalformedEmail)?;
+    // 7. The allowlist, before the user so a 403 says nothing about who exists.
     if !app.domains.admits(&email) {
         return Err(TokenError::DomainNotAllowed);
     }
     // 8. The user.
     let now = state.clock.now();
-    let user = match users::find_by_email(&state.db, &email).await? {
+    let user = match found {
         Some(user) => user,
         None if state.config.allow_user_creation && app.domains.is_explicit() => {
             let (user, created) =

@@ -1,23 +1,43 @@
 //! RFC 7662 introspection of our own tokens (auth-server.md §4), and the shared "is this one of
 //! our tokens, and still good?" check revocation also uses.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::claims::{Expectations, not_before_seconds};
+use shared::server::verified_tokens::VerifiedTokens;
 use shared::token::{self, TypPolicy};
 use shared::{AccessTokenClaims, Actor, ClientId, ScopeSet};
 
 use crate::state::AppState;
-use crate::store::{StoreError, applications, revocations, users};
+use crate::store::applications::{self, UserKey};
+use crate::store::{StoreError, revocations};
 
 /// A token whose signature (by one of our keys) and claims check out. Says nothing yet about
-/// revocation or the application's and user's current state.
-pub fn verify_own(state: &AppState, token: &str, now: DateTime<Utc>) -> Option<AccessTokenClaims> {
-    let header = token::decode_header(token).ok()?;
-    token::check_typ(&header, TypPolicy::AccessTokenOnly).ok()?;
+/// revocation or the application's and user's current state. The signature check is cached by
+/// a hash of the token while its key is still ours; the claims are checked on every call.
+pub fn verify_own(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Option<Arc<AccessTokenClaims>> {
     let keys = state.keys.snapshot();
-    let key = keys.find(header.kid.as_deref()?)?;
-    let claims = token::verify_signature(token, &header, key.alg, key.verifier.as_ref()).ok()?;
+    let cache_key = VerifiedTokens::key(token);
+    let cached = state.verified_tokens.get(&cache_key, |kid| {
+        kid.is_some_and(|k| keys.find(k).is_some())
+    });
+    let claims = match cached {
+        Some(claims) => claims,
+        None => {
+            let header = token::decode_header(token).ok()?;
+            token::check_typ(&header, TypPolicy::AccessTokenOnly).ok()?;
+            let key = keys.find(header.kid.as_deref()?)?;
+            let claims =
+                token::verify_signature(token, &header, key.alg, key.verifier.as_ref()).ok()?;
+            state.verified_tokens.insert(cache_key, header.kid, claims)
+        }
+    };
     let expect = Expectations {
         issuer: state.config.issuer.clone(),
         audience: state.config.audience.clone(),
@@ -76,7 +96,11 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<ActiveTo
     let Ok(client_id) = ClientId::parse(&claims.client_id) else {
         return Ok(None);
     };
-    let Some(app) = applications::find_by_client_id(&state.db, &client_id).await? else {
+    let Ok(user_id) = uuid::Uuid::parse_str(&sub) else {
+        return Ok(None);
+    };
+    let found = applications::find_with_user(&state.db, &client_id, UserKey::Id(user_id)).await?;
+    let Some((app, user)) = found else {
         return Ok(None);
     };
     if !app.is_active
@@ -86,10 +110,7 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<ActiveTo
     {
         return Ok(None);
     }
-    let Ok(user_id) = uuid::Uuid::parse_str(&sub) else {
-        return Ok(None);
-    };
-    let Some(user) = users::find_by_id(&state.db, user_id).await? else {
+    let Some(user) = user else {
         return Ok(None);
     };
     if !user.is_active

@@ -2,17 +2,18 @@
 //! verifiers can still learn of the deletion; every read here skips them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, JoinType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QueryTrait,
 };
 use shared::server::db::at_most_one;
 use shared::{ClientId, ScopeSet};
 use uuid::Uuid;
 
-use super::StoreError;
 use super::entity::applications::{ActiveModel, Column, Entity, Model};
+use super::entity::users::{Column as UserColumn, Entity as UserEntity};
+use super::{StoreError, users};
 use crate::domain::allowlist::Allowlist;
 
 /// An application as the domain sees it. `Debug` never shows the secret hash.
@@ -75,6 +76,37 @@ pub async fn find_by_client_id(
         .all(db)
         .await?;
     at_most_one(rows).map(Application::try_from).transpose()
+}
+
+/// Which user to read alongside an application.
+#[derive(Debug, Clone, Copy)]
+pub enum UserKey<'a> {
+    Email(&'a shared::Email),
+    Id(Uuid),
+}
+
+/// The application and, in the same query (a LEFT JOIN on a constant condition), the user the
+/// request names: the token endpoint and introspection each save a database round trip, which
+/// on SQLite is a hand-off to the connection's thread and back (issue 7's profile).
+pub async fn find_with_user(
+    db: &impl ConnectionTrait,
+    client_id: &ClientId,
+    user: UserKey<'_>,
+) -> Result<Option<(Application, Option<users::User>)>, StoreError> {
+    let on = match user {
+        UserKey::Email(email) => UserColumn::EmailNormalized.eq(email.normalized()),
+        UserKey::Id(id) => UserColumn::Id.eq(id),
+    };
+    let mut select = Entity::find()
+        .filter(Column::ClientId.eq(client_id.as_str()))
+        .filter(Column::DeletedAt.is_null())
+        .select_also(UserEntity);
+    QueryTrait::query(&mut select).join(JoinType::LeftJoin, UserEntity, on);
+    // Not `.one()`: see `shared::server::db::at_most_one`.
+    match at_most_one(select.all(db).await?) {
+        Some((app, user)) => Ok(Some((Application::try_from(app)?, user))),
+        None => Ok(None),
+    }
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Application>, StoreError> {

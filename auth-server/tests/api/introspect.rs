@@ -189,3 +189,32 @@ async fn scopes_are_intersected_with_the_applications_current_scopes() {
         "rooms:list"
     );
 }
+
+#[tokio::test]
+async fn a_cached_signature_check_still_honours_revocation_deactivation_and_expiry() {
+    let s = setup().await;
+    // The first answer verifies the signature and caches it; the second is a cache hit.
+    for _ in 0..2 {
+        assert_eq!(s.app.introspection(&s.rs, &s.token).await["active"], true);
+    }
+    assert_eq!(s.app.revoke(&s.client, &s.token).await.status(), 200);
+    assert_eq!(s.app.introspection(&s.rs, &s.token).await, inactive());
+
+    let second = s.app.access_token(&s.client, "jane@example.com").await;
+    assert_eq!(s.app.introspection(&s.rs, &second).await["active"], true);
+    s.app.clock.advance(TimeDelta::seconds(2));
+    let now = s.app.state.clock.now();
+    auth_server::store::users::set_active(&s.app.state.db, s.user_id, false, now)
+        .await
+        .unwrap();
+    assert_eq!(s.app.introspection(&s.rs, &second).await, inactive());
+
+    auth_server::store::users::set_active(&s.app.state.db, s.user_id, true, now)
+        .await
+        .unwrap();
+    s.app.clock.advance(TimeDelta::seconds(2));
+    let third = s.app.access_token(&s.client, "jane@example.com").await;
+    assert_eq!(s.app.introspection(&s.rs, &third).await["active"], true);
+    s.app.clock.advance(TimeDelta::seconds(3601));
+    assert_eq!(s.app.introspection(&s.rs, &third).await, inactive());
+}

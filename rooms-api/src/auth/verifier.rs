@@ -6,6 +6,7 @@ use std::sync::Arc;
 use josekit::jws::{HS256, JwsVerifier};
 use secrecy::ExposeSecret;
 use shared::claims::Expectations;
+use shared::server::verified_tokens::VerifiedTokens;
 use shared::token::{self, TokenRejection, TypPolicy};
 use shared::{AccessTokenClaims, Clock, SigningAlg};
 
@@ -46,13 +47,7 @@ pub struct Authenticator {
     revocations: Option<Arc<RevocationFeed>>,
     metrics: Arc<RoomsMetrics>,
     /// Signature-verified claims by SHA-256 of the token (see `verified_claims`).
-    verified: moka::sync::Cache<[u8; 32], Verified>,
-}
-
-#[derive(Debug, Clone)]
-struct Verified {
-    kid: Option<String>,
-    claims: Arc<AccessTokenClaims>,
+    verified: VerifiedTokens,
 }
 
 impl Authenticator {
@@ -112,10 +107,7 @@ impl Authenticator {
             clock,
             revocations,
             metrics,
-            verified: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(std::time::Duration::from_secs(24 * 3600))
-                .build(),
+            verified: VerifiedTokens::new(100_000),
         })
     }
 
@@ -157,18 +149,15 @@ impl Authenticator {
     /// signature verification. Everything that can change — expiry, revocation, not-before, the
     /// key still being published — is checked again on every request by the caller and here.
     async fn verified_claims(&self, token: &str) -> Result<Arc<AccessTokenClaims>, AuthFailure> {
-        let key = openssl::sha::sha256(token.as_bytes());
-        if let Some(hit) = self.verified.get(&key) {
-            let still_published = match (&self.keys, hit.kid.as_deref()) {
-                (Keys::Jwks(cache), Some(kid)) => cache.is_known(kid),
-                (Keys::Jwks(_), None) => false,
-                _ => true,
-            };
-            if still_published {
-                self.metrics.token_cache.with_label_values(&["hit"]).inc();
-                return Ok(hit.claims.clone());
-            }
-            self.verified.invalidate(&key);
+        let key = VerifiedTokens::key(token);
+        let hit = self.verified.get(&key, |kid| match (&self.keys, kid) {
+            (Keys::Jwks(cache), Some(kid)) => cache.is_known(kid),
+            (Keys::Jwks(_), None) => false,
+            _ => true,
+        });
+        if let Some(claims) = hit {
+            self.metrics.token_cache.with_label_values(&["hit"]).inc();
+            return Ok(claims);
         }
         self.metrics.token_cache.with_label_values(&["miss"]).inc();
         let invalid = AuthFailure::Invalid;
@@ -205,15 +194,7 @@ impl Authenticator {
             }
             Keys::Introspection(_) => return Err(AuthFailure::Unavailable),
         };
-        let claims = Arc::new(claims);
-        self.verified.insert(
-            key,
-            Verified {
-                kid: jose.kid,
-                claims: Arc::clone(&claims),
-            },
-        );
-        Ok(claims)
+        Ok(self.verified.insert(key, jose.kid, claims))
     }
 
     /// Verifies the bearer token; refusals are counted by reason.

@@ -92,9 +92,16 @@ impl RoomsApi {
     ) -> Result<CreatedResponse, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsCreate).await?;
         let bytes = body.bytes()?;
-        let room = service::create(&state.db, &state.config.rooms, &p, state.clock.now(), bytes)
-            .await
-            .map_err(ApiError::from)?;
+        let room = service::create(
+            &state.db,
+            &state.writes,
+            &state.config.rooms,
+            &p,
+            state.clock.now(),
+            bytes,
+        )
+        .await
+        .map_err(ApiError::from)?;
         let location = format!("{}{ROOMS_PATH}/{}", state.config.rooms.public_url, room.id);
         Ok(CreatedResponse::Created(Json(room), location))
     }
@@ -136,9 +143,16 @@ impl RoomsApi {
     ) -> Result<Json<Room>, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsUpdate).await?;
         let bytes = body.bytes()?;
-        let room = service::update(&state.db, &state.config.rooms, &p, &id.0, bytes)
-            .await
-            .map_err(ApiError::from)?;
+        let room = service::update(
+            &state.db,
+            &state.writes,
+            &state.config.rooms,
+            &p,
+            &id.0,
+            bytes,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(Json(room))
     }
 
@@ -156,7 +170,7 @@ impl RoomsApi {
         id: Path<String>,
     ) -> Result<DeletedResponse, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsDelete).await?;
-        service::delete(&state.db, &p, &id.0)
+        service::delete(&state.db, &state.writes, &p, &id.0)
             .await
             .map_err(ApiError::from)?;
         Ok(DeletedResponse::NoContent)

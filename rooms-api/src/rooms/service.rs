@@ -13,6 +13,7 @@ use super::store::{self, Role, RoomRow, Viewer};
 use crate::api::nullable::Nullable;
 use crate::auth::Principal;
 use crate::config::RoomSettings;
+use shared::server::db::WriteGate;
 
 pub const ROOMS_PATH: &str = "/external-api/v1.0/rooms";
 const MAX_CREATE_ATTEMPTS: usize = 8;
@@ -162,6 +163,7 @@ fn new_slug() -> Result<String, RoomsError> {
 
 pub async fn create(
     db: &DatabaseConnection,
+    writes: &WriteGate,
     settings: &RoomSettings,
     principal: &Principal,
     now: DateTime<Utc>,
@@ -187,7 +189,10 @@ pub async fn create(
             client_id: principal.client_id.clone(),
             created_at: now,
         };
-        match store::insert_with_owner(db, row.clone(), &principal.user_id).await {
+        let write = writes.enter().await;
+        let inserted = store::insert_with_owner(db, row.clone(), &principal.user_id).await;
+        drop(write);
+        match inserted {
             Ok(()) => {
                 tracing::info!(target: "audit", event = "room_created", room_id = %row.id,
                     user_id = %principal.user_id, client_id = %principal.client_id,
@@ -217,6 +222,7 @@ pub async fn retrieve(
 
 pub async fn update(
     db: &DatabaseConnection,
+    writes: &WriteGate,
     settings: &RoomSettings,
     principal: &Principal,
     id: &str,
@@ -239,6 +245,7 @@ pub async fn update(
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| RoomsError::Db(DbErr::Custom(e.to_string())))?;
+    let write = writes.enter().await;
     store::update(
         db,
         id,
@@ -246,6 +253,7 @@ pub async fn update(
         configuration.as_deref(),
     )
     .await?;
+    drop(write);
     if let Some(level) = changes.access_level {
         row.access_level = level.as_str().to_owned();
     }
@@ -260,6 +268,7 @@ pub async fn update(
 
 pub async fn delete(
     db: &DatabaseConnection,
+    writes: &WriteGate,
     principal: &Principal,
     id: &str,
 ) -> Result<(), RoomsError> {
@@ -270,7 +279,9 @@ pub async fn delete(
     if role != Some(Role::Owner) {
         return Err(RoomsError::InsufficientRole);
     }
+    let write = writes.enter().await;
     store::delete(db, id).await?;
+    drop(write);
     tracing::info!(target: "audit", event = "room_deleted", room_id = %id,
         user_id = %principal.user_id, client_id = %principal.client_id,
         verification_mode = principal.mode, "room_deleted");

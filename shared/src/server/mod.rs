@@ -10,3 +10,4 @@ pub mod secrets;
 pub mod settings;
 pub mod telemetry;
 pub mod testing;
+pub mod verified_tokens;
