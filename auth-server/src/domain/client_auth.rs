@@ -115,9 +115,9 @@ pub async fn authenticate_with_user(
         }
     };
     let (app, user) = match (ClientId::parse(&client_id), user) {
-        (Ok(id), Some(key)) => applications::find_with_user(&state.db, &id, key)
+        (Ok(id), Some(key)) => applications::find_with_user(&state.db, &id, key, None)
             .await?
-            .map_or((None, None), |(app, user)| (Some(app), user)),
+            .map_or((None, None), |found| (Some(found.app), found.user)),
         (Ok(id), None) => (applications::find_by_client_id(&state.db, &id).await?, None),
         (Err(_), _) => (None, None),
     };

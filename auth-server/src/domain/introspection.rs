@@ -11,8 +11,8 @@ use shared::token::{self, TypPolicy};
 use shared::{AccessTokenClaims, Actor, ClientId, ScopeSet};
 
 use crate::state::AppState;
-use crate::store::applications::{self, UserKey};
-use crate::store::{StoreError, revocations};
+use crate::store::StoreError;
+use crate::store::applications::{self, UserKey, WithUser};
 
 /// A token whose signature (by one of our keys) and claims check out. Says nothing yet about
 /// revocation or the application's and user's current state. The signature check is cached by
@@ -90,17 +90,22 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<ActiveTo
     let (Some(jti), Some(sub)) = (claims.jti.clone(), claims.subject().map(str::to_owned)) else {
         return Ok(None);
     };
-    if revocations::is_revoked(&state.db, &jti).await? {
-        return Ok(None);
-    }
     let Ok(client_id) = ClientId::parse(&claims.client_id) else {
         return Ok(None);
     };
     let Ok(user_id) = uuid::Uuid::parse_str(&sub) else {
         return Ok(None);
     };
-    let found = applications::find_with_user(&state.db, &client_id, UserKey::Id(user_id)).await?;
-    let Some((app, user)) = found else {
+    // The token's application, its user and its revocation, in one query.
+    let found =
+        applications::find_with_user(&state.db, &client_id, UserKey::Id(user_id), Some(&jti))
+            .await?;
+    let Some(WithUser {
+        app,
+        user,
+        jti_revoked: false,
+    }) = found
+    else {
         return Ok(None);
     };
     if !app.is_active

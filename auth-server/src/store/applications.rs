@@ -4,14 +4,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, JoinType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QueryTrait,
 };
 use shared::server::db::at_most_one;
 use shared::{ClientId, ScopeSet};
 use uuid::Uuid;
 
 use super::entity::applications::{ActiveModel, Column, Entity, Model};
+use super::entity::revoked_tokens;
 use super::entity::users::{Column as UserColumn, Entity as UserEntity};
 use super::{StoreError, users};
 use crate::domain::allowlist::Allowlist;
@@ -85,14 +86,25 @@ pub enum UserKey<'a> {
     Id(Uuid),
 }
 
-/// The application and, in the same query (a LEFT JOIN on a constant condition), the user the
-/// request names: the token endpoint and introspection each save a database round trip, which
-/// on SQLite is a hand-off to the connection's thread and back (issue 7's profile).
+/// An application with what one request needs alongside it.
+#[derive(Debug)]
+pub struct WithUser {
+    pub app: Application,
+    pub user: Option<users::User>,
+    /// Whether the jti asked about is in `revoked_tokens` (false when none was asked about).
+    pub jti_revoked: bool,
+}
+
+/// The application and, in the same query (LEFT JOINs on constant conditions), the user the
+/// request names and, for introspection, whether a jti is revoked: the token endpoint and
+/// introspection each save database round trips, which on SQLite are hand-offs to the
+/// connection's thread and back (issue 7's profile).
 pub async fn find_with_user(
     db: &impl ConnectionTrait,
     client_id: &ClientId,
     user: UserKey<'_>,
-) -> Result<Option<(Application, Option<users::User>)>, StoreError> {
+    jti: Option<&str>,
+) -> Result<Option<WithUser>, StoreError> {
     let on = match user {
         UserKey::Email(email) => UserColumn::EmailNormalized.eq(email.normalized()),
         UserKey::Id(id) => UserColumn::Id.eq(id),
@@ -101,11 +113,50 @@ pub async fn find_with_user(
         .filter(Column::ClientId.eq(client_id.as_str()))
         .filter(Column::DeletedAt.is_null())
         .select_also(UserEntity);
-    QueryTrait::query(&mut select).join(JoinType::LeftJoin, UserEntity, on);
+    let query = QueryTrait::query(&mut select);
+    query.join(JoinType::LeftJoin, UserEntity, on);
+    match jti {
+        Some(jti) => query
+            .join(
+                JoinType::LeftJoin,
+                revoked_tokens::Entity,
+                revoked_tokens::Column::Jti.eq(jti),
+            )
+            .expr_as(
+                Expr::col((revoked_tokens::Entity, revoked_tokens::Column::Jti)),
+                REVOKED_JTI,
+            ),
+        None => query.expr_as(Expr::cust("NULL"), REVOKED_JTI),
+    };
+    let statement = db.get_database_backend().build(&*query);
     // Not `.one()`: see `shared::server::db::at_most_one`.
-    match at_most_one(select.all(db).await?) {
-        Some((app, user)) => Ok(Some((Application::try_from(app)?, user))),
+    let rows = JoinedRow::find_by_statement(statement).all(db).await?;
+    match at_most_one(rows) {
+        Some(row) => Ok(Some(WithUser {
+            app: Application::try_from(row.app)?,
+            user: row.user,
+            jti_revoked: row.revoked_jti.is_some(),
+        })),
         None => Ok(None),
+    }
+}
+
+const REVOKED_JTI: &str = "revoked_jti";
+
+/// One row of `find_with_user`, read with the column prefixes sea-orm gives a two-entity select.
+struct JoinedRow {
+    app: Model,
+    user: Option<users::User>,
+    revoked_jti: Option<String>,
+}
+
+impl FromQueryResult for JoinedRow {
+    fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            app: Model::from_query_result(res, "A_")?,
+            user: users::User::from_query_result_optional(res, "B_")?,
+            revoked_jti: res.try_get::<Option<String>>("", REVOKED_JTI)?,
+        })
     }
 }
 
