@@ -83,6 +83,18 @@ fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>)
     ))
 }
 
+/// Runs the calling argon2 worker at nice 10: a CPU-bound hash yields to requests that need
+/// none, so a flood of wrong secrets leaves cached clients their throughput (security.md). At
+/// the default priority the two workers of a 2-core machine took about half of it (issue 7's
+/// bench). On Linux the nice value is per thread; failing to lower it only costs fairness.
+#[cfg(target_os = "linux")]
+fn yield_to_requests() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn yield_to_requests() {}
+
 /// 33 MiB of argon2 blocks (1 KiB each): above glibc's `DEFAULT_MMAP_THRESHOLD_MAX`.
 const ALWAYS_MAPPED_BLOCKS: usize = 33 * 1024;
 
@@ -106,7 +118,7 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct SecretVerifier {
     permits: Arc<Semaphore>,
-    jobs: std::sync::mpsc::Sender<JobBox>,
+    jobs: crossbeam_channel::Sender<JobBox>,
     /// Verified against for unknown client_ids, so they cost the same time as a wrong secret.
     dummy_hash: Arc<str>,
 }
@@ -123,28 +135,31 @@ impl std::fmt::Debug for JobBox {
 impl SecretVerifier {
     pub fn new(max_concurrent: usize) -> Result<Self, SecretError> {
         let dummy = SecretString::from(random::base62(CLIENT_SECRET_LEN)?);
-        let (jobs, queue) = std::sync::mpsc::channel::<JobBox>();
-        let queue = Arc::new(std::sync::Mutex::new(queue));
+        // Multi-consumer, so an idle worker waits on the channel itself: behind a mutex, a
+        // worker that finished a job would queue for the lock (held by the other one, blocked in
+        // `recv`) with its 19 MiB still allocated.
+        let (jobs, queue) = crossbeam_channel::unbounded::<JobBox>();
         for i in 0..max_concurrent {
-            let queue = Arc::clone(&queue);
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
+                    yield_to_requests();
                     let mut blocks = Vec::new();
                     loop {
-                        let job = match queue.lock() {
-                            Ok(rx) => match rx.try_recv() {
-                                Ok(job) => Ok(job),
-                                Err(_) => {
-                                    // Idle: give the ~19 MiB back until the next job, so memory
-                                    // is only held while hashing.
-                                    blocks = Vec::new();
-                                    rx.recv()
+                        let job = match queue.try_recv() {
+                            Ok(job) => job,
+                            Err(_) => {
+                                // Idle: give the ~19 MiB back until the next job, so memory
+                                // is only held while hashing.
+                                blocks = Vec::new();
+                                match queue.recv() {
+                                    Ok(job) => job,
+                                    Err(_) => return,
                                 }
-                            },
-                            Err(_) => return,
+                            }
                         };
-                        let Ok(JobBox(job)) = job else { return };
+                        let JobBox(job) = job;
                         let ok = verify_with_memory(
                             job.secret.expose_secret().as_bytes(),
                             &job.phc,
@@ -206,5 +221,52 @@ mod tests {
                 .unwrap()
         );
         assert!(!v.verify(secret, None).await.unwrap());
+    }
+
+    /// Resident memory of this process in KiB (Linux).
+    #[cfg(target_os = "linux")]
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Every worker gives its 19 MiB back once idle, including one that finished while the
+    /// other was already waiting for work (the case a mutex-guarded queue got wrong).
+    /// Needs a process of its own (nextest runs each test in one), since RSS is per process.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn idle_workers_release_their_memory() {
+        if std::env::var_os("NEXTEST").is_none() {
+            eprintln!("skipped: RSS is only meaningful with one test per process (nextest)");
+            return;
+        }
+        let secret = generate().unwrap();
+        let phc = hash(&secret).unwrap();
+        let v = SecretVerifier::new(2).unwrap();
+        let before = rss_kib();
+        for _ in 0..3 {
+            let (a, b) = tokio::join!(
+                v.verify(secret.clone(), Some(phc.clone())),
+                v.verify(secret.clone(), Some(phc.clone()))
+            );
+            assert!(a.unwrap() && b.unwrap());
+        }
+        let mut after = rss_kib();
+        for _ in 0..40 {
+            if after < before + 8 * 1024 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            after = rss_kib();
+        }
+        assert!(
+            after < before + 8 * 1024,
+            "idle workers still hold {} KiB",
+            after.saturating_sub(before)
+        );
     }
 }
