@@ -105,6 +105,17 @@ pub async fn authenticate(
     body_client_secret: Option<String>,
     privilege: Option<Scope>,
 ) -> Result<Application, ClientEndpointError> {
+    let presented = credentials(req, body_client_id, body_client_secret)?;
+    let result = client_auth::authenticate(state, presented, source_address(state, req)).await;
+    Ok(authorized(result.map(|app| (app, ())), privilege)?.0)
+}
+
+/// The credentials of the request; none at all is a 401 before any lookup.
+pub fn credentials(
+    req: &Request,
+    body_client_id: Option<&str>,
+    body_client_secret: Option<String>,
+) -> Result<Presented, ClientEndpointError> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -114,8 +125,17 @@ pub async fn authenticate(
     if matches!(presented, Presented::None) {
         return Err(unauthorized("Client authentication required"));
     }
-    let app = match client_auth::authenticate(state, presented, source_address(state, req)).await {
-        Ok(app) => app,
+    Ok(presented)
+}
+
+/// The answer to an authentication outcome (with what was read alongside the application),
+/// and the privilege check.
+pub fn authorized<T>(
+    result: Result<(Application, T), AuthError>,
+    privilege: Option<Scope>,
+) -> Result<(Application, T), ClientEndpointError> {
+    let (app, extra) = match result {
+        Ok(found) => found,
         Err(AuthError::Failed) => return Err(unauthorized("Client authentication failed")),
         Err(AuthError::Inactive) => return Err(unauthorized("Application is inactive")),
         Err(AuthError::Limited { retry_after }) => {
@@ -153,5 +173,5 @@ pub async fn authenticate(
             format!("This application lacks the {p} privilege"),
         ))));
     }
-    Ok(app)
+    Ok((app, extra))
 }

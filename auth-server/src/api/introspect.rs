@@ -10,6 +10,7 @@ use serde::Deserialize;
 use shared::Scope;
 
 use super::client::{self, ClientEndpointError};
+use crate::domain::client_auth;
 use crate::domain::introspection::{self, ActiveToken};
 use crate::state::AppState;
 
@@ -64,19 +65,27 @@ impl IntrospectApi {
     ) -> Result<IntrospectResponse, ClientEndpointError> {
         let Form(body) = body;
         let _ = &body.token_type_hint;
-        client::authenticate(
-            &state,
-            req,
-            body.client_id.as_deref(),
-            body.client_secret,
-            Some(Scope::TokensIntrospect),
-        )
-        .await?;
-        let token = body
-            .token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| client::invalid_request("token is required"))?;
-        let answer = match introspection::introspect(&state, &token).await? {
+        let presented = client::credentials(req, body.client_id.as_deref(), body.client_secret)?;
+        let token = body.token.filter(|t| !t.is_empty());
+        // The signature first (cached, no I/O), so that the caller's application and the
+        // token's application, user and revocation are read in one query.
+        let checked = token
+            .as_deref()
+            .and_then(|t| introspection::check(&state, t));
+        let source = client::source_address(&state, req);
+        let result = match &checked {
+            Some(c) => {
+                client_auth::authenticate_with_token(&state, presented, source, &c.key).await
+            }
+            None => client_auth::authenticate(&state, presented, source)
+                .await
+                .map(|app| (app, None)),
+        };
+        let (_, found) = client::authorized(result, Some(Scope::TokensIntrospect))?;
+        if token.is_none() {
+            return Err(client::invalid_request("token is required"));
+        }
+        let answer = match checked.and_then(|c| introspection::answer(&state, c, found)) {
             Some(active) => Introspection::Active(active),
             None => Introspection::Inactive(InactiveToken { active: false }),
         };

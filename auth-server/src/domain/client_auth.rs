@@ -10,7 +10,7 @@ use shared::basic_auth::{self, BasicAuthError};
 
 use super::client_secret::VerifyError;
 use crate::state::AppState;
-use crate::store::applications::{self, Application, UserKey};
+use crate::store::applications::{self, Application, TokenKey, UserKey, WithUser};
 use crate::store::{StoreError, users::User};
 
 /// Credentials as presented, before any lookup.
@@ -108,12 +108,7 @@ pub async fn authenticate_with_user(
     source: IpAddr,
     user: Option<UserKey<'_>>,
 ) -> Result<(Application, Option<User>), AuthError> {
-    let (client_id, secret) = match presented {
-        Presented::Credentials { client_id, secret } => (client_id, secret),
-        Presented::None | Presented::Malformed => {
-            (String::new(), SecretString::from(String::new()))
-        }
-    };
+    let (client_id, secret) = credentials(presented);
     let (app, user) = match (ClientId::parse(&client_id), user) {
         (Ok(id), Some(key)) => applications::find_with_user(&state.db, &id, key, None)
             .await?
@@ -121,15 +116,54 @@ pub async fn authenticate_with_user(
         (Ok(id), None) => (applications::find_by_client_id(&state.db, &id).await?, None),
         (Err(_), _) => (None, None),
     };
+    let app = check(state, &client_id, secret, app, source).await?;
+    Ok((app, user))
+}
+
+/// `authenticate` for introspection, reading the token's application, user and revocation in
+/// the same query as the caller's application. The token's part is returned only to an
+/// authenticated client.
+pub async fn authenticate_with_token(
+    state: &AppState,
+    presented: Presented,
+    source: IpAddr,
+    token: &TokenKey,
+) -> Result<(Application, Option<WithUser>), AuthError> {
+    let (client_id, secret) = credentials(presented);
+    let (app, found) = match ClientId::parse(&client_id) {
+        Ok(id) => applications::find_caller_and_token(&state.db, &id, token).await?,
+        Err(_) => (None, None),
+    };
+    let app = check(state, &client_id, secret, app, source).await?;
+    Ok((app, found))
+}
+
+/// Absent or malformed credentials authenticate as nobody: the same dummy argon2 and error as
+/// an unknown client_id.
+fn credentials(presented: Presented) -> (String, SecretString) {
+    match presented {
+        Presented::Credentials { client_id, secret } => (client_id, secret),
+        Presented::None | Presented::Malformed => {
+            (String::new(), SecretString::from(String::new()))
+        }
+    }
+}
+
+/// Authenticates `client_id`/`secret` against the application found for it (if any).
+async fn check(
+    state: &AppState,
+    client_id: &str,
+    secret: SecretString,
+    app: Option<Application>,
+    source: IpAddr,
+) -> Result<Application, AuthError> {
     if let Some(app) = &app
         && state
             .secret_cache
             .matches(app.client_id.as_str(), &app.secret_hash, &secret)
     {
         state.metrics.secret_cache.with_label_values(&["hit"]).inc();
-        return active(app.clone())
-            .map(|app| (app, user))
-            .inspect_err(|_| state.metrics.failure("inactive"));
+        return active(app.clone()).inspect_err(|_| state.metrics.failure("inactive"));
     }
     state
         .metrics
@@ -154,9 +188,7 @@ pub async fn authenticate_with_user(
             state
                 .secret_cache
                 .remember(app.client_id.as_str(), &app.secret_hash, &secret);
-            active(app)
-                .map(|app| (app, user))
-                .inspect_err(|_| state.metrics.failure("inactive"))
+            active(app).inspect_err(|_| state.metrics.failure("inactive"))
         }
         found => {
             state.failure_limits.record_failure(&limit_key, source);

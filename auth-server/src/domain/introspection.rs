@@ -11,8 +11,7 @@ use shared::token::{self, TypPolicy};
 use shared::{AccessTokenClaims, Actor, ClientId, ScopeSet};
 
 use crate::state::AppState;
-use crate::store::StoreError;
-use crate::store::applications::{self, UserKey, WithUser};
+use crate::store::applications::{TokenKey, WithUser};
 
 /// A token whose signature (by one of our keys) and claims check out. Says nothing yet about
 /// revocation or the application's and user's current state. The signature check is cached by
@@ -81,53 +80,62 @@ impl From<Actor> for ActorObject {
     }
 }
 
-/// Active, with what the token may do now; or inactive, for any reason at all.
-pub async fn introspect(state: &AppState, token: &str) -> Result<Option<ActiveToken>, StoreError> {
-    let now = state.clock.now();
-    let Some(claims) = verify_own(state, token, now) else {
-        return Ok(None);
-    };
-    let (Some(jti), Some(sub)) = (claims.jti.clone(), claims.subject().map(str::to_owned)) else {
-        return Ok(None);
-    };
-    let Ok(client_id) = ClientId::parse(&claims.client_id) else {
-        return Ok(None);
-    };
-    let Ok(user_id) = uuid::Uuid::parse_str(&sub) else {
-        return Ok(None);
-    };
-    // The token's application, its user and its revocation, in one query.
-    let found =
-        applications::find_with_user(&state.db, &client_id, UserKey::Id(user_id), Some(&jti))
-            .await?;
-    let Some(WithUser {
+/// A token of ours whose signature and claims check out, with what introspection must look up
+/// about it (its application, user and jti).
+pub struct Checked {
+    claims: Arc<AccessTokenClaims>,
+    sub: String,
+    pub key: TokenKey,
+}
+
+/// The part of introspection that needs no database: `None` is inactive already.
+pub fn check(state: &AppState, token: &str) -> Option<Checked> {
+    let claims = verify_own(state, token, state.clock.now())?;
+    let jti = claims.jti.clone()?;
+    let sub = claims.subject()?.to_owned();
+    let client_id = ClientId::parse(&claims.client_id).ok()?;
+    let user_id = uuid::Uuid::parse_str(&sub).ok()?;
+    Some(Checked {
+        claims,
+        sub,
+        key: TokenKey {
+            client_id,
+            user_id,
+            jti,
+        },
+    })
+}
+
+/// Active, with what the token may do now; or inactive, for any reason at all. `found` is the
+/// token's application with its user and revocation, as read for `checked.key`.
+pub fn answer(state: &AppState, checked: Checked, found: Option<WithUser>) -> Option<ActiveToken> {
+    let Checked { claims, sub, key } = checked;
+    let WithUser {
         app,
         user,
         jti_revoked: false,
-    }) = found
+    } = found?
     else {
-        return Ok(None);
+        return None;
     };
     if !app.is_active
         || app
             .tokens_not_before
             .is_some_and(|t| claims.issued_before(not_before_seconds(t)))
     {
-        return Ok(None);
+        return None;
     }
-    let Some(user) = user else {
-        return Ok(None);
-    };
+    let user = user?;
     if !user.is_active
         || user
             .tokens_not_before
             .is_some_and(|t| claims.issued_before(not_before_seconds(t)))
     {
-        return Ok(None);
+        return None;
     }
     let scopes: ScopeSet = claims.scopes().intersection(app.scopes.token_scopes());
     let iat = claims.iat.unwrap_or(claims.exp);
-    Ok(Some(ActiveToken {
+    Some(ActiveToken {
         active: true,
         scope: scopes.to_claim(),
         client_id: claims.client_id.clone(),
@@ -140,7 +148,7 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<ActiveTo
         nbf: claims.nbf.unwrap_or(iat),
         iss: claims.iss.clone(),
         aud: state.config.audience.clone(),
-        jti,
+        jti: key.jti,
         delegated: true,
         act: claims
             .act
@@ -149,5 +157,5 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<ActiveTo
                 sub: claims.client_id.clone(),
             })
             .into(),
-    }))
+    })
 }

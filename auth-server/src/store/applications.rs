@@ -2,7 +2,7 @@
 //! verifiers can still learn of the deletion; every read here skips them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, JoinType};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QueryResult, QueryTrait,
@@ -105,12 +105,70 @@ pub async fn find_with_user(
     user: UserKey<'_>,
     jti: Option<&str>,
 ) -> Result<Option<WithUser>, StoreError> {
-    let on = match user {
+    let rows = joined_rows(db, &[client_id], None, user, jti).await?;
+    at_most_one(rows).map(WithUser::try_from).transpose()
+}
+
+/// What introspection looks up for a token whose signature checked out.
+#[derive(Debug, Clone)]
+pub struct TokenKey {
+    pub client_id: ClientId,
+    pub user_id: Uuid,
+    pub jti: String,
+}
+
+/// Introspection in one query: the calling application (to authenticate it) and the token's
+/// application with its user and the revocation of its jti. One row per application, the
+/// token's joins only on the token's row; one row if the caller introspects its own token.
+pub async fn find_caller_and_token(
+    db: &impl ConnectionTrait,
+    caller: &ClientId,
+    token: &TokenKey,
+) -> Result<(Option<Application>, Option<WithUser>), StoreError> {
+    let rows = joined_rows(
+        db,
+        &[caller, &token.client_id],
+        Some(&token.client_id),
+        UserKey::Id(token.user_id),
+        Some(&token.jti),
+    )
+    .await?;
+    let (mut caller_app, mut token_app) = (None, None);
+    for row in rows {
+        let found = WithUser::try_from(row)?;
+        if found.app.client_id == *caller {
+            caller_app = Some(found.app.clone());
+        }
+        if found.app.client_id == token.client_id {
+            token_app = Some(found);
+        }
+    }
+    Ok((caller_app, token_app))
+}
+
+/// Applications by client_id, each LEFT JOINed with `user` and the revocation of `jti`; when
+/// `joins_only_for` is set, the joins match only on that application's row.
+async fn joined_rows(
+    db: &impl ConnectionTrait,
+    client_ids: &[&ClientId],
+    joins_only_for: Option<&ClientId>,
+    user: UserKey<'_>,
+    jti: Option<&str>,
+) -> Result<Vec<JoinedRow>, StoreError> {
+    let only = |cond: SimpleExpr| match joins_only_for {
+        Some(id) => cond.and(Column::ClientId.eq(id.as_str())),
+        None => cond,
+    };
+    let on = only(match user {
         UserKey::Email(email) => UserColumn::EmailNormalized.eq(email.normalized()),
         UserKey::Id(id) => UserColumn::Id.eq(id),
+    });
+    let by_client_id = match client_ids {
+        [one] => Column::ClientId.eq(one.as_str()),
+        many => Column::ClientId.is_in(many.iter().map(|id| id.as_str())),
     };
     let mut select = Entity::find()
-        .filter(Column::ClientId.eq(client_id.as_str()))
+        .filter(by_client_id)
         .filter(Column::DeletedAt.is_null())
         .select_also(UserEntity);
     let query = QueryTrait::query(&mut select);
@@ -120,7 +178,7 @@ pub async fn find_with_user(
             .join(
                 JoinType::LeftJoin,
                 revoked_tokens::Entity,
-                revoked_tokens::Column::Jti.eq(jti),
+                only(revoked_tokens::Column::Jti.eq(jti)),
             )
             .expr_as(
                 Expr::col((revoked_tokens::Entity, revoked_tokens::Column::Jti)),
@@ -130,20 +188,23 @@ pub async fn find_with_user(
     };
     let statement = db.get_database_backend().build(&*query);
     // Not `.one()`: see `shared::server::db::at_most_one`.
-    let rows = JoinedRow::find_by_statement(statement).all(db).await?;
-    match at_most_one(rows) {
-        Some(row) => Ok(Some(WithUser {
+    Ok(JoinedRow::find_by_statement(statement).all(db).await?)
+}
+
+impl TryFrom<JoinedRow> for WithUser {
+    type Error = StoreError;
+    fn try_from(row: JoinedRow) -> Result<Self, StoreError> {
+        Ok(Self {
             app: Application::try_from(row.app)?,
             user: row.user,
             jti_revoked: row.revoked_jti.is_some(),
-        })),
-        None => Ok(None),
+        })
     }
 }
 
 const REVOKED_JTI: &str = "revoked_jti";
 
-/// One row of `find_with_user`, read with the column prefixes sea-orm gives a two-entity select.
+/// One row of `joined_rows`, read with the column prefixes sea-orm gives a two-entity select.
 struct JoinedRow {
     app: Model,
     user: Option<users::User>,

@@ -218,3 +218,44 @@ async fn a_cached_signature_check_still_honours_revocation_deactivation_and_expi
     s.app.clock.advance(TimeDelta::seconds(3601));
     assert_eq!(s.app.introspection(&s.rs, &third).await, inactive());
 }
+
+/// The caller and the token are read in one query: an application introspecting its own token
+/// is one row in both roles, and the caller's own state still decides before the token's.
+#[tokio::test]
+async fn an_application_may_introspect_its_own_tokens_and_an_inactive_caller_is_refused() {
+    let s = setup().await;
+    let both = s
+        .app
+        .create_client("tokens:introspect rooms:list", &["example.com"])
+        .await;
+    let own = s.app.access_token(&both, "jane@example.com").await;
+    let a = s.app.introspection(&both, &own).await;
+    assert_eq!(a["active"], true);
+    assert_eq!(a["client_id"], both.client_id);
+    assert_eq!(a["scope"], "rooms:list");
+    // Another application's token, through the same caller.
+    assert_eq!(s.app.introspection(&both, &s.token).await["active"], true);
+    // A deactivated caller is refused, even about a token that is still active.
+    let mut rs = s.app.find_client(&s.rs).await;
+    rs.is_active = false;
+    auth_server::store::applications::save(&s.app.state.db, &rs)
+        .await
+        .unwrap();
+    assert_error(
+        s.app.introspect(&s.rs, &s.token).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // A deleted caller is an unknown client, whatever the token.
+    let caller = s.app.find_client(&both).await;
+    auth_server::store::applications::delete(&s.app.state.db, caller.id, Utc::now())
+        .await
+        .unwrap();
+    assert_error(
+        s.app.introspect(&both, &s.token).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+}
