@@ -110,7 +110,7 @@ pub async fn authenticate_with_user(
 ) -> Result<(Application, Option<User>), AuthError> {
     let (client_id, secret) = credentials(presented);
     let (app, user) = match (ClientId::parse(&client_id), user) {
-        (Ok(id), Some(key)) => applications::find_with_user(&state.db, &id, key, None)
+        (Ok(id), Some(key)) => applications::find_with_user(&state.db, &id, key)
             .await?
             .map_or((None, None), |found| (Some(found.app), found.user)),
         (Ok(id), None) => (applications::find_by_client_id(&state.db, &id).await?, None),
