@@ -72,6 +72,10 @@ pub struct Settings {
     #[arg(long, env = "AUTH_FAILURE_WINDOW_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
     pub auth_failure_window_seconds: u64,
+    /// A verified secret stays in memory (as an HMAC) until unused for this long.
+    #[arg(long, env = "AUTH_SECRET_CACHE_IDLE_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub auth_secret_cache_idle_seconds: u64,
     /// Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed.
     #[arg(long, env = "TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
@@ -116,6 +120,7 @@ pub struct Config {
     pub argon2_max_concurrent: usize,
     pub failure_limit: u32,
     pub failure_window: Duration,
+    pub secret_cache_idle: Duration,
     pub trusted_proxies: crate::domain::source::TrustedProxies,
     pub log_format: LogFormat,
 }
@@ -150,6 +155,7 @@ impl Config {
             argon2_max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get()),
             failure_limit: 10,
             failure_window: Duration::from_secs(60),
+            secret_cache_idle: crate::domain::secret_cache::DEFAULT_IDLE,
             trusted_proxies: Default::default(),
             log_format: LogFormat::Text,
         })
@@ -232,6 +238,7 @@ impl Config {
             argon2_max_concurrent,
             failure_limit: s.auth_failure_limit,
             failure_window: Duration::from_secs(s.auth_failure_window_seconds),
+            secret_cache_idle: Duration::from_secs(s.auth_secret_cache_idle_seconds),
             trusted_proxies: match &s.trusted_proxies {
                 Some(list) => crate::domain::source::TrustedProxies::parse(list)
                     .map_err(|m| ConfigError::new("TRUSTED_PROXIES", m))?,

@@ -28,6 +28,8 @@ pub struct AuthMetrics {
     pub auth_failures: IntCounterVec,
     /// Verified-secret cache lookups: `hit` (no argon2) or `miss`.
     pub secret_cache: IntCounterVec,
+    /// argon2 verifications run, by lane (`normal`, `reserved`): shared ones count once.
+    pub argon2_verifications: IntCounterVec,
 }
 
 impl AuthMetrics {
@@ -52,6 +54,12 @@ impl AuthMetrics {
                 "auth_secret_cache_total",
                 "Verified-secret cache lookups",
                 &["result"],
+            )?,
+            argon2_verifications: counter(
+                r,
+                "auth_argon2_verifications_total",
+                "argon2 secret verifications run",
+                &["lane"],
             )?,
             http: Arc::new(http),
         })

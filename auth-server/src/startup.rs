@@ -118,13 +118,14 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     .context("cannot load signing keys")?;
     let secrets = SecretVerifier::new(config.argon2_max_concurrent)?;
     let failure_limits = FailureLimits::new(config.failure_limit, config.failure_window);
+    let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
     Ok(Arc::new(AppState {
         db,
         config,
         clock,
         keys: Arc::new(keys),
         secrets,
-        secret_cache: SecretCache::new(100_000)?,
+        secret_cache,
         verified_tokens: shared::server::verified_tokens::VerifiedTokens::new(100_000),
         failure_limits,
         metrics: crate::metrics::AuthMetrics::new()?,

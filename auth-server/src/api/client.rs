@@ -82,10 +82,12 @@ impl From<crate::store::StoreError> for ClientEndpointError {
 /// The request's source address, for the failure limits.
 pub fn source_address(state: &AppState, req: &Request) -> std::net::IpAddr {
     let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    // Every line, in order (RFC 9110 §5.3); a line that is not text reads as garbage.
     let forwarded = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?"));
     state.config.trusted_proxies.source(peer, forwarded)
 }
 

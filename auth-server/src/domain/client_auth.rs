@@ -8,7 +8,9 @@ use secrecy::SecretString;
 use shared::ClientId;
 use shared::basic_auth::{self, BasicAuthError};
 
-use super::client_secret::VerifyError;
+use std::sync::Arc;
+
+use super::client_secret::{Lane, VerifyError};
 use crate::state::AppState;
 use crate::store::applications::{self, Application, TokenKey, UserKey, WithUser};
 use crate::store::{StoreError, users::User};
@@ -88,8 +90,8 @@ pub enum AuthError {
 }
 
 /// Authenticates the client. A secret matching the verified-secret cache costs no argon2 and
-/// is never limited; otherwise the failure limits are checked, and exactly one argon2
-/// verification runs whatever the outcome (a dummy one for an unknown id).
+/// is never limited; otherwise at most one argon2 verification runs whatever the outcome (a
+/// dummy one for an unknown id), and the failure limits refuse only wrong secrets (`check`).
 pub async fn authenticate(
     state: &AppState,
     presented: Presented,
@@ -149,7 +151,20 @@ fn credentials(presented: Presented) -> (String, SecretString) {
     }
 }
 
+/// Why one shared verification did not succeed.
+#[derive(Debug)]
+enum Miss {
+    Wrong,
+    Verify(VerifyError),
+}
+
 /// Authenticates `client_id`/`secret` against the application found for it (if any).
+///
+/// 1. Credentials in the verified-secret cache: no argon2, no limit.
+/// 2. Otherwise the attempt is counted first (failure_limits.rs); within the limits it is
+///    verified on the normal lane, past them on the reserved lane, where a correct secret
+///    still gets through and a wrong one answers 429. Concurrent misses for the same
+///    credentials share one verification.
 async fn check(
     state: &AppState,
     client_id: &str,
@@ -157,10 +172,13 @@ async fn check(
     app: Option<Application>,
     source: IpAddr,
 ) -> Result<Application, AuthError> {
-    if let Some(app) = &app
-        && state
-            .secret_cache
-            .matches(app.client_id.as_str(), &app.secret_hash, &secret)
+    let phc = app.as_ref().map_or_else(
+        || state.secrets.dummy_hash().to_owned(),
+        |a| a.secret_hash.clone(),
+    );
+    let key = state.secret_cache.key(client_id, &phc, &secret);
+    if let (Some(app), Some(key)) = (&app, &key)
+        && state.secret_cache.contains(key).await
     {
         state.metrics.secret_cache.with_label_values(&["hit"]).inc();
         return active(app.clone()).inspect_err(|_| state.metrics.failure("inactive"));
@@ -172,26 +190,62 @@ async fn check(
         .inc();
     // Keys are bounded: an attacker's 10,000-character "client_id" is counted by a prefix.
     let limit_key: String = client_id.chars().take(64).collect();
-    state
-        .failure_limits
-        .check(&limit_key, source)
-        .map_err(|l| {
-            state.metrics.failure("rate_limited");
-            AuthError::Limited {
-                retry_after: l.retry_after,
-            }
-        })?;
+    let attempt = state.failure_limits.begin(&limit_key, source);
+    let lane = if attempt.over_limit() {
+        Lane::Reserved { source }
+    } else {
+        Lane::Normal
+    };
     let stored = app.as_ref().map(|a| a.secret_hash.clone());
-    let ok = state.secrets.verify(secret.clone(), stored).await?;
-    match app {
-        Some(app) if ok => {
-            state
-                .secret_cache
-                .remember(app.client_id.as_str(), &app.secret_hash, &secret);
+    let verify = async {
+        state
+            .metrics
+            .argon2_verifications
+            .with_label_values(&[if lane == Lane::Normal {
+                "normal"
+            } else {
+                "reserved"
+            }])
+            .inc();
+        match state.secrets.verify(secret.clone(), stored, lane).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Miss::Wrong),
+            Err(e) => Err(Miss::Verify(e)),
+        }
+    };
+    let outcome = match (key, &app) {
+        // Only a known client can succeed: unknown ids are never shared nor cached.
+        (Some(key), Some(_)) => state.secret_cache.verify_once(key, verify).await,
+        _ => verify.await.map_err(Arc::new),
+    };
+    let limited = AuthError::Limited {
+        retry_after: attempt.retry_after(),
+    };
+    match (outcome, app) {
+        (Ok(()), Some(app)) => {
+            drop(attempt); // a success gives its count back
             active(app).inspect_err(|_| state.metrics.failure("inactive"))
         }
-        found => {
-            state.failure_limits.record_failure(&limit_key, source);
+        (Err(miss), _) if matches!(*miss, Miss::Verify(_)) => {
+            let over = attempt.over_limit();
+            drop(attempt); // never verified: not a failure
+            if over {
+                // The reserved lane is full: the limit answers, as it would have.
+                state.metrics.failure("rate_limited");
+                return Err(limited);
+            }
+            match &*miss {
+                Miss::Verify(VerifyError::Busy) => Err(AuthError::Busy(VerifyError::Busy)),
+                _ => Err(AuthError::Busy(VerifyError::Task)),
+            }
+        }
+        (_, found) => {
+            let over = attempt.over_limit();
+            attempt.failed();
+            if over {
+                state.metrics.failure("rate_limited");
+                return Err(limited);
+            }
             state.metrics.failure(if found.is_some() {
                 "wrong_secret"
             } else {

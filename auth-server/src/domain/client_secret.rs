@@ -1,12 +1,15 @@
 //! Client secrets: generated once, shown once, stored as argon2id PHC strings, verified on the
 //! blocking pool with bounded concurrency (each verification holds ~19 MiB and ~18 ms of CPU).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use shared::server::random::{self, RandomError};
 
@@ -106,18 +109,87 @@ pub enum VerifyError {
     Task,
 }
 
+/// Which budget a verification is paid from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// `ARGON2_MAX_CONCURRENT` slots, for attempts within the failure limits.
+    Normal,
+    /// `RESERVED_SLOTS` slots of their own, for attempts past a limit: a guesser can't take the
+    /// normal slots from everyone, and the real client, limited because of someone else's
+    /// guesses, is still verified (security.md "no lock-out"). At most `RESERVED_PER_SOURCE`
+    /// of them wait per source, so guessers at a few addresses can't fill the lane.
+    Reserved { source: IpAddr },
+}
+
+/// Slots of the reserved lane.
+pub const RESERVED_SLOTS: usize = 1;
+/// Requests that may wait per slot; past that a request is refused at once instead of held
+/// (a flood can't make the server keep its requests). 64 × ~18 ms stays inside `ARGON2_WAIT`.
+pub const MAX_WAITING_PER_SLOT: usize = 64;
+/// Reserved-lane requests that may wait or run per source address at once.
+pub const RESERVED_PER_SOURCE: u32 = 16;
+
 struct Job {
     secret: SecretString,
     phc: Arc<str>,
     reply: tokio::sync::oneshot::Sender<bool>,
 }
 
-/// Runs argon2 verifications on `max` dedicated threads, each reusing its memory while jobs are
-/// queued and releasing it when idle: memory stays at most `max` × 19 MiB however many requests
-/// arrive, and falls back once they stop.
+/// A budget of slots with a bounded number of waiters.
+#[derive(Debug)]
+struct Pool {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+impl Pool {
+    fn new(slots: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(slots)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: slots.saturating_mul(MAX_WAITING_PER_SLOT),
+        }
+    }
+
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, VerifyError> {
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let waiting = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiter = scopeguard(&self.waiting);
+        if waiting >= self.max_waiting {
+            return Err(VerifyError::Busy);
+        }
+        tokio::time::timeout(ARGON2_WAIT, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| VerifyError::Busy)?
+            .map_err(|_| VerifyError::Task)
+    }
+}
+
+/// Decrements `counter` when dropped.
+fn scopeguard(counter: &AtomicUsize) -> impl Drop + '_ {
+    struct Guard<'a>(&'a AtomicUsize);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    Guard(counter)
+}
+
+/// Runs argon2 verifications on dedicated threads (one per slot of both lanes), each reusing its
+/// memory while jobs are queued and releasing it when idle: memory stays at most
+/// (`max` + `RESERVED_SLOTS`) × 19 MiB however many requests arrive, and falls back once they
+/// stop.
 #[derive(Debug, Clone)]
 pub struct SecretVerifier {
-    permits: Arc<Semaphore>,
+    normal: Arc<Pool>,
+    reserved: Arc<Pool>,
+    /// Reserved-lane requests in flight per source; entries live only while in flight, so
+    /// there are at most `RESERVED_SLOTS × MAX_WAITING_PER_SLOT` of them.
+    reserved_sources: Arc<Mutex<HashMap<IpAddr, u32>>>,
     jobs: crossbeam_channel::Sender<JobBox>,
     /// Verified against for unknown client_ids, so they cost the same time as a wrong secret.
     dummy_hash: Arc<str>,
@@ -132,6 +204,24 @@ impl std::fmt::Debug for JobBox {
     }
 }
 
+/// Holds one of a source's reserved-lane places; gives it back when dropped.
+struct SourcePlace<'a> {
+    map: &'a Mutex<HashMap<IpAddr, u32>>,
+    source: IpAddr,
+}
+
+impl Drop for SourcePlace<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.source);
+            }
+        }
+    }
+}
+
 impl SecretVerifier {
     pub fn new(max_concurrent: usize) -> Result<Self, SecretError> {
         let dummy = SecretString::from(random::base62(CLIENT_SECRET_LEN)?);
@@ -139,7 +229,8 @@ impl SecretVerifier {
         // worker that finished a job would queue for the lock (held by the other one, blocked in
         // `recv`) with its 19 MiB still allocated.
         let (jobs, queue) = crossbeam_channel::unbounded::<JobBox>();
-        for i in 0..max_concurrent {
+        // One thread per slot of both lanes: a job that holds a permit never waits for a thread.
+        for i in 0..max_concurrent + RESERVED_SLOTS {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
@@ -171,23 +262,52 @@ impl SecretVerifier {
                 .map_err(|_| SecretError::Hash)?;
         }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(max_concurrent)),
+            normal: Arc::new(Pool::new(max_concurrent)),
+            reserved: Arc::new(Pool::new(RESERVED_SLOTS)),
+            reserved_sources: Arc::default(),
             jobs,
             dummy_hash: hash(&dummy)?.into(),
         })
     }
 
+    /// The stored hash verified against for an unknown client_id.
+    pub fn dummy_hash(&self) -> &str {
+        &self.dummy_hash
+    }
+
+    fn take_source_place(&self, source: IpAddr) -> Option<SourcePlace<'_>> {
+        let mut map = self
+            .reserved_sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(source).or_insert(0);
+        if *n >= RESERVED_PER_SOURCE {
+            return None;
+        }
+        *n += 1;
+        Some(SourcePlace {
+            map: &self.reserved_sources,
+            source,
+        })
+    }
+
     /// Verifies `secret` against `stored` (or, when `None`, against the dummy hash, which always
-    /// fails). Waits at most `ARGON2_WAIT` for a slot.
+    /// fails), paid from `lane`. Waits at most `ARGON2_WAIT` for a slot; `Busy` when the lane
+    /// is full.
     pub async fn verify(
         &self,
         secret: SecretString,
         stored: Option<String>,
+        lane: Lane,
     ) -> Result<bool, VerifyError> {
-        let _permit = tokio::time::timeout(ARGON2_WAIT, Arc::clone(&self.permits).acquire_owned())
-            .await
-            .map_err(|_| VerifyError::Busy)?
-            .map_err(|_| VerifyError::Task)?;
+        let (_place, pool) = match lane {
+            Lane::Normal => (None, &self.normal),
+            Lane::Reserved { source } => (
+                Some(self.take_source_place(source).ok_or(VerifyError::Busy)?),
+                &self.reserved,
+            ),
+        };
+        let _permit = pool.acquire().await?;
         let known = stored.is_some();
         let phc: Arc<str> = match stored {
             Some(s) => s.into(),
@@ -214,13 +334,17 @@ mod tests {
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(!phc.contains(secret.expose_secret()));
         let v = SecretVerifier::new(2).unwrap();
-        assert!(v.verify(secret.clone(), Some(phc.clone())).await.unwrap());
         assert!(
-            !v.verify(SecretString::from("wrong"), Some(phc))
+            v.verify(secret.clone(), Some(phc.clone()), Lane::Normal)
                 .await
                 .unwrap()
         );
-        assert!(!v.verify(secret, None).await.unwrap());
+        assert!(
+            !v.verify(SecretString::from("wrong"), Some(phc), Lane::Normal)
+                .await
+                .unwrap()
+        );
+        assert!(!v.verify(secret, None, Lane::Normal).await.unwrap());
     }
 
     /// Resident memory of this process in KiB (Linux).
@@ -250,8 +374,8 @@ mod tests {
         let before = rss_kib();
         for _ in 0..3 {
             let (a, b) = tokio::join!(
-                v.verify(secret.clone(), Some(phc.clone())),
-                v.verify(secret.clone(), Some(phc.clone()))
+                v.verify(secret.clone(), Some(phc.clone()), Lane::Normal),
+                v.verify(secret.clone(), Some(phc.clone()), Lane::Normal)
             );
             assert!(a.unwrap() && b.unwrap());
         }

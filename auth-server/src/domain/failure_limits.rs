@@ -1,73 +1,138 @@
-//! Brute-force limits on client authentication (security.md): failures are counted per
-//! (client_id, source address), with a ceiling ten times higher per client_id across all
-//! sources, in bounded maps that expire with the window. Unknown client_ids are counted exactly
-//! like known ones, so a 429 never says whether an id exists. Only requests that would run
-//! argon2 are counted or refused: a client presenting its cached secret never is.
+//! Brute-force limits on client authentication (docs/security.md "Client authentication").
+//!
+//! Three counters, each in a bounded map whose entries expire with the window:
+//! - per (client_id, source): `limit`;
+//! - per client_id across all sources: `10 × limit` (distributed guessing);
+//! - per source across all client_ids: `10 × limit` (one address spraying random ids). IPv6
+//!   sources count by their /64, the block one subscriber gets.
+//!
+//! An attempt is counted *before* its argon2 runs (`begin`), atomically, so N concurrent guesses
+//! can't all slip under the limit; a success gives its count back. Being over a limit does not
+//! refuse a request by itself: the caller verifies it on the reserved lane and refuses only a
+//! wrong secret (client_auth.rs), so guesses never lock out the real client. Unknown client_ids
+//! are counted exactly like known ones, so a 429 never says whether an id exists.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+/// Entries per map. A flood of random client_ids from random sources fills them and then
+/// evicts the least used: memory stays under ~30 MiB for the three maps together.
+pub const MAX_ENTRIES: u64 = 100_000;
+/// The per-client and per-source ceilings, as a multiple of the per-pair limit.
+pub const CEILING_FACTOR: u32 = 10;
+
+type Counters<K> = moka::sync::Cache<K, Arc<AtomicU32>>;
+
 #[derive(Debug)]
 pub struct FailureLimits {
     limit: u32,
     window: Duration,
-    per_source: moka::sync::Cache<(String, IpAddr), Arc<AtomicU32>>,
-    per_client: moka::sync::Cache<String, Arc<AtomicU32>>,
+    per_pair: Counters<(String, IpAddr)>,
+    per_client: Counters<String>,
+    per_source: Counters<IpAddr>,
 }
 
-/// Refused: retry after this many seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limited {
-    pub retry_after: u64,
+/// One counted attempt. Dropped without `failed()`, its count is given back: a success, or a
+/// verification that never ran (argon2 busy), costs the client nothing.
+#[derive(Debug)]
+pub struct Attempt {
+    counters: [Arc<AtomicU32>; 3],
+    over: bool,
+    retry_after: u64,
+    failed: bool,
+}
+
+impl Attempt {
+    /// True when this attempt went past one of the limits: it may still succeed, but only on
+    /// the reserved lane, and a failure answers 429.
+    pub fn over_limit(&self) -> bool {
+        self.over
+    }
+
+    pub fn retry_after(&self) -> u64 {
+        self.retry_after
+    }
+
+    /// Keeps the count: a wrong secret or an unknown client_id.
+    pub fn failed(mut self) {
+        self.failed = true;
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !self.failed {
+            for c in &self.counters {
+                // Never below zero, even if the entry was evicted and re-created meanwhile.
+                let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            }
+        }
+    }
+}
+
+/// The source a counter is kept for: IPv6 addresses by /64.
+fn source_key(source: IpAddr) -> IpAddr {
+    match source {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+        },
+    }
 }
 
 impl FailureLimits {
     pub fn new(limit: u32, window: Duration) -> Self {
+        fn counters<K>(window: Duration) -> Counters<K>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+        {
+            moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(window)
+                .build()
+        }
         Self {
             limit,
             window,
-            per_source: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(window)
-                .build(),
-            per_client: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(window)
-                .build(),
+            per_pair: counters(window),
+            per_client: counters(window),
+            per_source: counters(window),
         }
     }
 
-    fn count<K>(map: &moka::sync::Cache<K, Arc<AtomicU32>>, key: &K) -> u32
-    where
-        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-    {
-        map.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-
-    /// Checked before argon2 runs.
-    pub fn check(&self, client_id: &str, source: IpAddr) -> Result<(), Limited> {
-        let per_source = Self::count(&self.per_source, &(client_id.to_owned(), source));
-        let per_client = Self::count(&self.per_client, &client_id.to_owned());
-        if per_source >= self.limit || per_client >= self.limit.saturating_mul(10) {
-            return Err(Limited {
-                retry_after: self.window.as_secs().max(1),
-            });
+    /// Counts an attempt before its verification runs. The window of a key starts at its first
+    /// attempt.
+    pub fn begin(&self, client_id: &str, source: IpAddr) -> Attempt {
+        let source = source_key(source);
+        let fresh = || Arc::new(AtomicU32::new(0));
+        let counters = [
+            self.per_pair
+                .get_with((client_id.to_owned(), source), fresh),
+            self.per_client.get_with(client_id.to_owned(), fresh),
+            self.per_source.get_with(source, fresh),
+        ];
+        let ceiling = self.limit.saturating_mul(CEILING_FACTOR);
+        let limits = [self.limit, ceiling, ceiling];
+        let mut over = false;
+        for (c, limit) in counters.iter().zip(limits) {
+            // `>=` before the increment: the limit-th attempt still runs normally.
+            let before = c
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_add(1))
+                .unwrap_or(u32::MAX);
+            over |= before >= limit;
         }
-        Ok(())
-    }
-
-    /// Counts one failed authentication. The window starts at the first failure of a key.
-    pub fn record_failure(&self, client_id: &str, source: IpAddr) {
-        self.per_source
-            .get_with((client_id.to_owned(), source), || {
-                Arc::new(AtomicU32::new(0))
-            })
-            .fetch_add(1, Ordering::Relaxed);
-        self.per_client
-            .get_with(client_id.to_owned(), || Arc::new(AtomicU32::new(0)))
-            .fetch_add(1, Ordering::Relaxed);
+        Attempt {
+            counters,
+            over,
+            retry_after: self.window.as_secs().max(1),
+            failed: false,
+        }
     }
 }
 
@@ -75,22 +140,63 @@ impl FailureLimits {
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn per_source_limit_and_per_client_ceiling() {
+    fn per_pair_limit_per_client_and_per_source_ceilings() {
         let l = FailureLimits::new(3, Duration::from_secs(60));
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let a = ip("10.0.0.1");
         for _ in 0..3 {
-            assert!(l.check("id", a).is_ok());
-            l.record_failure("id", a);
+            let t = l.begin("id", a);
+            assert!(!t.over_limit());
+            t.failed();
         }
-        assert_eq!(l.check("id", a), Err(Limited { retry_after: 60 }));
+        let t = l.begin("id", a);
+        assert!(t.over_limit());
+        assert_eq!(t.retry_after(), 60);
+        t.failed();
         // Another source still has room, until the per-client ceiling (30).
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(l.check("id", b).is_ok());
+        let b = ip("10.0.0.2");
+        assert!(!l.begin("id", b).over_limit());
         for i in 0..27u8 {
-            l.record_failure("id", IpAddr::from([10, 1, 0, i]));
+            l.begin("id", IpAddr::from([10, 1, 0, i])).failed();
         }
-        assert!(l.check("id", b).is_err());
-        assert!(l.check("other", b).is_ok());
+        assert!(l.begin("id", b).over_limit());
+        assert!(!l.begin("other", b).over_limit());
+        // One source spraying client_ids meets its own ceiling (30) across ids.
+        let c = ip("10.2.0.1");
+        for i in 0..30 {
+            l.begin(&format!("random-{i}"), c).failed();
+        }
+        assert!(l.begin("never-seen", c).over_limit());
+    }
+
+    #[test]
+    fn in_flight_attempts_count_and_successes_give_their_count_back() {
+        let l = FailureLimits::new(2, Duration::from_secs(60));
+        let a = ip("192.0.2.1");
+        // Three concurrent attempts: the third is over before any has finished.
+        let first = l.begin("id", a);
+        let second = l.begin("id", a);
+        let third = l.begin("id", a);
+        assert!(!first.over_limit() && !second.over_limit());
+        assert!(third.over_limit());
+        drop((first, second, third)); // all succeeded
+        assert!(!l.begin("id", a).over_limit());
+    }
+
+    #[test]
+    fn ipv6_sources_count_by_their_64() {
+        let l = FailureLimits::new(1, Duration::from_secs(60));
+        for i in 0..10u16 {
+            let addr = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i]);
+            l.begin(&format!("id-{i}"), addr).failed();
+        }
+        let same_64 = IpAddr::from([0x2001, 0xdb8, 0, 1, 0xffff, 0, 0, 1]);
+        assert!(l.begin("id-new", same_64).over_limit());
+        let other_64 = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
+        assert!(!l.begin("id-new2", other_64).over_limit());
     }
 }

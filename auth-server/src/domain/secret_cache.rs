@@ -1,8 +1,16 @@
-//! The verified-secret cache (security.md "Hot path"): after a successful argon2 verification,
-//! an HMAC of the secret — keyed per process, bound to the client_id and to the stored PHC
-//! string — is kept in memory for at most 5 minutes. A rotated secret changes the PHC string, so
+//! The verified-secret cache (docs/security.md "Client authentication"): after a successful
+//! argon2 verification, an HMAC of the secret — keyed per process, bound to the client_id and to
+//! the stored PHC string — is kept in memory until it has gone unused for the idle time
+//! (`AUTH_SECRET_CACHE_IDLE_SECONDS`, 5 minutes by default), so an active client never pays
+//! argon2 again and never meets the failure limits. A rotated secret changes the PHC string, so
 //! the cache misses at once on every replica; wrong secrets never match and pay the full argon2.
+//!
+//! It is also the single flight of verifications: concurrent misses for the same credentials
+//! share one argon2 run (`verify_once`), so a busy client whose entry lapsed (a restart, a new
+//! replica, an idle spell) costs one verification, not one per in-flight request.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openssl::hash::MessageDigest;
@@ -10,14 +18,17 @@ use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 use secrecy::{ExposeSecret, SecretString};
 use shared::server::random;
-use subtle::ConstantTimeEq;
 
-pub const MAX_AGE: Duration = Duration::from_secs(300);
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+
+/// What a cache entry is found by: the HMAC of (client_id, stored hash, secret).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey([u8; 32]);
 
 pub struct SecretCache {
     /// Built once: the HMAC key never changes for the life of the process.
     key: PKey<Private>,
-    entries: moka::sync::Cache<String, [u8; 32]>,
+    entries: moka::future::Cache<CacheKey, ()>,
 }
 
 impl std::fmt::Debug for SecretCache {
@@ -29,20 +40,21 @@ impl std::fmt::Debug for SecretCache {
 }
 
 impl SecretCache {
-    pub fn new(capacity: u64) -> Result<Self, random::RandomError> {
+    pub fn new(capacity: u64, idle: Duration) -> Result<Self, random::RandomError> {
         let mut raw = vec![0u8; 32];
         random::fill(&mut raw)?;
         let key = PKey::hmac(&raw).map_err(|_| random::RandomError)?;
         Ok(Self {
             key,
-            entries: moka::sync::Cache::builder()
+            entries: moka::future::Cache::builder()
                 .max_capacity(capacity)
-                .time_to_live(MAX_AGE)
+                .time_to_idle(idle)
                 .build(),
         })
     }
 
-    fn mac(&self, client_id: &str, phc: &str, secret: &SecretString) -> Option<[u8; 32]> {
+    /// The key of these credentials; `None` only if OpenSSL fails (then nothing is cached).
+    pub fn key(&self, client_id: &str, phc: &str, secret: &SecretString) -> Option<CacheKey> {
         let mut signer = Signer::new(MessageDigest::sha256(), &self.key).ok()?;
         // Length-prefixed parts: no two (client_id, phc, secret) triples share an input.
         for part in [
@@ -54,40 +66,76 @@ impl SecretCache {
             signer.update(part).ok()?;
         }
         let out = signer.sign_to_vec().ok()?;
-        out.try_into().ok()
+        out.try_into().ok().map(CacheKey)
     }
 
-    /// True when this exact secret was verified against this exact stored hash recently.
-    pub fn matches(&self, client_id: &str, phc: &str, secret: &SecretString) -> bool {
-        let (Some(stored), Some(mac)) = (
-            self.entries.get(client_id),
-            self.mac(client_id, phc, secret),
-        ) else {
-            return false;
-        };
-        bool::from(stored.ct_eq(&mac))
+    /// True when these exact credentials were verified recently; a hit renews the entry.
+    pub async fn contains(&self, key: &CacheKey) -> bool {
+        self.entries.get(key).await.is_some()
     }
 
-    pub fn remember(&self, client_id: &str, phc: &str, secret: &SecretString) {
-        if let Some(mac) = self.mac(client_id, phc, secret) {
-            self.entries.insert(client_id.to_owned(), mac);
-        }
+    /// Runs `verify` once for all concurrent callers with the same key; its success is
+    /// remembered, its failure handed to every caller that waited for it and not remembered.
+    pub async fn verify_once<E, F>(&self, key: CacheKey, verify: F) -> Result<(), Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<(), E>>,
+    {
+        self.entries.try_get_with(key, verify).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[test]
-    fn matches_only_the_same_secret_client_and_hash() {
-        let c = SecretCache::new(10).unwrap();
+    #[tokio::test]
+    async fn matches_only_the_same_secret_client_and_hash() {
+        let c = SecretCache::new(10, DEFAULT_IDLE).unwrap();
         let s = SecretString::from("secret");
-        assert!(!c.matches("id", "phc1", &s));
-        c.remember("id", "phc1", &s);
-        assert!(c.matches("id", "phc1", &s));
-        assert!(!c.matches("id", "phc2", &s), "a rotated hash misses");
-        assert!(!c.matches("id", "phc1", &SecretString::from("secreT")));
-        assert!(!c.matches("other", "phc1", &s));
+        let k = c.key("id", "phc1", &s).unwrap();
+        assert!(!c.contains(&k).await);
+        c.verify_once(k, async { Ok::<_, ()>(()) }).await.unwrap();
+        assert!(c.contains(&k).await);
+        for other in [
+            c.key("id", "phc2", &s),
+            c.key("id", "phc1", &SecretString::from("secreT")),
+            c.key("other", "phc1", &s),
+        ] {
+            assert!(
+                !c.contains(&other.unwrap()).await,
+                "a rotated hash, another secret or id misses"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_verification_and_failures_are_not_kept() {
+        let c = SecretCache::new(10, DEFAULT_IDLE).unwrap();
+        let k = c.key("id", "phc", &SecretString::from("s")).unwrap();
+        let runs = AtomicUsize::new(0);
+        let verify = || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err::<(), _>("wrong")
+        };
+        let results = futures::future::join_all((0..32).map(|_| c.verify_once(k, verify()))).await;
+        assert!(results.iter().all(Result::is_err));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(!c.contains(&k).await);
+    }
+
+    #[tokio::test]
+    async fn an_entry_in_use_outlives_the_idle_time() {
+        let c = SecretCache::new(10, Duration::from_millis(300)).unwrap();
+        let k = c.key("id", "phc", &SecretString::from("s")).unwrap();
+        c.verify_once(k, async { Ok::<_, ()>(()) }).await.unwrap();
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(c.contains(&k).await);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!c.contains(&k).await, "idle past 300 ms");
     }
 }

@@ -1,5 +1,10 @@
 //! The source address of a request: the peer, or `X-Forwarded-For` only when the peer is one of
 //! `TRUSTED_PROXIES` (then the rightmost address not itself a trusted proxy).
+//!
+//! Every `X-Forwarded-For` line counts, in order, as one list (RFC 9110 §5.3): a trusted proxy
+//! that appends a line of its own instead of extending the client's must not leave the client's
+//! first line as the answer. An entry that is not an address stops the walk at the last trusted
+//! hop: what lies left of it was written by someone we can't vouch for.
 
 use std::net::IpAddr;
 
@@ -27,17 +32,31 @@ impl TrustedProxies {
         self.0.iter().any(|n| n.contains(&ip))
     }
 
-    pub fn source(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> IpAddr {
+    /// `forwarded_for`: every `X-Forwarded-For` line, in the order received.
+    pub fn source<'a>(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
         let peer = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         if !self.trusts(peer) {
             return peer;
         }
-        forwarded_for
+        let entries: Vec<&str> = forwarded_for
             .into_iter()
-            .flat_map(|h| h.rsplit(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .find(|ip| !self.trusts(*ip))
-            .unwrap_or(peer)
+            .flat_map(|line| line.split(','))
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        let mut nearest = peer;
+        for entry in entries.iter().rev() {
+            match entry.parse::<IpAddr>() {
+                Ok(ip) if self.trusts(ip) => nearest = ip,
+                Ok(ip) => return ip,
+                Err(_) => return nearest,
+            }
+        }
+        nearest
     }
 }
 
@@ -49,13 +68,33 @@ mod tests {
     fn forwarded_for_only_from_trusted_proxies() {
         let t = TrustedProxies::parse("10.0.0.0/8, 192.168.1.1").unwrap();
         let peer: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(t.source(Some(peer), Some("1.2.3.4")), peer);
+        assert_eq!(t.source(Some(peer), ["1.2.3.4"]), peer);
         let proxy: IpAddr = "10.1.2.3".parse().unwrap();
         assert_eq!(
-            t.source(Some(proxy), Some("1.2.3.4, 10.9.9.9")),
+            t.source(Some(proxy), ["1.2.3.4, 10.9.9.9"]),
             "1.2.3.4".parse::<IpAddr>().unwrap()
         );
-        assert_eq!(t.source(Some(proxy), None), proxy);
+        assert_eq!(t.source(Some(proxy), []), proxy);
         assert!(TrustedProxies::parse("nope").is_err());
+    }
+
+    #[test]
+    fn every_header_line_counts_and_garbage_stops_the_walk() {
+        let t = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        // The client sent "6.6.6.6"; the proxy appended the real peer on a line of its own.
+        assert_eq!(
+            t.source(Some(proxy), ["6.6.6.6", "203.0.113.5"]),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            t.source(Some(proxy), ["6.6.6.6", "203.0.113.5, 10.0.0.7"]),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        // Not an address where the client should be: the last trusted hop answers.
+        assert_eq!(
+            t.source(Some(proxy), ["6.6.6.6, junk, 10.0.0.7"]),
+            "10.0.0.7".parse::<IpAddr>().unwrap()
+        );
     }
 }

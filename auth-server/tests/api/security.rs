@@ -46,15 +46,15 @@ async fn failures_are_limited_per_source_with_429_and_retry_after() {
     let r = token_from(&app, &c, "wrong", "198.51.100.7").await;
     assert_eq!(r.headers()["retry-after"], "60");
     assert_error(r, 429, "temporarily_unavailable").await;
-    // Even the right secret is refused from that source: it would need argon2 (not cached).
+    // The right secret still gets its token from that source (verified on the reserved lane).
+    app.create_user("jane@example.com").await;
     assert_eq!(
         token_from(&app, &c, &c.secret, "198.51.100.7")
             .await
             .status(),
-        429
+        200
     );
     // Another source is unaffected.
-    app.create_user("jane@example.com").await;
     assert_eq!(
         token_from(&app, &c, &c.secret, "198.51.100.8")
             .await
@@ -141,8 +141,13 @@ async fn a_flood_of_wrong_secrets_is_bounded_and_never_stalls_cached_clients() {
         app.token_basic(&good, "jane@example.com").await.status(),
         200
     );
-    let flood =
-        futures::future::join_all((0..250).map(|_| token_from(&app, &victim, "wrong", "1.1.1.1")));
+    // Distinct guesses: identical ones would share one verification.
+    let guesses: Vec<String> = (0..250).map(|i| format!("wrong-{i}")).collect();
+    let flood = futures::future::join_all(
+        guesses
+            .iter()
+            .map(|g| token_from(&app, &victim, g, "1.1.1.1")),
+    );
     let legit = async {
         let mut statuses = Vec::new();
         for _ in 0..20 {
@@ -233,4 +238,224 @@ async fn unknown_and_known_client_ids_take_the_same_time_statistically() {
             medians[0]
         );
     }
+}
+
+/// argon2 verifications run so far, by lane.
+fn verifications(app: &TestApp, lane: &str) -> u64 {
+    app.state
+        .metrics
+        .argon2_verifications
+        .with_label_values(&[lane])
+        .get()
+}
+
+#[tokio::test]
+async fn a_fresh_process_lets_the_correct_secret_through_while_guesses_are_refused() {
+    let app = spawn_app_with(trusting_loopback).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    // Never authenticated on this process: nothing is cached. The attacker fills the per-client
+    // ceiling (30) from ten addresses and the per-source limit at the client's own address.
+    for i in 0..40u8 {
+        token_from(
+            &app,
+            &c,
+            &format!("guess-{i}"),
+            &format!("198.51.100.{}", i % 10),
+        )
+        .await;
+    }
+    for i in 0..3 {
+        token_from(&app, &c, &format!("again-{i}"), "192.0.2.10").await;
+    }
+    assert_eq!(
+        token_from(&app, &c, "guess", "192.0.2.10").await.status(),
+        429,
+        "guesses are refused"
+    );
+    for source in ["192.0.2.10", "198.51.100.1", "192.0.2.99"] {
+        assert_eq!(
+            token_from(&app, &c, &c.secret, source).await.status(),
+            200,
+            "{source}"
+        );
+    }
+    assert_eq!(
+        token_from(&app, &c, "guess-again", "198.51.100.3")
+            .await
+            .status(),
+        429,
+        "the client's success does not reopen the door for guesses"
+    );
+}
+
+#[tokio::test]
+async fn the_correct_secret_gets_through_during_concurrent_guesses_from_its_own_source() {
+    // One address for everyone (a load balancer that is not a trusted proxy).
+    let app = spawn_app_with(|c| c.failure_limit = 3).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let attacker = async {
+        let mut refused = 0;
+        let workers = (0..8).map(|w| {
+            let stop = &stop;
+            let app = &app;
+            let c = &c;
+            async move {
+                let mut n = 0u32;
+                let mut refused = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
+                    let r = token_from(app, c, &format!("guess-{w}-{n}"), "x").await;
+                    refused += u32::from(r.status() == 429);
+                    n += 1;
+                }
+                refused
+            }
+        });
+        for r in futures::future::join_all(workers).await {
+            refused += r;
+        }
+        refused
+    };
+    let client = async {
+        // Let the guesses pass the limit first.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            statuses.push(
+                app.token_basic(&c, "jane@example.com")
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        statuses
+    };
+    let (refused, statuses) = tokio::join!(attacker, client);
+    assert!(refused > 0, "the guesses were being refused");
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn an_active_client_keeps_its_verified_secret_past_the_idle_time() {
+    let app = spawn_app_with(|c| {
+        trusting_loopback(c);
+        c.secret_cache_idle = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    // Active for 3 s, three times the idle time, while guesses hold every limit.
+    for i in 0..40u8 {
+        token_from(&app, &c, &format!("guess-{i}"), &format!("198.51.100.{i}")).await;
+    }
+    let before = verifications(&app, "reserved");
+    for _ in 0..10 {
+        assert_eq!(
+            token_from(&app, &c, &c.secret, "192.0.2.10").await.status(),
+            200
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        verifications(&app, "reserved") - before,
+        1,
+        "one verification, then hits that keep the entry alive"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_client_across_its_entrys_expiry_pays_one_verification() {
+    let app = spawn_app_with(|c| {
+        c.argon2_max_concurrent = 1;
+        c.secret_cache_idle = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    let burst = || async {
+        let all =
+            futures::future::join_all((0..32).map(|_| app.token_basic(&c, "jane@example.com")))
+                .await;
+        all.iter().map(|r| r.status().as_u16()).collect::<Vec<_>>()
+    };
+    // 32 at once on a cold cache, then again after the entry has lapsed.
+    let first = burst().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let second = burst().await;
+    for statuses in [first, second] {
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    assert_eq!(verifications(&app, "normal"), 2, "one per cold start");
+}
+
+#[tokio::test]
+async fn concurrent_guesses_are_counted_before_the_work() {
+    let app = spawn_app_with(|c| c.failure_limit = 10).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    let guesses: Vec<String> = (0..16).map(|i| format!("guess-{i}")).collect();
+    let all = futures::future::join_all(guesses.iter().map(|g| token_from(&app, &c, g, "x"))).await;
+    let unauthorized = all.iter().filter(|r| r.status() == 401).count();
+    let limited = all.iter().filter(|r| r.status() == 429).count();
+    assert_eq!((unauthorized, limited), (10, 6));
+    assert_eq!(verifications(&app, "normal"), 10);
+}
+
+#[tokio::test]
+async fn one_source_spraying_client_ids_meets_its_own_ceiling() {
+    let app = spawn_app_with(trusting_loopback).await;
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let ghost = TestClient {
+            client_id: format!("{i:0>40}"),
+            secret: "x".into(),
+        };
+        statuses.push(
+            token_from(&app, &ghost, "x", "203.0.113.77")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    // Limit 3 per pair, 30 per source: the 31st id from that address is refused.
+    assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(verifications(&app, "normal"), 30);
+    // Another address is unaffected.
+    let ghost = TestClient {
+        client_id: "Z".repeat(40),
+        secret: "x".into(),
+    };
+    assert_eq!(
+        token_from(&app, &ghost, "x", "203.0.113.78").await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn every_x_forwarded_for_line_counts() {
+    let app = spawn_app_with(trusting_loopback).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    // The client writes its own first line; the trusted proxy appends the real address on a
+    // line of its own. The source is the proxy's word, whatever the first line says.
+    let mut last = 0;
+    for i in 0..4u8 {
+        let r = app
+            .client
+            .post(app.url("/oauth/token"))
+            .basic_auth(&c.client_id, Some("wrong"))
+            .header("x-forwarded-for", format!("10.66.0.{i}"))
+            .header("x-forwarded-for", "198.51.100.50")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "jane@example.com"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        last = r.status().as_u16();
+    }
+    assert_eq!(last, 429, "four failures from one source, limit 3");
 }
