@@ -144,15 +144,16 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state)
-        .around(move |ep, req| async move {
-            let path = req.uri().path().to_owned();
-            if !external_api_enabled && path.starts_with("/external-api/") {
-                return Ok(http::framework_error_response(
-                    poem::http::StatusCode::NOT_FOUND,
-                ));
-            }
+        .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(http::refuse_duplicate_json_keys)
+        .around(http::refuse_repeated_query)
+        .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
+        .around(|ep, req| async move {
+            // Outside the body limit, so a 413 from the token endpoint carries it too.
+            let no_store = is_token_path(req.uri().path());
             let mut resp = ep.get_response(req).await;
-            if is_token_path(&path) {
+            if no_store {
                 // RFC 6749 §5.1: token responses must not be cached, errors included.
                 let h = resp.headers_mut();
                 h.insert(
@@ -166,9 +167,6 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             }
             Ok(resp)
         })
-        .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
-        .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
         .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 

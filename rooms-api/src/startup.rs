@@ -43,6 +43,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .data(state)
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(http::refuse_repeated_query)
         .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 

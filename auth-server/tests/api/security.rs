@@ -459,3 +459,55 @@ async fn every_x_forwarded_for_line_counts() {
     }
     assert_eq!(last, 429, "four failures from one source, limit 3");
 }
+
+#[tokio::test]
+async fn a_json_token_request_that_names_a_key_twice_is_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let c = app.create_client("rooms:list", &["example.com"]).await;
+    app.create_user("a@example.com").await;
+    app.create_user("b@example.com").await;
+    let body = format!(
+        r#"{{"grant_type":"client_credentials","client_id":"{}","client_secret":"{}","scope":"a@example.com","scope":"b@example.com"}}"#,
+        c.client_id, c.secret
+    );
+    for path in ["/oauth/token", "/external-api/v1.0/application/token"] {
+        let r = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_error(r, 400, "invalid_request").await;
+    }
+    let r = app
+        .client
+        .get(app.url("/oauth/revocations?cursor=a&cursor=b"))
+        .basic_auth(&c.client_id, Some(&c.secret))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn an_oversized_token_request_is_not_cacheable_and_pages_cannot_be_framed() {
+    let app = spawn_app_with(|_| {}).await;
+    let r = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("scope={}", "a".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_error(r, 413, "invalid_request").await;
+    let r = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+}

@@ -11,6 +11,7 @@ use crate::api::nullable::Nullable;
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use shared::server::strict_json::StrictJsonError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
 #[serde(rename_all = "lowercase")]
@@ -181,10 +182,18 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    match serde_json::from_slice::<Value>(body) {
+    // A key named twice is refused: a proxy or log may read the other value (strict_json.rs).
+    match shared::server::strict_json::parse(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Invalid::one("body", "must be a JSON object")),
-        Err(_) => Err(Invalid::one("body", "is not valid JSON")),
+        Err(StrictJsonError::DuplicateKey(key)) => Err(Invalid::one(
+            "body",
+            format!(
+                "names the key {:?} twice",
+                key.chars().take(64).collect::<String>()
+            ),
+        )),
+        Err(StrictJsonError::Invalid) => Err(Invalid::one("body", "is not valid JSON")),
     }
 }
 

@@ -9,6 +9,7 @@ mod db_faults;
 mod docs;
 mod forged;
 mod helpers;
+mod input;
 mod introspection_mode;
 mod logs;
 mod metrics;

@@ -110,9 +110,31 @@ pub async fn request_context<E: Endpoint>(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    let mut response = replace_non_json_error(response, status, &request_id);
+    protect(response.headers_mut());
+    Ok(response)
+}
+
+/// Headers every response carries (docs/security.md "Input"): no content sniffing, and no
+/// framing of any page (the Swagger UI included) by another site, the clickjacking defence.
+fn protect(headers: &mut poem::http::HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
+}
+
+/// Errors from the router or a bare handler must still use the one JSON shape, and must not
+/// leak their text.
+fn replace_non_json_error(response: Response, status: StatusCode, request_id: &str) -> Response {
     if status.is_client_error() || status.is_server_error() {
-        // Errors from the router or a bare handler must still use the one JSON shape, and must
-        // not leak their text.
         let is_json = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -124,13 +146,13 @@ pub async fn request_context<E: Endpoint>(
                     replaced.headers_mut().insert(name.clone(), value.clone());
                 }
             }
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
+            if let Ok(value) = HeaderValue::from_str(request_id) {
                 replaced.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
-            return Ok(replaced);
+            return replaced;
         }
     }
-    Ok(response)
+    response
 }
 
 /// `EXTERNAL_API_ENABLED=false`: every `/external-api/` path answers 404 JSON; the rest runs.
@@ -167,6 +189,54 @@ pub async fn body_limit<E: Endpoint>(
             return Ok(framework_error_response(StatusCode::PAYLOAD_TOO_LARGE));
         }
         Err(_) => return Ok(framework_error_response(StatusCode::BAD_REQUEST)),
+    }
+    Ok(next.get_response(req).await)
+}
+
+/// Refuses a query string that names a parameter twice (400 `invalid_request`): which of the
+/// two values a proxy and we would each read is anyone's guess.
+pub async fn refuse_repeated_query<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    if let Some(name) = req
+        .uri()
+        .query()
+        .and_then(super::strict_json::repeated_query_parameter)
+    {
+        tracing::info!(parameter = %name.escape_debug(), "repeated query parameter");
+        return Ok(error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "A query parameter is repeated",
+        ));
+    }
+    Ok(next.get_response(req).await)
+}
+
+/// Refuses a JSON body that names a key twice (400 `invalid_request`); runs inside
+/// `body_limit`, which has buffered the body.
+pub async fn refuse_duplicate_json_keys<E: Endpoint>(
+    next: E,
+    mut req: Request,
+) -> poem::Result<Response> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("application/json") || v.contains("+json")
+        });
+    if is_json {
+        let body = req.take_body().into_bytes().await.unwrap_or_default();
+        if let Err(super::strict_json::StrictJsonError::DuplicateKey(_)) =
+            super::strict_json::parse(&body)
+        {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "The request body names a key twice",
+            ));
+        }
+        req.set_body(body);
     }
     Ok(next.get_response(req).await)
 }

@@ -83,6 +83,7 @@ impl HttpMetrics {
 
     pub fn observe(&self, method: &str, path: &str, status: StatusCode, seconds: f64) {
         let route = self.template(path);
+        let method = method_label(method);
         self.requests
             .with_label_values(&[route, method, status.as_str()])
             .inc();
@@ -96,6 +97,19 @@ impl HttpMetrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// The `method` label: the standard methods, anything else `other`. Any token is a valid HTTP
+/// method, so a label taken as sent would let a client grow `/metrics` and memory for good.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .iter()
+        .copied()
+        .find(|m| *m == method)
+        .unwrap_or("other")
 }
 
 #[handler]

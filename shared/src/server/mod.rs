@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod random;
 pub mod secrets;
 pub mod settings;
+pub mod strict_json;
 pub mod telemetry;
 pub mod testing;
 pub mod verified_tokens;
