@@ -604,7 +604,7 @@ async fn keys_command(
                 ));
             }
             let db = startup::open_database(&config.database_url).await?;
-            let kek = startup::resolve_kek(&config, db.get_database_backend())?;
+            let kek = startup::resolve_kek(&config, &db).await?;
             let ring = KeyRing::load(&db, config.signing_alg, None, kek, now).await?;
             let kid = ring.rotate(&db, now, immediately).await?;
             if immediately {

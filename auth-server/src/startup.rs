@@ -43,11 +43,14 @@ pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
-/// The key-encryption key: configured, or for a SQLite file generated beside it (0600).
-pub fn resolve_kek(
+/// The key-encryption key: configured, or for a SQLite file generated beside it (0600) — but
+/// only while the database holds no keys: keys sealed under a lost KEK can't be opened by a new
+/// one, and a file written then would make every later start fail until someone deleted it.
+pub async fn resolve_kek(
     config: &Config,
-    backend: DbBackend,
+    db: &DatabaseConnection,
 ) -> anyhow::Result<Option<KeyEncryptionKey>> {
+    let backend = db.get_database_backend();
     if let Some(k) = &config.key_encryption_key {
         return Ok(Some(KeyEncryptionKey::new(k.clone())));
     }
@@ -71,6 +74,17 @@ pub fn resolve_kek(
     };
     let kek_path = PathBuf::from(format!("{path}.kek"));
     if !kek_path.exists() {
+        if !crate::store::keys::all(db).await?.is_empty() {
+            return Err(ConfigError {
+                setting: "AUTH_KEY_ENCRYPTION_KEY",
+                message: format!(
+                    "unset, and {} is missing while the database holds signing keys sealed under it: \
+                     restore that file or set AUTH_KEY_ENCRYPTION_KEY to the key they were sealed with",
+                    kek_path.display()
+                ),
+            }
+            .into());
+        }
         let mut bytes = [0u8; 32];
         random::fill(&mut bytes)?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -106,7 +120,7 @@ fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Resul
 /// Builds the shared state (used by the server and by CLI commands that need keys).
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<AppState>> {
     let db = open_database(&config.database_url).await?;
-    let kek = resolve_kek(&config, db.get_database_backend())?;
+    let kek = resolve_kek(&config, &db).await?;
     let keys = KeyRing::load(
         &db,
         config.signing_alg,

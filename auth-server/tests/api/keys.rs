@@ -182,3 +182,44 @@ async fn private_keys_are_encrypted_at_rest() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn a_lost_key_encryption_key_file_is_never_replaced_while_keys_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let Some(path) = shared::server::db::sqlite_path(&url).map(str::to_owned) else {
+        eprintln!("skipped: the generated KEK file is SQLite's");
+        return;
+    };
+    let mut config = test_config(url.clone());
+    config.key_encryption_key = None;
+    let clock = std::sync::Arc::new(shared::SystemClock);
+    auth_server::startup::build_state(config.clone(), clock.clone())
+        .await
+        .unwrap();
+    let kek = std::path::PathBuf::from(format!("{path}.kek"));
+    assert!(kek.exists(), "generated for a database with no keys");
+    std::fs::remove_file(&kek).unwrap();
+    for _ in 0..2 {
+        let err = auth_server::startup::build_state(config.clone(), clock.clone())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("holds signing keys"), "{err:#}");
+        assert!(!kek.exists(), "no wrong key written");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let Some(path) = shared::server::db::sqlite_path(&app.database_url) else {
+        eprintln!("skipped: SQLite only");
+        return;
+    };
+    for file in [path.to_owned(), format!("{path}-wal")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}: {mode:o}");
+    }
+}

@@ -24,6 +24,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         std::fs::create_dir_all(parent)
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
     }
+    if let Some(path) = sqlite_path(url) {
+        create_private(std::path::Path::new(path))
+            .map_err(|e| DbErr::Custom(format!("cannot create {path}: {e}")))?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(if sqlite { SQLITE_POOL } else { POSTGRES_POOL })
@@ -38,6 +42,24 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(5))
         });
     Database::connect(options).await
+}
+
+/// Creates an empty SQLite file readable by its owner only (0600): it will hold argon2 hashes
+/// and encrypted keys. SQLite gives its `-wal` and `-shm` files the database file's mode. An
+/// existing file is left as it is.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Connections per SQLite pool: enough for both cores to read while one writes.
