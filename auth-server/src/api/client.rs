@@ -59,6 +59,10 @@ pub fn invalid_request(text: &str) -> ClientEndpointError {
 impl From<crate::store::StoreError> for ClientEndpointError {
     fn from(e: crate::store::StoreError) -> Self {
         if e.is_unavailable() {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "database unavailable"
+            );
             ClientEndpointError::Unavailable(
                 Json(ErrorBody::new(
                     ErrorCode::TemporarilyUnavailable,

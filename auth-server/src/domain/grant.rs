@@ -72,6 +72,10 @@ pub enum TokenError {
 impl From<StoreError> for TokenError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "database unavailable"
+            );
             TokenError::Unavailable
         } else {
             TokenError::Internal(e.into())

@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod db_faults;
 mod docs;
 mod helpers;
 mod introspect;

@@ -96,3 +96,37 @@ async fn a_database_outage_is_503_without_lost_writes_and_recovers_by_itself() {
         .collect();
     assert!(acknowledged.is_subset(&present), "every 201 kept its room");
 }
+
+/// Holds SQLite's write lock on `url` until the returned transaction is dropped.
+pub async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
+    use sea_orm::TransactionTrait;
+    let db = Database::connect(url).await.unwrap();
+    let txn = db.begin().await.unwrap();
+    txn.execute_unprepared("CREATE TABLE IF NOT EXISTS lock_holder (x INTEGER)")
+        .await
+        .unwrap();
+    txn
+}
+
+#[tokio::test]
+async fn a_locked_sqlite_database_is_503_and_recovers_by_itself() {
+    let s = spawn_stack().await;
+    let url = s.rooms.config.database_url.clone();
+    if !url.starts_with("sqlite:") {
+        eprintln!("SQLite only: PostgreSQL's outage is the test above");
+        return;
+    }
+    let token = s.token_with(ALL_ROOMS).await;
+    let lock = hold_write_lock(&url).await;
+    let r = s.post(&token, "", None).await;
+    assert_eq!(r.status(), 503, "a write behind another process's lock");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
+    // Reads go on meanwhile (WAL).
+    assert_eq!(s.get(&token, "").await.status(), 200);
+    lock.rollback().await.unwrap();
+    assert_eq!(s.post(&token, "", None).await.status(), 201, "recovered");
+}

@@ -105,8 +105,10 @@ pub fn at_most_one<T>(rows: Vec<T>) -> Option<T> {
     rows.into_iter().next()
 }
 
-/// True when the error means "the database cannot be reached right now" (answer 503 and let
-/// the pool reconnect), as opposed to a bug or a constraint (500 or a domain error).
+/// True when the error means "the database can't serve this right now" (answer 503 with
+/// `Retry-After` and recover by itself), as opposed to a bug or a constraint (500 or a domain
+/// error): unreachable, busy or locked past the busy timeout, read-only (a standby after
+/// failover), out of disk or memory, an I/O error.
 pub fn is_unavailable(err: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, sqlx};
     match err {
@@ -119,16 +121,33 @@ pub fn is_unavailable(err: &DbErr) -> bool {
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
-                // PostgreSQL: admin shutdown / cannot connect now / connection failures (class 08, 57P).
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                sqlx::Error::Database(db) => {
+                    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                        return db
+                            .code()
+                            .and_then(|c| c.parse::<i32>().ok())
+                            .is_some_and(|c| SQLITE_UNAVAILABLE.contains(&(c & 0xff)));
+                    }
+                    // PostgreSQL: connection failures (08), insufficient resources (53: disk
+                    // full, out of memory, too many connections), admin shutdown / cannot
+                    // connect now (57P), read-only transaction (25006: a standby).
+                    db.code().is_some_and(|c| {
+                        c.starts_with("08")
+                            || c.starts_with("53")
+                            || c.starts_with("57P")
+                            || c == "25006"
+                    })
+                }
                 _ => false,
             }
         }
         _ => false,
     }
 }
+
+/// SQLite primary result codes that mean "not now": BUSY, LOCKED, READONLY, IOERR, FULL,
+/// CANTOPEN (extended codes keep the primary code in their low byte).
+const SQLITE_UNAVAILABLE: [i32; 6] = [5, 6, 8, 10, 13, 14];
 
 /// The file path of a `sqlite://path?query` URL, or `None` for other databases / in-memory.
 pub fn sqlite_path(url: &str) -> Option<&str> {

@@ -1,0 +1,43 @@
+//! docs/security.md "Database": a SQLite database locked by another process (busy past the
+//! busy timeout) is an outage — 503 with Retry-After — not a bug, and it recovers by itself.
+//! PostgreSQL's outage is covered by rooms-api's db_faults.rs.
+
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+
+use crate::helpers::{assert_error, spawn_app_with};
+
+async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
+    let db = Database::connect(url).await.unwrap();
+    let txn = db.begin().await.unwrap();
+    txn.execute_unprepared("CREATE TABLE IF NOT EXISTS lock_holder (x INTEGER)")
+        .await
+        .unwrap();
+    txn
+}
+
+#[tokio::test]
+async fn revocation_and_user_creation_behind_a_lock_are_503_and_recover() {
+    let app = spawn_app_with(|c| c.allow_user_creation = true).await;
+    if !app.database_url.starts_with("sqlite:") {
+        eprintln!("SQLite only");
+        return;
+    }
+    let c = app.create_client("rooms:list", &["example.com"]).await;
+    app.create_user("jane@example.com").await;
+    let token = app.access_token(&c, "jane@example.com").await;
+    let lock = hold_write_lock(&app.database_url).await;
+
+    let r = app.revoke(&c, &token).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(r, 503, "temporarily_unavailable").await;
+    let r = app.token_basic(&c, "new.person@example.com").await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(r, 503, "temporarily_unavailable").await;
+
+    lock.rollback().await.unwrap();
+    assert_eq!(app.revoke(&c, &token).await.status(), 200);
+    assert_eq!(
+        app.token_basic(&c, "new.person@example.com").await.status(),
+        200
+    );
+}
