@@ -270,7 +270,10 @@ fn spawn_key_refresh(state: Arc<AppState>) {
         loop {
             tick.tick().await;
             if let Err(e) = state.keys.refresh(&state.db, state.clock.now()).await {
-                tracing::warn!(error = format!("{e:#}"), "signing key refresh failed");
+                tracing::warn!(
+                    error = format!("{:#}", anyhow::Error::from(e)),
+                    "signing key refresh failed"
+                );
             }
         }
     });

@@ -250,12 +250,21 @@ impl KeyRing {
             }
             keys.push(load_row(kek, &row)?);
         }
-        let set = KeySet { keys };
-        if let Some(active) = set.signing_key(now) {
-            key_store::mark_superseded(db, active.generation, active.activates_at).await?;
-        }
+        let set = Arc::new(KeySet { keys });
+        // Published before anything is written: reading and serving keys must go on when
+        // writes can't (a lock, a read-only standby after failover).
         if let Ok(mut guard) = self.current.write() {
-            *guard = Arc::new(set);
+            *guard = Arc::clone(&set);
+        }
+        if let Some(active) = set.signing_key(now)
+            && let Err(e) =
+                key_store::mark_superseded(db, active.generation, active.activates_at).await
+        {
+            // Retried at the next refresh; only the superseded keys' JWKS grace clock waits.
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "could not record superseded signing keys; the key set is published anyway"
+            );
         }
         Ok(())
     }

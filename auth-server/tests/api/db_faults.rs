@@ -41,3 +41,44 @@ async fn revocation_and_user_creation_behind_a_lock_are_503_and_recover() {
         200
     );
 }
+
+#[tokio::test]
+async fn key_refresh_publishes_new_keys_when_writes_fail() {
+    use shared::Clock;
+    let app = spawn_app_with(|_| {}).await;
+    if !app.database_url.starts_with("sqlite:") {
+        eprintln!("SQLite only");
+        return;
+    }
+    let mut config = crate::helpers::test_config(app.database_url.clone());
+    config.key_encryption_key = app.state.config.key_encryption_key.clone();
+    let replica = auth_server::startup::build_state(config, app.clock.clone())
+        .await
+        .unwrap();
+    let new_kid = replica
+        .keys
+        .rotate(&replica.db, app.clock.now(), true)
+        .await
+        .unwrap();
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    // The refresh's bookkeeping UPDATE can't run; the new key is served all the same.
+    let lock = hold_write_lock(&app.database_url).await;
+    app.state
+        .keys
+        .refresh(&app.state.db, app.clock.now())
+        .await
+        .unwrap();
+    lock.rollback().await.unwrap();
+    let jwks = app.jwks().await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&new_kid.as_str()), "{kids:?}");
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    let token = app.access_token(&c, "jane@example.com").await;
+    assert_eq!(crate::helpers::decode_parts(&token).0["kid"], new_kid);
+}
