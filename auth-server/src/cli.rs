@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use shared::claims::next_not_before;
 use shared::{ClientId, Clock, DomainPattern, Email, Scope, ScopeSet, SystemClock};
 use uuid::Uuid;
 
@@ -398,9 +399,10 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
             if activate {
                 app.is_active = true;
             }
-            // Losing a scope or being deactivated invalidates every earlier token.
-            if lost_scope || deactivate {
-                app.tokens_not_before = Some(now);
+            // Losing a scope or a domain, or being deactivated, invalidates every earlier token
+            // (a token for a user of a removed domain must not outlive the removal).
+            if lost_scope || !remove_domains.is_empty() || deactivate {
+                app.tokens_not_before = Some(next_not_before(now));
             }
             app.updated_at = now;
             applications::save(&db, &app).await?;
@@ -422,7 +424,7 @@ async fn app_command(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> an
             let secret = client_secret::generate()?;
             app.secret_hash = client_secret::hash(&secret)?;
             if !keep_tokens {
-                app.tokens_not_before = Some(now);
+                app.tokens_not_before = Some(next_not_before(now));
             }
             app.updated_at = now;
             applications::save(&db, &app).await?;

@@ -96,6 +96,19 @@ pub fn not_before_seconds(t: DateTime<Utc>) -> i64 {
     }
 }
 
+/// The `tokens_not_before` to record for a change at `now` (a deactivation, a scope or domain
+/// removed, a secret rotated): the next whole second, strictly after the `iat` of every token
+/// minted up to `now`.
+///
+/// The token endpoint never mints a token before the second its client's and user's
+/// `tokens_not_before` name: it waits for it (under a second), so a token's `iat` is always the
+/// second it was really minted in. Lifting `iat` to the value instead (as before) let a second
+/// change in the same second — of the same row or of the other one — miss a token minted between
+/// the two: its lifted `iat` equalled the second change's value.
+pub fn next_not_before(now: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(now.timestamp().saturating_add(1), 0).unwrap_or(now)
+}
+
 /// What a verifier expects of every token.
 #[derive(Debug, Clone)]
 pub struct Expectations {
@@ -275,6 +288,14 @@ mod tests {
         let mut bad = c.clone();
         bad.delegated = Some(false);
         assert_eq!(bad.validate(&expect(), now), Err(ClaimError::NotDelegated));
+    }
+
+    #[test]
+    fn a_change_names_the_next_whole_second() {
+        let t = |s: i64, ms: u32| DateTime::from_timestamp(s, ms * 1_000_000).unwrap();
+        assert_eq!(not_before_seconds(next_not_before(t(100, 200))), 101);
+        // On a second boundary too: a token minted in that same instant has iat 200.
+        assert_eq!(not_before_seconds(next_not_before(t(200, 0))), 201);
     }
 
     #[test]

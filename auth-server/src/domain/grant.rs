@@ -69,6 +69,10 @@ pub enum TokenError {
     Internal(#[source] anyhow::Error),
 }
 
+/// The longest a token request waits for a `tokens_not_before` in the future: a change names
+/// at most the next second, so more means clock skew between the writer and this server.
+const MAX_NOT_BEFORE_WAIT: std::time::Duration = std::time::Duration::from_millis(1100);
+
 impl From<StoreError> for TokenError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
@@ -167,14 +171,27 @@ pub async fn exchange(
     if !user.is_active {
         return Err(TokenError::UserDisabled);
     }
-    // 9. The token. Its iat is never below a not_before set in this same second (a rotation
-    // or reactivation just now), or it would be refused as older than the change.
-    let issue_at = [app.tokens_not_before, user.tokens_not_before]
+    // 9. The token. A change just now (a rotation, a reactivation) names the next whole second
+    // as `tokens_not_before`: wait for it, so the token's iat is the real second it is minted in
+    // and any later change, even within that second, still kills it (claims::next_not_before).
+    let not_before = [app.tokens_not_before, user.tokens_not_before]
         .into_iter()
         .flatten()
         .map(not_before_seconds)
         .filter_map(|s| chrono::DateTime::from_timestamp(s, 0))
-        .fold(now, std::cmp::max);
+        .max();
+    let issue_at = match not_before {
+        Some(nb) if nb > now => {
+            let wait = (nb - now)
+                .to_std()
+                .unwrap_or_default()
+                .min(MAX_NOT_BEFORE_WAIT);
+            tokio::time::sleep(wait).await;
+            // Past the wait (clock skew with whoever wrote the change) iat is lifted instead.
+            state.clock.now().max(nb)
+        }
+        _ => now,
+    };
     let scopes = app.scopes.token_scopes();
     let claims = AccessTokenClaims::issue(Issue {
         issuer: &state.config.issuer,

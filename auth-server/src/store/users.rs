@@ -99,7 +99,8 @@ pub async fn set_active(
 ) -> Result<(), StoreError> {
     let mut update = Entity::update_many().col_expr(Column::IsActive, Expr::value(active));
     if !active {
-        update = update.col_expr(Column::TokensNotBefore, Expr::value(Some(now)));
+        let not_before = shared::claims::next_not_before(now);
+        update = update.col_expr(Column::TokensNotBefore, Expr::value(Some(not_before)));
     }
     update.filter(Column::Id.eq(id)).exec(db).await?;
     Ok(())

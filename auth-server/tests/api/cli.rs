@@ -403,3 +403,82 @@ async fn migrate_and_openapi_subcommands() {
     assert!(cli.ok(&["migrate"]).contains("migrations applied"));
     assert!(cli.ok(&["openapi"]).contains("/oauth/token"));
 }
+
+/// A running server and a CLI on its database.
+async fn live() -> (crate::helpers::TestApp, Cli) {
+    use base64::Engine;
+    use secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let app = spawn_on(url.clone(), dir, |_| {}).await;
+    let kek = base64::engine::general_purpose::STANDARD.encode(
+        app.state
+            .config
+            .key_encryption_key
+            .as_ref()
+            .unwrap()
+            .expose_secret(),
+    );
+    (
+        app,
+        Cli {
+            url,
+            kek,
+            _dir: None,
+        },
+    )
+}
+
+#[tokio::test]
+async fn removing_a_domain_kills_the_tokens_issued_before() {
+    let (app, cli) = live().await;
+    let rs = app.create_client("tokens:introspect", &[]).await;
+    let c = app
+        .create_client("rooms:list", &["example.com", "example.org"])
+        .await;
+    app.create_user("jane@example.com").await;
+    let token = app.access_token(&c, "jane@example.com").await;
+    assert_eq!(app.introspection(&rs, &token).await["active"], true);
+    cli.ok(&[
+        "app",
+        "update",
+        &c.client_id,
+        "--remove-domain",
+        "example.com",
+    ]);
+    assert_eq!(
+        app.introspection(&rs, &token).await,
+        serde_json::json!({"active": false}),
+        "a token for a user of the removed domain dies with it"
+    );
+    assert_eq!(app.token_basic(&c, "jane@example.com").await.status(), 403);
+}
+
+#[tokio::test]
+async fn two_changes_in_the_same_second_both_kill_earlier_tokens() {
+    let (app, cli) = live().await;
+    let rs = app.create_client("tokens:introspect", &[]).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    // Change 1 (a reactivation after a deactivation), a token, then change 2 (a rotation),
+    // all within about a second of each other: the token must not survive change 2.
+    let kek_clock = || chrono::Utc::now();
+    let start = kek_clock();
+    cli.ok(&["user", "deactivate", "jane@example.com"]);
+    cli.ok(&["user", "activate", "jane@example.com"]);
+    app.clock.set(chrono::Utc::now());
+    let token = app.access_token(&c, "jane@example.com").await;
+    let rotated = cli.json(&["app", "rotate-secret", &c.client_id, "--json"]);
+    app.clock.set(chrono::Utc::now());
+    eprintln!("three changes in {:?}", kek_clock() - start);
+    assert_eq!(
+        app.introspection(&rs, &token).await,
+        serde_json::json!({"active": false})
+    );
+    let c2 = crate::helpers::TestClient {
+        client_id: c.client_id.clone(),
+        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let fresh = app.access_token(&c2, "jane@example.com").await;
+    assert_eq!(app.introspection(&rs, &fresh).await["active"], true);
+}
