@@ -79,8 +79,9 @@ pub struct Settings {
         global = true
     )]
     pub token_issuer: String,
+    /// At most `shared::claims::MAX_LEEWAY_SECONDS` (300), which revocation retention follows.
     #[arg(long, env = "TOKEN_LEEWAY_SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(0..=300), global = true)]
+          value_parser = clap::value_parser!(u32).range(0..=shared::claims::MAX_LEEWAY_SECONDS as i64), global = true)]
     pub token_leeway_seconds: u32,
     /// jwks (default), hs256 or introspection.
     #[arg(

@@ -109,6 +109,14 @@ pub fn next_not_before(now: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(now.timestamp().saturating_add(1), 0).unwrap_or(now)
 }
 
+/// The largest `TOKEN_LEEWAY_SECONDS` a verifier may use: it accepts a token until
+/// `exp + leeway`.
+pub const MAX_LEEWAY_SECONDS: i64 = 300;
+/// How long past `exp` a revocation is kept, by the auth-server's feed and by every local
+/// verifier: longer than any verifier accepts the token, whatever its leeway, or a revoked
+/// token would work again between the end of retention and `exp + leeway`.
+pub const REVOCATION_RETENTION_SECONDS: i64 = MAX_LEEWAY_SECONDS + 60;
+
 /// What a verifier expects of every token.
 #[derive(Debug, Clone)]
 pub struct Expectations {

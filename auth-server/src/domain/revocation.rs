@@ -11,8 +11,9 @@ use super::introspection::verify_own;
 use crate::state::AppState;
 use crate::store::{StoreError, applications::Application, revocations};
 
-/// Leeway past `exp` during which a revocation is still kept and published.
-pub const LEEWAY: TimeDelta = TimeDelta::seconds(60);
+/// How long past `exp` a revocation is still kept and published: past the longest leeway any
+/// verifier may use (shared::claims::REVOCATION_RETENTION_SECONDS).
+pub const LEEWAY: TimeDelta = TimeDelta::seconds(shared::claims::REVOCATION_RETENTION_SECONDS);
 /// How far back a cursor query reaches again, so rows committed out of order are not skipped.
 pub const OVERLAP: TimeDelta = TimeDelta::seconds(5);
 

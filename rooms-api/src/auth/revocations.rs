@@ -162,8 +162,9 @@ impl RevocationFeed {
                 let e = s.users.entry(u.user_id).or_insert(u.not_before);
                 *e = (*e).max(u.not_before);
             }
-            // Revocations of expired tokens no longer matter.
-            let horizon = now.timestamp() - 120;
+            // Revocations of tokens past any leeway no longer matter; before that, a revoked
+            // token would be accepted again (claims::REVOCATION_RETENTION_SECONDS).
+            let horizon = now.timestamp() - shared::claims::REVOCATION_RETENTION_SECONDS;
             s.revoked.retain(|_, exp| *exp > horizon);
             s.cursor = Some(feed.cursor);
             s.last_success = Some(now);

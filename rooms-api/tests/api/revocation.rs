@@ -195,3 +195,29 @@ async fn the_rooms_api_fails_closed_without_the_feed_and_recovers() {
         .unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+#[tokio::test]
+async fn a_revoked_token_stays_refused_for_as_long_as_the_leeway_accepts_it() {
+    let s = spawn_stack_with(Options {
+        revocation_feed: true,
+        rooms: Box::new(|c| c.leeway_seconds = shared::claims::MAX_LEEWAY_SECONDS),
+        ..Default::default()
+    })
+    .await;
+    s.poll_feed().await;
+    let sub = subject(&s).await;
+    let r = s
+        .client
+        .post(format!("{}/oauth/revoke", s.auth_url))
+        .basic_auth(&sub.client.client_id, Some(&sub.client.secret))
+        .form(&[("token", sub.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    refused_after_poll(&s, &sub.token).await;
+    // Past exp, inside the 300 s leeway: the rooms API would accept the token, so the poller
+    // must still hold its revocation (the feed's side: auth-server revoke.rs).
+    s.clock.advance(TimeDelta::seconds(3600 + 290));
+    refused_after_poll(&s, &sub.token).await;
+}
