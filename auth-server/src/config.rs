@@ -123,6 +123,7 @@ pub struct Config {
     pub secret_cache_idle: Duration,
     pub trusted_proxies: crate::domain::source::TrustedProxies,
     pub log_format: LogFormat,
+    pub timeouts: shared::server::timeouts::Timeouts,
 }
 
 fn secret_from_env(
@@ -158,6 +159,7 @@ impl Config {
             secret_cache_idle: crate::domain::secret_cache::DEFAULT_IDLE,
             trusted_proxies: Default::default(),
             log_format: LogFormat::Text,
+            timeouts: Default::default(),
         })
     }
 
@@ -245,6 +247,7 @@ impl Config {
                 None => Default::default(),
             },
             log_format: s.common.log_format,
+            timeouts: (&s.common.timeouts).into(),
         })
     }
 }

@@ -23,6 +23,7 @@ use crate::domain::secret_cache::SecretCache;
 use crate::domain::signing::KeyRing;
 use crate::state::AppState;
 use shared::server::random;
+use shared::server::timeouts;
 
 /// Request bodies above this answer 413 (security.md).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -153,6 +154,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let docs = api.swagger_ui();
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
+    let body_read = state.config.timeouts.body_read;
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -163,6 +165,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(http::refuse_duplicate_json_keys)
         .around(http::refuse_repeated_query)
         .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
+        .around(move |ep, req| timeouts::body_read_deadline(body_read, ep, req))
         .around(|ep, req| async move {
             // Outside the body limit, so a 413 from the token endpoint carries it too.
             let no_store = is_token_path(req.uri().path());
@@ -240,8 +243,9 @@ impl Application {
         spawn_purge(Arc::clone(&self.state));
         tracing::info!(port = self.listeners.api_port(), issuer = %self.state.config.issuer, "auth-server listening");
         let metrics = Arc::clone(&self.state.metrics.http);
+        let timeouts = self.state.config.timeouts;
         self.listeners
-            .serve(routes(self.state), metrics, stop)
+            .serve(routes(self.state), metrics, timeouts, stop)
             .await?;
         Ok(())
     }

@@ -242,6 +242,7 @@ pub struct Config {
     /// How often the JWKS is re-fetched even without an unknown `kid`.
     pub jwks_refresh: Duration,
     pub log_format: LogFormat,
+    pub timeouts: shared::server::timeouts::Timeouts,
 }
 
 fn http_url(setting: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -392,6 +393,7 @@ impl Config {
             },
             jwks_refresh: Duration::from_secs(300),
             log_format: s.common.log_format,
+            timeouts: (&s.common.timeouts).into(),
         })
     }
 }

@@ -36,6 +36,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let docs = api.swagger_ui();
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
+    let body_read = state.config.timeouts.body_read;
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -44,6 +45,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(http::refuse_repeated_query)
+        .around(move |ep, req| shared::server::timeouts::body_read_deadline(body_read, ep, req))
         .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 
@@ -107,8 +109,9 @@ impl Application {
             "rooms-api listening"
         );
         let metrics = Arc::clone(&self.state.metrics.http);
+        let timeouts = self.state.config.timeouts;
         self.listeners
-            .serve(routes(self.state), metrics, stop)
+            .serve(routes(self.state), metrics, timeouts, stop)
             .await?;
         Ok(())
     }

@@ -14,6 +14,7 @@ mod metadata;
 mod revoke;
 mod security;
 mod shutdown;
+mod timeouts;
 mod token;
 mod token_claims;
 mod users;

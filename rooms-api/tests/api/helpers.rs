@@ -151,6 +151,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         },
         jwks_refresh: std::time::Duration::from_secs(300),
         log_format: LogFormat::Text,
+        timeouts: Default::default(),
     };
     if let Some(c) = &resource_client {
         let credentials = ClientCredentials {

@@ -60,6 +60,8 @@ pub async fn request_context<E: Endpoint>(
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
+    // The headers are in: the connection's header clock stops (timeouts.rs).
+    super::timeouts::headers_received(req.local_addr(), req.remote_addr());
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -188,6 +190,13 @@ pub async fn body_limit<E: Endpoint>(
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
             return Ok(framework_error_response(StatusCode::PAYLOAD_TOO_LARGE));
         }
+        Err(poem::error::ReadBodyError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Ok(error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::InvalidRequest,
+                "The request body was not received in time",
+            ));
+        }
         Err(_) => return Ok(framework_error_response(StatusCode::BAD_REQUEST)),
     }
     Ok(next.get_response(req).await)
@@ -300,9 +309,10 @@ impl Listeners {
         self,
         api: impl Endpoint + 'static,
         metrics: std::sync::Arc<super::metrics::HttpMetrics>,
+        timeouts: super::timeouts::Timeouts,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        serve(self.api, api, self.metrics, metrics, stop).await
+        serve(self.api, api, self.metrics, metrics, timeouts, stop).await
     }
 }
 
@@ -313,8 +323,10 @@ pub async fn serve(
     api: impl Endpoint + 'static,
     metrics_acceptor: poem::listener::TcpAcceptor,
     metrics: std::sync::Arc<super::metrics::HttpMetrics>,
+    timeouts: super::timeouts::Timeouts,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use super::timeouts::TimedAcceptor;
     use std::time::Duration;
     let (stopped, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -324,16 +336,18 @@ pub async fn serve(
     let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let metrics = poem::Server::new_with_acceptor(metrics_acceptor).run_with_graceful_shutdown(
-        super::metrics::endpoint(metrics),
-        until(stopping.clone()),
-        Some(Duration::from_secs(5)),
-    );
-    let api = poem::Server::new_with_acceptor(api_acceptor).run_with_graceful_shutdown(
-        api,
-        until(stopping),
-        Some(Duration::from_secs(30)),
-    );
+    let metrics =
+        poem::Server::new_with_acceptor(TimedAcceptor::new(metrics_acceptor, timeouts.header_read))
+            .idle_timeout(timeouts.idle)
+            .run_with_graceful_shutdown(
+                super::metrics::endpoint(metrics),
+                until(stopping.clone()),
+                Some(Duration::from_secs(5)),
+            );
+    let api =
+        poem::Server::new_with_acceptor(TimedAcceptor::new(api_acceptor, timeouts.header_read))
+            .idle_timeout(timeouts.idle)
+            .run_with_graceful_shutdown(api, until(stopping), Some(Duration::from_secs(30)));
     let (api, metrics) = tokio::join!(api, metrics);
     api.and(metrics)
 }

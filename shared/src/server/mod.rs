@@ -11,4 +11,5 @@ pub mod settings;
 pub mod strict_json;
 pub mod telemetry;
 pub mod testing;
+pub mod timeouts;
 pub mod verified_tokens;

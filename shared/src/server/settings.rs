@@ -23,4 +23,6 @@ pub struct CommonSettings {
     /// text or json
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub timeouts: super::timeouts::TimeoutSettings,
 }

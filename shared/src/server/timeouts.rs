@@ -1,0 +1,272 @@
+//! Connection timeouts (docs/security.md "Bounded resources"): a client that never finishes its
+//! headers, trickles its body, or holds an idle keep-alive connection can't pin a connection.
+//!
+//! - **Header read** (`HTTP_HEADER_READ_TIMEOUT_SECONDS`): from a request's first byte until
+//!   the server has its headers. Enforced on the socket (`TimedIo`): hyper, as poem runs it, has
+//!   no timer. `request_context` tells the connection when the headers have arrived.
+//! - **Body read** (`HTTP_BODY_READ_TIMEOUT_SECONDS`): reading a body, in the extractors that
+//!   read one (408).
+//! - **Idle** (`HTTP_IDLE_TIMEOUT_SECONDS`): no byte either way for that long closes the
+//!   connection (poem's idle timeout).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use clap::Args;
+use poem::listener::Acceptor;
+use poem::web::{LocalAddr, RemoteAddr};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+#[derive(Debug, Clone, Args)]
+pub struct TimeoutSettings {
+    /// Seconds from a request's first byte until its headers are in.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub http_header_read_timeout_seconds: u64,
+    /// Seconds to read a request body.
+    #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub http_body_read_timeout_seconds: u64,
+    /// Seconds a connection may stay without traffic.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub http_idle_timeout_seconds: u64,
+}
+
+/// The three timeouts, typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub header_read: Duration,
+    pub body_read: Duration,
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+impl From<&TimeoutSettings> for Timeouts {
+    fn from(s: &TimeoutSettings) -> Self {
+        Self {
+            header_read: Duration::from_secs(s.http_header_read_timeout_seconds),
+            body_read: Duration::from_secs(s.http_body_read_timeout_seconds),
+            idle: Duration::from_secs(s.http_idle_timeout_seconds),
+        }
+    }
+}
+
+type Key = (SocketAddr, SocketAddr);
+
+/// Open connections by (local, remote) address: the 4-tuple is unique while a connection lives,
+/// whichever listener of the process accepted it.
+fn open() -> &'static Mutex<HashMap<Key, Arc<AtomicBool>>> {
+    static OPEN: OnceLock<Mutex<HashMap<Key, Arc<AtomicBool>>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// Called once a request's headers are in: its connection stops the header clock.
+pub fn headers_received(local: &LocalAddr, remote: &RemoteAddr) {
+    let (Some(l), Some(r)) = (local.as_socket_addr(), remote.as_socket_addr()) else {
+        return;
+    };
+    let map = open().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(flag) = map.get(&(*l, *r)) {
+        flag.store(true, Ordering::Release);
+    }
+}
+
+/// Wraps an acceptor so every connection has a header-read deadline.
+pub struct TimedAcceptor<A> {
+    inner: A,
+    header_read: Duration,
+}
+
+impl<A> TimedAcceptor<A> {
+    pub fn new(inner: A, header_read: Duration) -> Self {
+        Self { inner, header_read }
+    }
+}
+
+impl<A: Acceptor> Acceptor for TimedAcceptor<A> {
+    type Io = TimedIo<A::Io>;
+
+    fn local_addr(&self) -> Vec<LocalAddr> {
+        self.inner.local_addr()
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, poem::http::uri::Scheme)> {
+        let (io, local, remote, scheme) = self.inner.accept().await?;
+        let key = match (local.as_socket_addr(), remote.as_socket_addr()) {
+            (Some(l), Some(r)) => Some((*l, *r)),
+            _ => None,
+        };
+        let received = Arc::new(AtomicBool::new(false));
+        if let Some(key) = key {
+            open()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, Arc::clone(&received));
+        }
+        let io = TimedIo {
+            inner: io,
+            key,
+            received,
+            limit: self.header_read,
+            deadline: None,
+        };
+        Ok((io, local, remote, scheme))
+    }
+}
+
+/// A connection whose request headers must arrive within `limit` of their first byte.
+pub struct TimedIo<T> {
+    inner: T,
+    key: Option<Key>,
+    /// Set by `headers_received`.
+    received: Arc<AtomicBool>,
+    limit: Duration,
+    /// Running while a request's headers are being read.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> Drop for TimedIo<T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            open()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.received.swap(false, Ordering::AcqRel) {
+            this.deadline = None;
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled
+            && buf.filled().len() > before
+            && this.deadline.is_none()
+        {
+            // The first byte of a request (or of a body, until the response clears it).
+            this.deadline = Some(Box::pin(tokio::time::sleep_until(
+                Instant::now() + this.limit,
+            )));
+        }
+        if polled.is_pending()
+            && let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request headers not received in time",
+            )));
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        // A response is being written: whatever was read belonged to a finished request.
+        self.deadline = None;
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.deadline = None;
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Gives a request body `timeout` to arrive in full; past it, reading fails with `TimedOut`
+/// (`body_limit` answers 408). Requests that declare no body are left alone.
+pub async fn body_read_deadline<E: poem::Endpoint>(
+    timeout: Duration,
+    next: E,
+    mut req: poem::Request,
+) -> poem::Result<poem::Response> {
+    use poem::http::header;
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body {
+        let body = req.take_body();
+        req.set_body(poem::Body::from_async_read(DeadlineReader {
+            inner: body.into_async_read(),
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }));
+    }
+    Ok(poem::IntoResponse::into_response(
+        next.get_response(req).await,
+    ))
+}
+
+struct DeadlineReader<R> {
+    inner: R,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for DeadlineReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if polled.is_pending() && this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request body not received in time",
+            )));
+        }
+        polled
+    }
+}
