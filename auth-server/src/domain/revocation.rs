@@ -66,6 +66,10 @@ pub struct Feed {
     pub revoked: Vec<RevokedEntry>,
     pub clients_not_before: Vec<ClientNotBefore>,
     pub users_not_before: Vec<UserNotBefore>,
+    /// Every signing key's `kid` in the key table, pending ones included: a local verifier
+    /// that meets one of these and lacks it refetches the JWKS at once, past its refetch rate
+    /// limit (a `keys rotate --now` key is announced before it signs).
+    pub kids: Vec<String>,
 }
 
 fn encode_cursor(t: DateTime<Utc>) -> String {
@@ -118,6 +122,11 @@ pub async fn feed(state: &AppState, cursor: Option<&str>) -> Result<Feed, StoreE
                 user_id: id.to_string(),
                 not_before: not_before_seconds(t),
             })
+            .collect(),
+        kids: crate::store::keys::all(&state.db)
+            .await?
+            .into_iter()
+            .map(|k| k.kid)
             .collect(),
     })
 }

@@ -14,6 +14,8 @@ use josekit::jws::{ES256, EdDSA, JwsVerifier, RS256};
 use shared::{Clock, SigningAlg};
 
 pub const REFETCH_INTERVAL: TimeDelta = TimeDelta::seconds(10);
+/// The refetch limit for a kid the auth-server announced (only its own keys can be).
+pub const ANNOUNCED_REFETCH_INTERVAL: TimeDelta = TimeDelta::milliseconds(500);
 
 #[derive(Clone)]
 pub struct KeyEntry {
@@ -45,13 +47,18 @@ pub enum JwksError {
 #[error("signing keys unavailable")]
 pub struct KeysUnavailable;
 
+/// When the last refetch for (any unknown kid, an announced kid) ran.
+type RefetchSlots = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 #[derive(Debug)]
 pub struct JwksCache {
     url: String,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     keys: RwLock<Arc<HashMap<String, KeyEntry>>>,
-    last_refetch: tokio::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Last refetch for an unknown kid: (any kid, an announced kid). Forged kids can only use
+    /// up the first slot.
+    last_refetch: tokio::sync::Mutex<RefetchSlots>,
     loaded: AtomicBool,
     fetches: AtomicU64,
 }
@@ -66,7 +73,7 @@ impl JwksCache {
             http,
             clock,
             keys: RwLock::new(Arc::new(HashMap::new())),
-            last_refetch: tokio::sync::Mutex::new(None),
+            last_refetch: tokio::sync::Mutex::new((None, None)),
             loaded: AtomicBool::new(false),
             fetches: AtomicU64::new(0),
         })
@@ -145,17 +152,29 @@ impl JwksCache {
         Ok(())
     }
 
-    /// The key for `kid`, refetching the set at most once per `REFETCH_INTERVAL` when unknown.
-    pub async fn get(&self, kid: &str) -> Result<Option<KeyEntry>, KeysUnavailable> {
+    /// The key for `kid`, refetching the set at most once per `REFETCH_INTERVAL` when unknown —
+    /// or, for a kid the auth-server has `announced` in its revocation feed, once per
+    /// `ANNOUNCED_REFETCH_INTERVAL`: forged kids that used up the slot can't get a genuine new
+    /// key's tokens refused after `keys rotate --now`.
+    pub async fn get(
+        &self,
+        kid: &str,
+        announced: bool,
+    ) -> Result<Option<KeyEntry>, KeysUnavailable> {
         if let Some(e) = self.lookup(kid) {
             return Ok(Some(e));
         }
-        let mut last = self.last_refetch.lock().await;
+        let mut slots = self.last_refetch.lock().await;
         if let Some(e) = self.lookup(kid) {
             return Ok(Some(e));
         }
         let now = self.clock.now();
-        if last.is_some_and(|t| now - t < REFETCH_INTERVAL) {
+        let (last, interval) = if announced {
+            (&mut slots.1, ANNOUNCED_REFETCH_INTERVAL)
+        } else {
+            (&mut slots.0, REFETCH_INTERVAL)
+        };
+        if last.is_some_and(|t| now - t < interval) {
             return if self.is_loaded() {
                 Ok(None)
             } else {

@@ -15,6 +15,9 @@ use shared::{AccessTokenClaims, Clock};
 
 use crate::config::RevocationConfig;
 
+/// More announced kids than this are ignored (the table holds a few keys).
+const MAX_ANNOUNCED: usize = 64;
+
 #[derive(Debug, Default)]
 struct State {
     revoked: HashMap<String, i64>,
@@ -22,6 +25,8 @@ struct State {
     users: HashMap<String, i64>,
     cursor: Option<String>,
     last_success: Option<DateTime<Utc>>,
+    /// Kids the auth-server announced in its last answer.
+    announced: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +36,8 @@ struct FeedBody {
     revoked: Vec<RevokedEntry>,
     clients_not_before: Vec<ClientEntry>,
     users_not_before: Vec<UserEntry>,
+    #[serde(default)]
+    kids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +108,14 @@ impl RevocationFeed {
         self.polls.load(Ordering::Relaxed)
     }
 
+    /// True when the auth-server's feed named `kid` as one of its keys.
+    pub fn announced(&self, kid: &str) -> bool {
+        self.state
+            .read()
+            .map(|s| s.announced.contains(kid))
+            .unwrap_or(false)
+    }
+
     /// Refused when revoked, or issued before its client's or user's `not_before`.
     pub fn is_refused(&self, claims: &AccessTokenClaims, user_id: &str) -> bool {
         let Ok(s) = self.state.read() else {
@@ -167,6 +182,8 @@ impl RevocationFeed {
             let horizon = now.timestamp() - shared::claims::REVOCATION_RETENTION_SECONDS;
             s.revoked.retain(|_, exp| *exp > horizon);
             s.cursor = Some(feed.cursor);
+            // Bounded like the key table: a handful of kids.
+            s.announced = feed.kids.into_iter().take(MAX_ANNOUNCED).collect();
             s.last_success = Some(now);
         }
         Ok(())

@@ -181,8 +181,12 @@ impl Authenticator {
                     .kid
                     .as_deref()
                     .ok_or(AuthFailure::Invalid(TokenRejection::UnknownKey))?;
+                let announced = self
+                    .revocations
+                    .as_ref()
+                    .is_some_and(|feed| feed.announced(kid));
                 let entry = cache
-                    .get(kid)
+                    .get(kid, announced)
                     .await
                     .map_err(|_| AuthFailure::Unavailable)?
                     .ok_or(AuthFailure::Invalid(TokenRejection::UnknownKey))?;

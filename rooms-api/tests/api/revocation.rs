@@ -221,3 +221,48 @@ async fn a_revoked_token_stays_refused_for_as_long_as_the_leeway_accepts_it() {
     s.clock.advance(TimeDelta::seconds(3600 + 290));
     refused_after_poll(&s, &sub.token).await;
 }
+
+#[tokio::test]
+async fn a_key_rotated_now_is_fetched_at_once_even_after_forged_kids_used_the_refetch_slot() {
+    let s = stack().await;
+    let sub = subject(&s).await;
+    // An attacker's token with a made-up kid uses the refetch slot (once per 10 s).
+    let payload = sub.token.split('.').nth(1).unwrap();
+    let forged_header = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"alg":"EdDSA","typ":"at+jwt","kid":"attacker-kid"}"#,
+    );
+    let forged = format!("{forged_header}.{payload}.AAAA");
+    assert_eq!(s.get(&forged, "").await.status(), 401);
+    // The operator rotates with --now; the auth-server signs with the new key after its refresh.
+    let kid = s
+        .auth
+        .keys
+        .rotate(&s.auth.db, s.clock.now(), true)
+        .await
+        .unwrap();
+    s.clock.advance(TimeDelta::seconds(1));
+    s.auth
+        .keys
+        .refresh(&s.auth.db, s.clock.now())
+        .await
+        .unwrap();
+    s.poll_feed().await; // the feed announces the new kid
+    let token = s.token(&sub.client, "jane@example.com").await;
+    let header = sub_header(&token);
+    assert_eq!(header["kid"], kid.as_str(), "signed with the new key");
+    assert_eq!(
+        s.get(&token, "").await.status(),
+        200,
+        "no 401 for a genuine new kid"
+    );
+}
+
+fn sub_header(token: &str) -> serde_json::Value {
+    let raw = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        token.split('.').next().unwrap(),
+    )
+    .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
