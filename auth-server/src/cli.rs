@@ -142,6 +142,9 @@ pub enum KeysCommand {
         #[arg(long)]
         now: bool,
     },
+    /// Emergency: take a key out of the JWKS and have every verifier refuse its tokens (a
+    /// stolen private key). Not the key that signs now: `rotate --now` first.
+    Retire { kid: String },
 }
 
 /// A refused operation: one line on stderr, exit 1.
@@ -623,6 +626,19 @@ async fn keys_command(
                 );
             }
             Ok(())
+        }
+        KeysCommand::Retire { kid } => {
+            let db = startup::open_database(&config.database_url).await?;
+            match signing::retire(&db, &kid, now).await {
+                Ok(()) => {
+                    println!(
+                        "key {kid} retired: verifiers refuse its tokens from their next feed poll; the servers drop it from the JWKS at their next key refresh"
+                    );
+                    Ok(())
+                }
+                Err(signing::RetireError::Store(e)) => Err(e.into()),
+                Err(e) => Err(refused(e.to_string())),
+            }
         }
     }
 }

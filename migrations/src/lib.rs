@@ -13,6 +13,7 @@ mod m20261123_000003_create_signing_keys;
 mod m20261123_000004_create_revoked_tokens;
 mod m20261123_000101_create_rooms;
 mod m20261123_000102_create_room_accesses;
+mod m20261201_000005_retire_signing_keys;
 
 /// The auth-server's tables: applications, users, signing keys, revoked tokens.
 pub struct AuthMigrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261123_000002_create_users::Migration),
             Box::new(m20261123_000003_create_signing_keys::Migration),
             Box::new(m20261123_000004_create_revoked_tokens::Migration),
+            Box::new(m20261201_000005_retire_signing_keys::Migration),
         ]
     }
 }

@@ -70,6 +70,8 @@ pub struct Feed {
     /// that meets one of these and lacks it refetches the JWKS at once, past its refetch rate
     /// limit (a `keys rotate --now` key is announced before it signs).
     pub kids: Vec<String>,
+    /// Retired keys (`keys retire`): refuse every token signed by one, whatever its `exp`.
+    pub retired_kids: Vec<String>,
 }
 
 fn encode_cursor(t: DateTime<Utc>) -> String {
@@ -96,6 +98,8 @@ pub async fn feed(state: &AppState, cursor: Option<&str>) -> Result<Feed, StoreE
         since.map(|t| t - OVERLAP),
     )
     .await?;
+    // A few rows: every key the table holds.
+    let keys = crate::store::keys::all(&state.db).await?;
     Ok(Feed {
         cursor: encode_cursor(now),
         complete: since.is_none(),
@@ -123,9 +127,14 @@ pub async fn feed(state: &AppState, cursor: Option<&str>) -> Result<Feed, StoreE
                 not_before: not_before_seconds(t),
             })
             .collect(),
-        kids: crate::store::keys::all(&state.db)
-            .await?
+        kids: keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .map(|k| k.kid.clone())
+            .collect(),
+        retired_kids: keys
             .into_iter()
+            .filter(|k| k.retired_at.is_some())
             .map(|k| k.kid)
             .collect(),
     })

@@ -55,6 +55,7 @@ pub enum KeyState {
     Pending,
     Active,
     Superseded,
+    Retired,
 }
 
 impl std::fmt::Display for KeyState {
@@ -63,6 +64,7 @@ impl std::fmt::Display for KeyState {
             KeyState::Pending => "pending",
             KeyState::Active => "active",
             KeyState::Superseded => "superseded",
+            KeyState::Retired => "retired",
         })
     }
 }
@@ -157,10 +159,14 @@ pub fn describe(rows: &[key_store::KeyRow], now: DateTime<Utc>) -> Vec<KeyInfo> 
         .map(|row| {
             let superseded_at = rows
                 .iter()
-                .filter(|k| k.generation > row.generation && k.activates_at <= now)
+                .filter(|k| {
+                    k.generation > row.generation && k.activates_at <= now && k.retired_at.is_none()
+                })
                 .map(|k| k.activates_at)
                 .min();
-            let state = if row.activates_at > now {
+            let state = if row.retired_at.is_some() {
+                KeyState::Retired
+            } else if row.activates_at > now {
                 KeyState::Pending
             } else if superseded_at.is_some() {
                 KeyState::Superseded
@@ -177,6 +183,47 @@ pub fn describe(rows: &[key_store::KeyRow], now: DateTime<Utc>) -> Vec<KeyInfo> 
             }
         })
         .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    #[error("no key {0}")]
+    NotFound(String),
+    #[error("key {0} is already retired")]
+    AlreadyRetired(String),
+    #[error(
+        "key {0} signs now: run `keys rotate --now` first, then retire it (the servers sign with the new key from their next key refresh)"
+    )]
+    SignsNow(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Emergency retirement of `kid` (a stolen private key can mint tokens with any `exp`): the
+/// servers drop it at their next key refresh, the revocation feed lists it at once, and every
+/// local verifier refuses its tokens from its next poll. The key that signs now can't be
+/// retired, so there is always a signer.
+pub async fn retire(
+    db: &impl ConnectionTrait,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), RetireError> {
+    let rows = key_store::all(db).await?;
+    let info = describe(&rows, now);
+    match info.iter().find(|k| k.kid == kid) {
+        None => return Err(RetireError::NotFound(kid.to_owned())),
+        Some(k) if k.state == KeyState::Retired => {
+            return Err(RetireError::AlreadyRetired(kid.to_owned()));
+        }
+        Some(k) if k.state == KeyState::Active => {
+            return Err(RetireError::SignsNow(kid.to_owned()));
+        }
+        Some(_) => {}
+    }
+    if !key_store::retire(db, kid, now).await? {
+        return Err(RetireError::AlreadyRetired(kid.to_owned()));
+    }
+    Ok(())
 }
 
 /// The shared key ring: a snapshot swapped whole on refresh.
@@ -242,7 +289,8 @@ impl KeyRing {
         let rows = key_store::all(db).await?;
         let previous = self.snapshot();
         let mut keys = Vec::with_capacity(rows.len());
-        for row in rows {
+        // A retired key is never loaded: out of the JWKS, never signing, its tokens unverifiable.
+        for row in rows.into_iter().filter(|r| r.retired_at.is_none()) {
             // Reuse already-built signers: decrypting and parsing keys is not free.
             if let Some(k) = previous.keys.iter().find(|k| k.kid == row.kid) {
                 keys.push(k.clone());
@@ -364,6 +412,7 @@ impl KeyRing {
             created_at: now,
             activates_at,
             superseded_at: None,
+            retired_at: None,
         };
         Ok(key_store::insert(db, row).await?.then_some(kid))
     }

@@ -40,6 +40,7 @@ pub async fn insert(db: &impl ConnectionTrait, row: KeyRow) -> Result<bool, Stor
         created_at: Set(row.created_at),
         activates_at: Set(row.activates_at),
         superseded_at: Set(None),
+        retired_at: Set(None),
     };
     match Entity::insert(active).exec_without_returning(db).await {
         Ok(_) => Ok(true),
@@ -68,4 +69,19 @@ pub async fn mark_superseded(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Marks `kid` retired at `now`; `Ok(false)` when there is no such key.
+pub async fn retire(
+    db: &impl ConnectionTrait,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let result = Entity::update_many()
+        .col_expr(Column::RetiredAt, Expr::value(Some(now)))
+        .filter(Column::Kid.eq(kid))
+        .filter(Column::RetiredAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

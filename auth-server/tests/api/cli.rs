@@ -482,3 +482,20 @@ async fn two_changes_in_the_same_second_both_kill_earlier_tokens() {
     let fresh = app.access_token(&c2, "jane@example.com").await;
     assert_eq!(app.introspection(&rs, &fresh).await["active"], true);
 }
+
+#[tokio::test]
+async fn keys_retire_refuses_the_signing_key_and_unknown_kids() {
+    let (app, cli) = live().await;
+    let kid = app.state.keys.snapshot().keys()[0].kid.clone();
+    let err = cli.refused(&["keys", "retire", &kid]);
+    assert!(err.contains("signs now"), "{err}");
+    let err = cli.refused(&["keys", "retire", "no-such-kid"]);
+    assert!(err.contains("no key"), "{err}");
+    cli.ok(&["keys", "rotate", "--now"]);
+    let out = cli.ok(&["keys", "retire", &kid]);
+    assert!(out.contains("retired"), "{out}");
+    let list = cli.ok(&["keys", "list"]);
+    assert!(list.contains("retired"), "{list}");
+    let err = cli.refused(&["keys", "retire", &kid]);
+    assert!(err.contains("already retired"), "{err}");
+}

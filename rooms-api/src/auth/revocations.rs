@@ -27,6 +27,8 @@ struct State {
     last_success: Option<DateTime<Utc>>,
     /// Kids the auth-server announced in its last answer.
     announced: std::collections::HashSet<String>,
+    /// Kids of retired keys: their tokens are refused whatever their `exp`.
+    retired: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +40,8 @@ struct FeedBody {
     users_not_before: Vec<UserEntry>,
     #[serde(default)]
     kids: Vec<String>,
+    #[serde(default)]
+    retired_kids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +110,14 @@ impl RevocationFeed {
 
     pub fn poll_count(&self) -> u64 {
         self.polls.load(Ordering::Relaxed)
+    }
+
+    /// True when `kid` names a retired key: refuse the token.
+    pub fn is_retired(&self, kid: &str) -> bool {
+        self.state
+            .read()
+            .map(|s| s.retired.contains(kid))
+            .unwrap_or(true)
     }
 
     /// True when the auth-server's feed named `kid` as one of its keys.
@@ -184,6 +196,8 @@ impl RevocationFeed {
             s.cursor = Some(feed.cursor);
             // Bounded like the key table: a handful of kids.
             s.announced = feed.kids.into_iter().take(MAX_ANNOUNCED).collect();
+            // Every answer lists every retired key: replace, never merge.
+            s.retired = feed.retired_kids.into_iter().take(MAX_ANNOUNCED).collect();
             s.last_success = Some(now);
         }
         Ok(())

@@ -145,13 +145,20 @@ impl Authenticator {
         }
     }
 
+    /// A key the auth-server retired (its feed lists it): no token it signed is accepted.
+    fn is_retired(&self, kid: &str) -> bool {
+        self.revocations
+            .as_ref()
+            .is_some_and(|feed| feed.is_retired(kid))
+    }
+
     /// The signature check, cached by a hash of the token: a token reused for an hour pays one
     /// signature verification. Everything that can change — expiry, revocation, not-before, the
     /// key still being published — is checked again on every request by the caller and here.
     async fn verified_claims(&self, token: &str) -> Result<Arc<AccessTokenClaims>, AuthFailure> {
         let key = VerifiedTokens::key(token);
         let hit = self.verified.get(&key, |kid| match (&self.keys, kid) {
-            (Keys::Jwks(cache), Some(kid)) => cache.is_known(kid),
+            (Keys::Jwks(cache), Some(kid)) => cache.is_known(kid) && !self.is_retired(kid),
             (Keys::Jwks(_), None) => false,
             _ => true,
         });
@@ -181,6 +188,9 @@ impl Authenticator {
                     .kid
                     .as_deref()
                     .ok_or(AuthFailure::Invalid(TokenRejection::UnknownKey))?;
+                if self.is_retired(kid) {
+                    return Err(AuthFailure::Invalid(TokenRejection::Revoked));
+                }
                 let announced = self
                     .revocations
                     .as_ref()

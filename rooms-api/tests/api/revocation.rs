@@ -266,3 +266,48 @@ fn sub_header(token: &str) -> serde_json::Value {
     .unwrap();
     serde_json::from_slice(&raw).unwrap()
 }
+
+#[tokio::test]
+async fn a_retired_key_leaves_the_jwks_and_its_tokens_are_refused_within_one_poll() {
+    let s = stack().await;
+    let sub = subject(&s).await;
+    let old_kid = sub_header(&sub.token)["kid"].as_str().unwrap().to_owned();
+    let now = s.clock.now();
+    // The key that signs now can't be retired: there would be no signer.
+    assert!(matches!(
+        auth_server::domain::signing::retire(&s.auth.db, &old_kid, now).await,
+        Err(auth_server::domain::signing::RetireError::SignsNow(_))
+    ));
+    let new_kid = s.auth.keys.rotate(&s.auth.db, now, true).await.unwrap();
+    s.clock.advance(TimeDelta::seconds(1));
+    auth_server::domain::signing::retire(&s.auth.db, &old_kid, s.clock.now())
+        .await
+        .unwrap();
+    // Within one poll every local verifier refuses the stolen key's tokens, whatever their exp.
+    refused_after_poll(&s, &sub.token).await;
+    // The server drops it at its next key refresh and signs with the new one.
+    s.auth
+        .keys
+        .refresh(&s.auth.db, s.clock.now())
+        .await
+        .unwrap();
+    let jwks: serde_json::Value = s
+        .client
+        .get(format!("{}/.well-known/jwks.json", s.auth_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec![new_kid.as_str()]);
+    let fresh = s.token(&sub.client, "jane@example.com").await;
+    assert_eq!(sub_header(&fresh)["kid"], new_kid.as_str());
+    assert_eq!(s.get(&fresh, "").await.status(), 200);
+}
