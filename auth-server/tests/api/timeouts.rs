@@ -81,3 +81,25 @@ async fn idle_connections_are_closed() {
         assert!(after < Duration::from_secs(6), "{after:?}");
     }
 }
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_once() {
+    let app = spawn_app_with(|c| c.timeouts.max_connections = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(("127.0.0.1", app.port)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (answer, after) = until_closed(&mut extra).await;
+    assert!(answer.is_empty(), "{answer}");
+    assert!(after < Duration::from_secs(2), "{after:?}");
+    // A place freed is a place taken again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -336,18 +336,16 @@ pub async fn serve(
     let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let metrics =
-        poem::Server::new_with_acceptor(TimedAcceptor::new(metrics_acceptor, timeouts.header_read))
-            .idle_timeout(timeouts.idle)
-            .run_with_graceful_shutdown(
-                super::metrics::endpoint(metrics),
-                until(stopping.clone()),
-                Some(Duration::from_secs(5)),
-            );
-    let api =
-        poem::Server::new_with_acceptor(TimedAcceptor::new(api_acceptor, timeouts.header_read))
-            .idle_timeout(timeouts.idle)
-            .run_with_graceful_shutdown(api, until(stopping), Some(Duration::from_secs(30)));
+    let metrics = poem::Server::new_with_acceptor(TimedAcceptor::new(metrics_acceptor, &timeouts))
+        .idle_timeout(timeouts.idle)
+        .run_with_graceful_shutdown(
+            super::metrics::endpoint(metrics),
+            until(stopping.clone()),
+            Some(Duration::from_secs(5)),
+        );
+    let api = poem::Server::new_with_acceptor(TimedAcceptor::new(api_acceptor, &timeouts))
+        .idle_timeout(timeouts.idle)
+        .run_with_graceful_shutdown(api, until(stopping), Some(Duration::from_secs(30)));
     let (api, metrics) = tokio::join!(api, metrics);
     api.and(metrics)
 }

@@ -35,6 +35,10 @@ pub struct TimeoutSettings {
     #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub http_body_read_timeout_seconds: u64,
+    /// Connections each listener holds at once; past it a new one is closed at once.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
+    pub http_max_connections: u64,
     /// Seconds a connection may stay without traffic.
     #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
@@ -47,6 +51,8 @@ pub struct Timeouts {
     pub header_read: Duration,
     pub body_read: Duration,
     pub idle: Duration,
+    /// Open connections per listener.
+    pub max_connections: usize,
 }
 
 impl Default for Timeouts {
@@ -55,6 +61,7 @@ impl Default for Timeouts {
             header_read: Duration::from_secs(10),
             body_read: Duration::from_secs(10),
             idle: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }
@@ -65,6 +72,7 @@ impl From<&TimeoutSettings> for Timeouts {
             header_read: Duration::from_secs(s.http_header_read_timeout_seconds),
             body_read: Duration::from_secs(s.http_body_read_timeout_seconds),
             idle: Duration::from_secs(s.http_idle_timeout_seconds),
+            max_connections: usize::try_from(s.http_max_connections).unwrap_or(usize::MAX),
         }
     }
 }
@@ -89,15 +97,25 @@ pub fn headers_received(local: &LocalAddr, remote: &RemoteAddr) {
     }
 }
 
-/// Wraps an acceptor so every connection has a header-read deadline.
+/// Wraps an acceptor so every connection has a header-read deadline, and at most
+/// `max_connections` are open at once: each costs memory (buffers, a task), so a flood of
+/// connections would otherwise grow the process for as long as it lasts. Past the cap a new
+/// connection is closed at once.
 pub struct TimedAcceptor<A> {
     inner: A,
     header_read: Duration,
+    max_connections: usize,
+    open_count: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl<A> TimedAcceptor<A> {
-    pub fn new(inner: A, header_read: Duration) -> Self {
-        Self { inner, header_read }
+    pub fn new(inner: A, timeouts: &Timeouts) -> Self {
+        Self {
+            inner,
+            header_read: timeouts.header_read,
+            max_connections: timeouts.max_connections,
+            open_count: Arc::default(),
+        }
     }
 }
 
@@ -111,7 +129,15 @@ impl<A: Acceptor> Acceptor for TimedAcceptor<A> {
     async fn accept(
         &mut self,
     ) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, poem::http::uri::Scheme)> {
-        let (io, local, remote, scheme) = self.inner.accept().await?;
+        let (io, local, remote, scheme) = loop {
+            let accepted = self.inner.accept().await?;
+            if self.open_count.load(Ordering::Acquire) < self.max_connections {
+                break accepted;
+            }
+            // Dropped: closed before a byte is read.
+            tracing::debug!("connection limit reached: closing a new connection");
+        };
+        self.open_count.fetch_add(1, Ordering::AcqRel);
         let key = match (local.as_socket_addr(), remote.as_socket_addr()) {
             (Some(l), Some(r)) => Some((*l, *r)),
             _ => None,
@@ -125,6 +151,7 @@ impl<A: Acceptor> Acceptor for TimedAcceptor<A> {
         }
         let io = TimedIo {
             inner: io,
+            open_count: Arc::clone(&self.open_count),
             key,
             received,
             limit: self.header_read,
@@ -137,6 +164,8 @@ impl<A: Acceptor> Acceptor for TimedAcceptor<A> {
 /// A connection whose request headers must arrive within `limit` of their first byte.
 pub struct TimedIo<T> {
     inner: T,
+    /// The acceptor's count of open connections.
+    open_count: Arc<std::sync::atomic::AtomicUsize>,
     key: Option<Key>,
     /// Set by `headers_received`.
     received: Arc<AtomicBool>,
@@ -147,6 +176,7 @@ pub struct TimedIo<T> {
 
 impl<T> Drop for TimedIo<T> {
     fn drop(&mut self) {
+        self.open_count.fetch_sub(1, Ordering::AcqRel);
         if let Some(key) = self.key {
             open()
                 .lock()
