@@ -2,17 +2,12 @@
 //! busy timeout) is an outage — 503 with Retry-After — not a bug, and it recovers by itself.
 //! PostgreSQL's outage is covered by rooms-api's db_faults.rs.
 
-use sea_orm::{ConnectionTrait, Database, TransactionTrait};
-
 use crate::helpers::{assert_error, spawn_app_with};
 
 async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
-    let db = Database::connect(url).await.unwrap();
-    let txn = db.begin().await.unwrap();
-    txn.execute_unprepared("CREATE TABLE IF NOT EXISTS lock_holder (x INTEGER)")
+    shared::server::testing::hold_sqlite_write_lock(url)
         .await
-        .unwrap();
-    txn
+        .unwrap()
 }
 
 #[tokio::test]

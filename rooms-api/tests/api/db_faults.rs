@@ -99,13 +99,9 @@ async fn a_database_outage_is_503_without_lost_writes_and_recovers_by_itself() {
 
 /// Holds SQLite's write lock on `url` until the returned transaction is dropped.
 pub async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
-    use sea_orm::TransactionTrait;
-    let db = Database::connect(url).await.unwrap();
-    let txn = db.begin().await.unwrap();
-    txn.execute_unprepared("CREATE TABLE IF NOT EXISTS lock_holder (x INTEGER)")
+    shared::server::testing::hold_sqlite_write_lock(url)
         .await
-        .unwrap();
-    txn
+        .unwrap()
 }
 
 #[tokio::test]

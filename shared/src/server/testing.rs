@@ -50,3 +50,14 @@ pub fn check_committed(path: &std::path::Path, rendered: &str) -> Result<(), Str
         line + 1
     ))
 }
+
+/// Holds SQLite's write lock on the database at `url` (as another process would) until the
+/// returned transaction is dropped or rolled back: writes behind it meet the busy timeout.
+pub async fn hold_sqlite_write_lock(url: &str) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let db = sea_orm::Database::connect(url).await?;
+    let txn = db.begin().await?;
+    txn.execute_unprepared("CREATE TABLE IF NOT EXISTS lock_holder (x INTEGER)")
+        .await?;
+    Ok(txn)
+}
