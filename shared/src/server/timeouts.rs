@@ -155,6 +155,7 @@ impl<A: Acceptor> Acceptor for TimedAcceptor<A> {
             key,
             received,
             limit: self.header_read,
+            started: None,
             deadline: None,
         };
         Ok((io, local, remote, scheme))
@@ -170,7 +171,9 @@ pub struct TimedIo<T> {
     /// Set by `headers_received`.
     received: Arc<AtomicBool>,
     limit: Duration,
-    /// Running while a request's headers are being read.
+    /// When the current request's first byte arrived.
+    started: Option<Instant>,
+    /// The timer for `started + limit`, armed when a read has to wait.
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
@@ -194,27 +197,31 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.received.swap(false, Ordering::AcqRel) {
+            this.started = None;
             this.deadline = None;
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &polled
-            && buf.filled().len() > before
-            && this.deadline.is_none()
-        {
-            // The first byte of a request (or of a body, until the response clears it).
-            this.deadline = Some(Box::pin(tokio::time::sleep_until(
-                Instant::now() + this.limit,
-            )));
-        }
-        if polled.is_pending()
-            && let Some(deadline) = this.deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request headers not received in time",
-            )));
+        match &polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before && this.started.is_none() => {
+                // The first byte of a request (or of a body, until the response clears it).
+                // Only an instant: the timer is armed only if the read then has to wait.
+                this.started = Some(Instant::now());
+            }
+            Poll::Pending => {
+                if let Some(started) = this.started {
+                    let deadline = this.deadline.get_or_insert_with(|| {
+                        Box::pin(tokio::time::sleep_until(started + this.limit))
+                    });
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "request headers not received in time",
+                        )));
+                    }
+                }
+            }
+            _ => {}
         }
         polled
     }
@@ -227,6 +234,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         // A response is being written: whatever was read belonged to a finished request.
+        self.started = None;
         self.deadline = None;
         Pin::new(&mut self.inner).poll_write(cx, data)
     }
@@ -244,6 +252,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.started = None;
         self.deadline = None;
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
