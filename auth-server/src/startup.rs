@@ -166,6 +166,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(http::refuse_repeated_query)
         .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
         .around(move |ep, req| timeouts::body_read_deadline(body_read, ep, req))
+        // Boxing here cuts the nested future type in two: without it the layout of the
+        // outer middleware futures exceeds the compiler's query depth limit.
+        .boxed()
         .around(|ep, req| async move {
             // Outside the body limit, so a 413 from the token endpoint carries it too.
             let no_store = is_token_path(req.uri().path());
