@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `openapi`, and the management commands of
-//! operations.md, which talk to the database directly and so work while servers run.
+//! docs/spec/operations.md, which talk to the database directly and so work while servers run.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Settings (operations.md): every one an environment variable and the same-named flag, read
+//! Settings (docs/spec/operations.md): every one an environment variable and the same-named flag, read
 //! once into `Config`. Secrets come only from the environment or a `_FILE`, never from a flag.
 
 use std::net::SocketAddr;

@@ -25,7 +25,7 @@ use crate::state::AppState;
 use shared::server::random;
 use shared::server::timeouts;
 
-/// Request bodies above this answer 413 (security.md).
+/// Request bodies above this answer 413 (docs/spec/security.md).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub struct Application {

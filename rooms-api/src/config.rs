@@ -1,4 +1,4 @@
-//! Settings (operations.md) of the rooms API, read once into `Config`.
+//! Settings (docs/spec/operations.md) of the rooms API, read once into `Config`.
 
 use std::net::SocketAddr;
 use std::str::FromStr;

@@ -1,5 +1,5 @@
 //! Every error the rooms API answers, mapped once to status, `WWW-Authenticate` and the one JSON
-//! shape (rooms-api.md §2).
+//! shape (docs/spec/rooms-api.md §2).
 
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;

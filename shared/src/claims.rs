@@ -197,7 +197,7 @@ impl AccessTokenClaims {
             .unwrap_or_default()
     }
 
-    /// Every claim check of rooms-api.md §1 that does not need the signature or external state.
+    /// Every claim check of docs/spec/rooms-api.md §1 that does not need the signature or external state.
     pub fn validate(&self, expect: &Expectations, now: DateTime<Utc>) -> Result<(), ClaimError> {
         let now = now.timestamp();
         if self.exp.saturating_add(expect.leeway_seconds) <= now {

@@ -87,9 +87,9 @@ fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>)
 }
 
 /// Runs the calling argon2 worker at nice 10: a CPU-bound hash yields to requests that need
-/// none, so a flood of wrong secrets leaves cached clients their throughput (security.md). At
-/// the default priority the two workers of a 2-core machine took about half of it (issue 7's
-/// bench). On Linux the nice value is per thread; failing to lower it only costs fairness.
+/// none, so a flood of wrong secrets leaves cached clients their throughput (docs/spec/security.md). At
+/// the default priority the two workers of a 2-core machine took about half of it (`scripts/bench`,
+/// before this change). On Linux the nice value is per thread; failing to lower it only costs fairness.
 #[cfg(target_os = "linux")]
 fn yield_to_requests() {
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
@@ -116,7 +116,7 @@ pub enum Lane {
     Normal,
     /// `RESERVED_SLOTS` slots of their own, for attempts past a limit: a guesser can't take the
     /// normal slots from everyone, and the real client, limited because of someone else's
-    /// guesses, is still verified (security.md "no lock-out"). At most `RESERVED_PER_SOURCE`
+    /// guesses, is still verified (docs/spec/security.md "Client authentication": no lock-out). At most `RESERVED_PER_SOURCE`
     /// of them wait per source, so guessers at a few addresses can't fill the lane.
     Reserved { source: IpAddr },
 }

@@ -1,4 +1,4 @@
-//! Brute-force limits on client authentication (docs/security.md "Client authentication").
+//! Brute-force limits on client authentication (docs/spec/security.md "Client authentication").
 //!
 //! Three counters, each in a bounded map whose entries expire with the window:
 //! - per (client_id, source): `limit`;

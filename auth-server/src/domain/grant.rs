@@ -1,4 +1,4 @@
-//! The client_credentials grant with user delegation (auth-server.md §1), in its exact order:
+//! The client_credentials grant with user delegation (docs/spec/auth-server.md §1), in its exact order:
 //! each step's failure is the answer and nothing later runs.
 
 use secrecy::SecretString;
@@ -137,7 +137,7 @@ pub async fn exchange(
     if matches!(presented, Presented::None) {
         return Err(TokenError::NoCredentials);
     }
-    // 4. (failure limits: security.md) 5. Client authentication. A well-formed e-mail's user
+    // 4. (failure limits: docs/spec/security.md) 5. Client authentication. A well-formed e-mail's user
     // is read in the same query as the application; nothing about it is used before step 8.
     let parsed = Email::parse(scope);
     let (app, found) = client_auth::authenticate_with_user(

@@ -1,4 +1,4 @@
-//! RFC 7662 introspection of our own tokens (auth-server.md §4), and the shared "is this one of
+//! RFC 7662 introspection of our own tokens (docs/spec/auth-server.md §4), and the shared "is this one of
 //! our tokens, and still good?" check revocation also uses.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! RFC 7009 revocation (auth-server.md §5) and the revocation feed for locally-verifying
+//! RFC 7009 revocation (docs/spec/auth-server.md §5) and the revocation feed for locally-verifying
 //! resource servers (§6).
 
 use base64::Engine;

@@ -1,4 +1,4 @@
-//! The verified-secret cache (docs/security.md "Client authentication"): after a successful
+//! The verified-secret cache (docs/spec/security.md "Client authentication"): after a successful
 //! argon2 verification, an HMAC of the secret — keyed per process, bound to the client_id and to
 //! the stored PHC string — is kept in memory until it has gone unused for the idle time
 //! (`AUTH_SECRET_CACHE_IDLE_SECONDS`, 5 minutes by default), so an active client never pays

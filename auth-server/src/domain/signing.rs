@@ -1,4 +1,4 @@
-//! Signing keys and their lifecycle (auth-server.md §3).
+//! Signing keys and their lifecycle (docs/spec/auth-server.md §3).
 //!
 //! A key is published (JWKS) from the moment it exists, signs from `activates_at`, and stays
 //! published after a newer key takes over until its last token has expired. Every process keeps

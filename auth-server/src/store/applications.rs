@@ -97,7 +97,7 @@ pub struct WithUser {
 
 /// The application and, in the same query (a LEFT JOIN on a constant condition), the user the
 /// token request names: one database round trip instead of two, and on SQLite each is a
-/// hand-off to the connection's thread and back (issue 7's profile).
+/// hand-off to the connection's thread and back (seen in a perf profile of the token endpoint, `scripts/bench`).
 pub async fn find_with_user(
     db: &impl ConnectionTrait,
     client_id: &ClientId,

@@ -1,4 +1,4 @@
-//! operations.md CLI: every verb, against the same database a running server uses.
+//! docs/spec/operations.md CLI: every verb, against the same database a running server uses.
 
 use std::process::{Command, Output};
 

@@ -1,4 +1,4 @@
-//! operations.md settings: bad values stop the process with one line naming the setting.
+//! docs/spec/operations.md settings: bad values stop the process with one line naming the setting.
 
 use std::process::Command;
 

@@ -1,4 +1,4 @@
-//! docs/security.md "Database": a SQLite database locked by another process (busy past the
+//! docs/spec/security.md "Everywhere": a SQLite database locked by another process (busy past the
 //! busy timeout) is an outage — 503 with Retry-After — not a bug, and it recovers by itself.
 //! PostgreSQL's outage is covered by rooms-api's db_faults.rs.
 

@@ -1,4 +1,4 @@
-//! auth-server.md §9 and operations.md health endpoints.
+//! docs/spec/auth-server.md §9 and docs/spec/operations.md health endpoints.
 
 use crate::helpers::spawn_app;
 

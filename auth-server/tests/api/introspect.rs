@@ -1,4 +1,4 @@
-//! auth-server.md §4 and §8: introspection, and every way a token becomes inactive.
+//! docs/spec/auth-server.md §4 and §8: introspection, and every way a token becomes inactive.
 
 use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};

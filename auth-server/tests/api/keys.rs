@@ -1,4 +1,4 @@
-//! auth-server.md §3: the key lifecycle, driven by moving the clock.
+//! docs/spec/auth-server.md §3: the key lifecycle, driven by moving the clock.
 
 use chrono::TimeDelta;
 use shared::Clock;

@@ -1,4 +1,4 @@
-//! auth-server.md §7: RFC 8414 metadata, consistent with the real endpoints.
+//! docs/spec/auth-server.md §7: RFC 8414 metadata, consistent with the real endpoints.
 
 use crate::helpers::spawn_app;
 

@@ -1,4 +1,4 @@
-//! auth-server.md §5 and §6: revocation and the revocation feed.
+//! docs/spec/auth-server.md §5 and §6: revocation and the revocation feed.
 
 use chrono::TimeDelta;
 use serde_json::{Value, json};

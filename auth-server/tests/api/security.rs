@@ -1,4 +1,4 @@
-//! security.md "Client authentication": failure limits, bounded argon2, the verified-secret
+//! docs/spec/security.md "Client authentication": failure limits, bounded argon2, the verified-secret
 //! cache, and equal treatment of unknown and known client_ids.
 
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! operations.md: on shutdown, in-flight requests finish, then the server stops cleanly.
+//! docs/spec/operations.md: on shutdown, in-flight requests finish, then the server stops cleanly.
 
 use std::sync::Arc;
 

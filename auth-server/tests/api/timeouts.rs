@@ -1,4 +1,4 @@
-//! docs/security.md "Bounded resources": slow clients can't pin connections (header-read,
+//! docs/spec/security.md "Bounded resources": slow clients can't pin connections (header-read,
 //! body-read and idle timeouts), on raw sockets.
 
 use std::time::{Duration, Instant};

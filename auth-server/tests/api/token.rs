@@ -1,4 +1,4 @@
-//! auth-server.md §1, one test (at least) per processing step.
+//! docs/spec/auth-server.md §1, one test (at least) per processing step.
 
 use serde_json::json;
 

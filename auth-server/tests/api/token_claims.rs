@@ -1,4 +1,4 @@
-//! auth-server.md §2: the access token's header and claims, and its signature for every algorithm.
+//! docs/spec/auth-server.md §2: the access token's header and claims, and its signature for every algorithm.
 
 use josekit::jwk::Jwk;
 use josekit::jws::{self, ES256, EdDSA, HS256, JwsVerifier, RS256};

@@ -1,4 +1,4 @@
-//! auth-server.md §8: users keyed by the normalised e-mail.
+//! docs/spec/auth-server.md §8: users keyed by the normalised e-mail.
 
 use chrono::Utc;
 use shared::Email;

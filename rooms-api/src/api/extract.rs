@@ -140,7 +140,7 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
 }
 
 /// A query parameter documented as an integer in `[MIN, MAX]` but captured as raw text: its
-/// validation belongs after authentication and the scope check (rooms-api.md §2), where a bad
+/// validation belongs after authentication and the scope check (docs/spec/rooms-api.md §2), where a bad
 /// value becomes our 400 with a field message instead of the framework's.
 pub struct IntParam<const MIN: u64, const MAX: u64>(pub String);
 

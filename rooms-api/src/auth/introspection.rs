@@ -1,4 +1,4 @@
-//! `introspection` mode (rooms-api.md §1): ask an RFC 7662 endpoint — ours or any other
+//! `introspection` mode (docs/spec/rooms-api.md §1): ask an RFC 7662 endpoint — ours or any other
 //! (a Keycloak realm) — and cache the answer by a hash of the token. Anything but a well-formed
 //! answer is a 503, never a pass.
 

@@ -1,5 +1,5 @@
 //! Who is calling: the `Authorization` header (`bearer`), the keys (`jwks`), and the checks of
-//! rooms-api.md §1 (`verifier`). The result is a `Principal`; nothing else about the caller is
+//! docs/spec/rooms-api.md §1 (`verifier`). The result is a `Principal`; nothing else about the caller is
 //! known to the rooms API.
 
 pub mod bearer;

@@ -1,4 +1,4 @@
-//! The revocation feed (auth-server.md §6) as seen by a locally-verifying rooms API: polled
+//! The revocation feed (docs/spec/auth-server.md §6) as seen by a locally-verifying rooms API: polled
 //! every `REVOCATION_POLL_SECONDS`, applied to every request, and failing closed when it has not
 //! been reachable for `max(3 × poll, 60 s)`.
 

@@ -1,4 +1,4 @@
-//! Local verification (rooms-api.md §1): the configured algorithm only, signature, `typ`, then
+//! Local verification (docs/spec/rooms-api.md §1): the configured algorithm only, signature, `typ`, then
 //! the shared claim checks.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Room wire types and the validation of create/patch bodies (rooms-api.md §3).
+//! Room wire types and the validation of create/patch bodies (docs/spec/rooms-api.md §3).
 //!
 //! Bodies are parsed from raw bytes here, after authentication and the scope check, so that a
 //! bad body never answers before a missing token does.

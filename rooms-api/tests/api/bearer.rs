@@ -1,4 +1,4 @@
-//! rooms-api.md §2: the bearer table and the order of checks.
+//! docs/spec/rooms-api.md §2: the bearer table and the order of checks.
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! security.md "Everywhere": a database outage answers 503, recovers by itself, and no request
+//! docs/spec/security.md "Everywhere": a database outage answers 503, recovers by itself, and no request
 //! that got a 2xx lost its write. Needs PostgreSQL (the test's own database is cut off with
 //! `ALLOW_CONNECTIONS false` + `pg_terminate_backend`, leaving every other test's alone), so it
 //! does its work in the PostgreSQL run of `scripts/test` and returns at once on SQLite.

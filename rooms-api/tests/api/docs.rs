@@ -1,4 +1,4 @@
-//! rooms-api.md §4: Swagger UI with the bearer Authorize button, the spec, health.
+//! docs/spec/rooms-api.md §4: Swagger UI with the bearer Authorize button, the spec, health.
 
 use crate::helpers::spawn_stack;
 

@@ -1,4 +1,4 @@
-//! rooms-api.md §1 and security.md "Tokens": forged, expired and foreign tokens are 401.
+//! docs/spec/rooms-api.md §1 and docs/spec/security.md "Tokens": forged, expired and foreign tokens are 401.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

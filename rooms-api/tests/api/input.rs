@@ -1,4 +1,4 @@
-//! docs/security.md "Input": names sent twice, response headers, bounded metric labels.
+//! docs/spec/security.md "Input": names sent twice, response headers, bounded metric labels.
 
 use crate::helpers::{ALL_ROOMS, assert_error, spawn_stack};
 

@@ -1,4 +1,4 @@
-//! rooms-api.md §1 `introspection` mode: cached answers, third-party servers, failing closed.
+//! docs/spec/rooms-api.md §1 `introspection` mode: cached answers, third-party servers, failing closed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

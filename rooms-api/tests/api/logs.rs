@@ -1,4 +1,4 @@
-//! security.md "Everywhere": a full run of both real binaries at debug log level leaves no
+//! docs/spec/security.md "Everywhere": a full run of both real binaries at debug log level leaves no
 //! client secret, token, argon2 hash or key material in the logs; SIGTERM drains and exits 0.
 
 use std::process::{Child, Command, Stdio};

@@ -1,4 +1,4 @@
-//! operations.md "Health and metrics": `/metrics` on its own listener, by route template.
+//! docs/spec/operations.md "Health and metrics": `/metrics` on its own listener, by route template.
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! rooms-api.md §1 revocation feed: every way a token dies reaches a locally-verifying rooms API
+//! docs/spec/rooms-api.md §1 revocation feed: every way a token dies reaches a locally-verifying rooms API
 //! on its next poll (driven here), and the API fails closed when the feed is gone.
 
 use chrono::TimeDelta;

@@ -1,4 +1,4 @@
-//! rooms-api.md §3: the rooms table, visibility, roles, paging, bodies, settings.
+//! docs/spec/rooms-api.md §3: the rooms table, visibility, roles, paging, bodies, settings.
 
 use std::collections::HashSet;
 

@@ -1,4 +1,4 @@
-//! operations.md: `scripts/dev` starts both services, provisions the demo once, and prints a
+//! docs/spec/operations.md: `scripts/dev` starts both services, provisions the demo once, and prints a
 //! curl that works. Driven here with the binaries this test run built (DEV_SKIP_BUILD=1).
 
 use std::io::{BufRead, BufReader};

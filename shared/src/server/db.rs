@@ -13,7 +13,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 ///
 /// Both: a pooled connection is pinged only after it sat idle for a while. sqlx pings on every
 /// checkout by default, a full round trip (to the server, or to the SQLite connection's thread)
-/// before each query: the profile of issue 7 showed it on every hot path.
+/// before each query: a perf profile of the token endpoint (`scripts/bench`) showed it on every hot path.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
     let sqlite = url.starts_with("sqlite:");
@@ -71,7 +71,7 @@ const POSTGRES_POOL: u32 = 16;
 ///
 /// SQLite admits one writer at a time; a writer that finds the lock taken sleeps in SQLite's
 /// busy handler, in steps of up to 100 ms, and a deferred transaction that must upgrade its lock
-/// can fail outright. Under 32 concurrent room creations p99 was 0.6–1 s (issue 7). Queued on a
+/// can fail outright. Under 32 concurrent room creations p99 was 0.6–1 s (`scripts/bench`, before this gate). Queued on a
 /// fair async mutex instead, a writer waits only for the writers ahead of it. PostgreSQL takes
 /// row locks itself: no gate. Other processes on the same file (the CLI) still meet the
 /// busy timeout.
@@ -100,7 +100,7 @@ impl WriteGate {
 /// Not sea-orm's `.one()`: it appends `LIMIT ?` with the 1 as a bound parameter, and SQLite lets
 /// a bound LIMIT steer the plan, so every rebinding expires the prepared statement and the next
 /// run parses and plans the query again (`sqlite3Reprepare`: 14 % of the token endpoint's CPU
-/// in the profile of issue 7). Every lookup here is by a primary or unique key.
+/// in a perf profile, before this change). Every lookup here is by a primary or unique key.
 pub fn at_most_one<T>(rows: Vec<T>) -> Option<T> {
     rows.into_iter().next()
 }

@@ -10,7 +10,7 @@ use tracing::Instrument;
 use crate::error::{ErrorBody, ErrorCode};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Requests whose headers add up to more than this answer 431 (security.md).
+/// Requests whose headers add up to more than this answer 431 (docs/spec/security.md).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Builds the one error shape with the given status.
@@ -117,7 +117,7 @@ pub async fn request_context<E: Endpoint>(
     Ok(response)
 }
 
-/// Headers every response carries (docs/security.md "Input"): no content sniffing, and no
+/// Headers every response carries (docs/spec/security.md "Input"): no content sniffing, and no
 /// framing of any page (the Swagger UI included) by another site, the clickjacking defence.
 fn protect(headers: &mut poem::http::HeaderMap) {
     headers.insert(

@@ -1,4 +1,4 @@
-//! The settings both services read under the same names (operations.md), defined once and
+//! The settings both services read under the same names (docs/spec/operations.md), defined once and
 //! flattened into each service's `Settings`.
 
 use clap::Args;

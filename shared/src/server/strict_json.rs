@@ -1,4 +1,4 @@
-//! JSON and query strings with every name once (docs/security.md "Input").
+//! JSON and query strings with every name once (docs/spec/security.md "Input").
 //!
 //! `serde_json::Value` keeps the last of two equal keys, while a proxy, a WAF or a log reader
 //! may act on the first: `{"scope":"a@x","scope":"b@x"}` would be read as two different users.

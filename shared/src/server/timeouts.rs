@@ -1,4 +1,4 @@
-//! Connection timeouts (docs/security.md "Bounded resources"): a client that never finishes its
+//! Connection timeouts (docs/spec/security.md "Bounded resources"): a client that never finishes its
 //! headers, trickles its body, or holds an idle keep-alive connection can't pin a connection.
 //!
 //! - **Header read** (`HTTP_HEADER_READ_TIMEOUT_SECONDS`): from a request's first byte until
