@@ -7,13 +7,13 @@ use std::time::Duration;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use secrecy::{ExposeSecret, SecretSlice};
+use server_kit::telemetry::LogFormat;
 use shared::SigningAlg;
-use shared::server::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     #[command(flatten)]
-    pub common: shared::server::settings::CommonSettings,
+    pub common: server_kit::settings::CommonSettings,
     /// Address of the Prometheus `/metrics` listener (keep it private).
     #[arg(
         long,
@@ -123,14 +123,14 @@ pub struct Config {
     pub secret_cache_idle: Duration,
     pub trusted_proxies: crate::domain::source::TrustedProxies,
     pub log_format: LogFormat,
-    pub timeouts: shared::server::timeouts::Timeouts,
+    pub timeouts: server_kit::timeouts::Timeouts,
 }
 
 fn secret_from_env(
     name: &'static str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<SecretSlice<u8>>, ConfigError> {
-    shared::server::secrets::secret_from_env(name, env).map_err(|m| ConfigError::new(name, m))
+    server_kit::secrets::secret_from_env(name, env).map_err(|m| ConfigError::new(name, m))
 }
 
 impl Config {
@@ -138,7 +138,7 @@ impl Config {
     /// key-encryption key: for embedding the server (tests spawn it this way).
     pub fn with_defaults(database_url: String) -> Result<Self, ConfigError> {
         let mut kek = vec![0u8; 32];
-        shared::server::random::fill(&mut kek)
+        server_kit::random::fill(&mut kek)
             .map_err(|e| ConfigError::new("AUTH_KEY_ENCRYPTION_KEY", e.to_string()))?;
         Ok(Self {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -1,14 +1,195 @@
-//! The one mapping from domain errors to status, headers and RFC 6749 §5.2 bodies.
+//! The one mapping from domain errors to status, headers and RFC 6749 §5.2 bodies, and the
+//! response types that carry them: the token endpoint's (`TokenResponse`) and the other client
+//! endpoints' (`ClientEndpointError`: introspection, revocation, the feed).
 
 use poem_openapi::payload::Json;
-use shared::{ErrorBody, ErrorCode};
+use poem_openapi::{ApiResponse, Object};
+use shared::{ErrorBody, ErrorCode, Scope};
 
-use crate::api::token::TokenResponse;
+use crate::domain::client_auth::AuthError;
+use crate::domain::client_secret::VerifyError;
 use crate::domain::grant::TokenError;
 
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="auth-server""#;
 /// Seconds a client should wait after a 503/429.
 pub const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// RFC 6749 §5.1 success body.
+#[derive(Object)]
+pub struct TokenBody {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: i64,
+    /// Granted `rooms:*` scopes, space-separated; absent when none.
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "token_bad_request")]
+pub enum TokenResponse {
+    /// Token issued.
+    #[oai(status = 200)]
+    Ok(Json<TokenBody>),
+    /// `invalid_request`, `unsupported_grant_type`, or `invalid_scope` (not an e-mail).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// `invalid_client`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// `invalid_scope`: domain not allowed, or user disabled.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `invalid_scope`: user not found.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// `invalid_request`: neither form nor JSON.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// `temporarily_unavailable`: too many failed authentications.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// `server_error`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// `temporarily_unavailable`: overloaded or the database is down.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+fn token_bad_request(err: poem::Error) -> TokenResponse {
+    if err.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        TokenResponse::UnsupportedMediaType(Json(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "Unsupported content type: use application/x-www-form-urlencoded or application/json",
+        )))
+    } else {
+        TokenResponse::BadRequest(Json(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "The request body could not be parsed",
+        )))
+    }
+}
+
+#[derive(ApiResponse, Debug)]
+#[oai(bad_request_handler = "client_bad_request")]
+pub enum ClientEndpointError {
+    /// `invalid_request`.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// `invalid_client`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// `unauthorized_client`: the application lacks the privilege.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `invalid_request`: the body is not `application/x-www-form-urlencoded`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// `temporarily_unavailable`: too many failed authentications.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// `server_error`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// `temporarily_unavailable`.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+fn client_bad_request(err: poem::Error) -> ClientEndpointError {
+    if err.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return ClientEndpointError::UnsupportedMediaType(Json(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            "Unsupported content type: use application/x-www-form-urlencoded",
+        )));
+    }
+    ClientEndpointError::BadRequest(Json(ErrorBody::new(
+        ErrorCode::InvalidRequest,
+        "The request could not be parsed (use application/x-www-form-urlencoded)",
+    )))
+}
+
+pub fn invalid_request(text: &str) -> ClientEndpointError {
+    ClientEndpointError::BadRequest(Json(ErrorBody::new(ErrorCode::InvalidRequest, text)))
+}
+
+impl From<crate::store::StoreError> for ClientEndpointError {
+    fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "database unavailable"
+            );
+            ClientEndpointError::Unavailable(
+                Json(ErrorBody::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "The database is unavailable",
+                )),
+                RETRY_AFTER_SECONDS,
+            )
+        } else {
+            tracing::error!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "request failed"
+            );
+            ClientEndpointError::Internal(Json(ErrorBody::new(
+                ErrorCode::ServerError,
+                "internal error",
+            )))
+        }
+    }
+}
+
+pub fn unauthorized(text: &str) -> ClientEndpointError {
+    tracing::info!(reason = text, "client authentication refused");
+    ClientEndpointError::Unauthorized(
+        Json(ErrorBody::new(ErrorCode::InvalidClient, text)),
+        BASIC_CHALLENGE.to_owned(),
+    )
+}
+
+impl From<AuthError> for ClientEndpointError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Failed => unauthorized("Client authentication failed"),
+            AuthError::Inactive => unauthorized("Application is inactive"),
+            AuthError::Limited { retry_after } => ClientEndpointError::TooManyRequests(
+                Json(ErrorBody::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "Too many failed authentications, retry later",
+                )),
+                retry_after,
+            ),
+            AuthError::Busy(VerifyError::Busy) => ClientEndpointError::Unavailable(
+                Json(ErrorBody::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "Too many concurrent authentications, retry shortly",
+                )),
+                RETRY_AFTER_SECONDS,
+            ),
+            AuthError::Busy(e @ VerifyError::Task) => {
+                tracing::error!(error = %e, "secret verification failed");
+                ClientEndpointError::Internal(Json(ErrorBody::new(
+                    ErrorCode::ServerError,
+                    "internal error",
+                )))
+            }
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl ClientEndpointError {
+    /// The caller authenticated but lacks the privilege the endpoint needs.
+    pub fn lacks(privilege: Scope) -> Self {
+        ClientEndpointError::Forbidden(Json(ErrorBody::new(
+            ErrorCode::UnauthorizedClient,
+            format!("This application lacks the {privilege} privilege"),
+        )))
+    }
+}
 
 fn body(code: ErrorCode, e: &TokenError) -> Json<ErrorBody> {
     Json(ErrorBody::new(code, e.to_string()))

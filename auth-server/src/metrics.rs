@@ -1,9 +1,9 @@
-//! The auth-server's metrics, on the shared registry of `shared::server::metrics`.
+//! The auth-server's metrics, on the shared registry of `server_kit::metrics`.
 
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
-use shared::server::metrics::{HttpMetrics, counter};
+use server_kit::metrics::{HttpMetrics, counter};
 
 pub const ROUTES: &[&str] = &[
     "/oauth/token",
@@ -19,7 +19,7 @@ pub const ROUTES: &[&str] = &[
     "/docs",
 ];
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AuthMetrics {
     pub http: Arc<HttpMetrics>,
     /// Access tokens issued, by client_id.

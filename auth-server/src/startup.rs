@@ -11,19 +11,22 @@ use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::{DatabaseConnection, DbBackend};
 use secrecy::SecretSlice;
-use shared::server::{db, http};
+use server_kit::{db, http};
 use shared::{Clock, SystemClock};
 
 use crate::api;
 use crate::config::{Config, ConfigError, decode_kek};
+use crate::domain::client_auth::ClientAuthenticator;
 use crate::domain::client_secret::SecretVerifier;
 use crate::domain::failure_limits::FailureLimits;
+use crate::domain::grant::TokenPolicy;
+use crate::domain::introspection::OwnTokens;
 use crate::domain::key_encryption::KeyEncryptionKey;
 use crate::domain::secret_cache::SecretCache;
 use crate::domain::signing::KeyRing;
 use crate::state::AppState;
-use shared::server::random;
-use shared::server::timeouts;
+use server_kit::random;
+use server_kit::timeouts;
 
 /// Request bodies above this answer 413 (docs/spec/security.md).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -134,16 +137,34 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     let secrets = SecretVerifier::new(config.argon2_max_concurrent)?;
     let failure_limits = FailureLimits::new(config.failure_limit, config.failure_window);
     let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
+    let metrics = crate::metrics::AuthMetrics::new()?;
+    let keys = Arc::new(keys);
+    let policy = TokenPolicy {
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+        ttl_seconds: config.token_ttl_seconds,
+        allow_user_creation: config.allow_user_creation,
+    };
+    let own_tokens = OwnTokens {
+        keys: Arc::clone(&keys),
+        verified: server_kit::verified_tokens::VerifiedTokens::new(100_000),
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+    };
     Ok(Arc::new(AppState {
         db,
         config,
         clock,
-        keys: Arc::new(keys),
-        secrets,
-        secret_cache,
-        verified_tokens: shared::server::verified_tokens::VerifiedTokens::new(100_000),
-        failure_limits,
-        metrics: crate::metrics::AuthMetrics::new()?,
+        keys,
+        clients: ClientAuthenticator {
+            secrets,
+            cache: secret_cache,
+            limits: failure_limits,
+            metrics: metrics.clone(),
+        },
+        own_tokens,
+        policy,
+        metrics,
     }))
 }
 
@@ -260,7 +281,13 @@ fn spawn_purge(state: Arc<AppState>) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            match crate::domain::revocation::purge(&state).await {
+            match crate::domain::revocation::purge(
+                &state.db,
+                state.config.token_ttl_seconds,
+                state.clock.now(),
+            )
+            .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "purged expired revocations and tombstones"),
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "purge failed"),

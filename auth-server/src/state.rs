@@ -1,27 +1,40 @@
-//! What every request handler shares.
+//! What every request handler shares. Handlers hand each domain function the parts it needs;
+//! nothing below `api/` sees this struct.
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
 use shared::Clock;
-use shared::server::verified_tokens::VerifiedTokens;
 
 use crate::config::Config;
-use crate::domain::client_secret::SecretVerifier;
-use crate::domain::failure_limits::FailureLimits;
-use crate::domain::secret_cache::SecretCache;
+use crate::domain::client_auth::ClientAuthenticator;
+use crate::domain::grant::{Exchange, TokenPolicy};
+use crate::domain::introspection::OwnTokens;
 use crate::domain::signing::KeyRing;
+use crate::store::Db;
 
 #[derive(Debug)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
-    pub secrets: SecretVerifier,
-    pub secret_cache: SecretCache,
-    /// Our own tokens whose signature checked out (introspection, revocation).
-    pub verified_tokens: VerifiedTokens,
-    pub failure_limits: FailureLimits,
+    /// argon2, the verified-secret cache and the failure limits.
+    pub clients: ClientAuthenticator,
+    /// Our own tokens (introspection, revocation), with their verified-signature cache.
+    pub own_tokens: OwnTokens,
+    pub policy: TokenPolicy,
     pub metrics: crate::metrics::AuthMetrics,
+}
+
+impl AppState {
+    /// The token exchange's dependencies.
+    pub fn exchange(&self) -> Exchange<'_> {
+        Exchange {
+            db: &self.db,
+            clients: &self.clients,
+            keys: &self.keys,
+            policy: &self.policy,
+            clock: self.clock.as_ref(),
+        }
+    }
 }

@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     let result = match cli.command {
         None | Some(Command::Serve) => {
-            shared::server::telemetry::init(config.log_format);
+            server_kit::telemetry::init(config.log_format);
             match Application::build(config).await {
                 Ok(app) => app.run().await,
                 Err(e) => Err(e),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use secrecy::{ExposeSecret, SecretSlice};
-use shared::server::telemetry::LogFormat;
+use server_kit::telemetry::LogFormat;
 
 use crate::rooms::model::AccessLevel;
 
@@ -48,7 +48,7 @@ impl FromStr for VerificationMode {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     #[command(flatten)]
-    pub common: shared::server::settings::CommonSettings,
+    pub common: server_kit::settings::CommonSettings,
     #[arg(
         long,
         env = "ROOMS_LISTEN",
@@ -242,7 +242,7 @@ pub struct Config {
     /// How often the JWKS is re-fetched even without an unknown `kid`.
     pub jwks_refresh: Duration,
     pub log_format: LogFormat,
-    pub timeouts: shared::server::timeouts::Timeouts,
+    pub timeouts: server_kit::timeouts::Timeouts,
 }
 
 fn http_url(setting: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -354,20 +354,19 @@ impl Config {
             return Err(err("TOKEN_ISSUER", "must not be empty"));
         }
         // The URL carries the database password: compose passes it as a secret file.
-        let database_url =
-            match shared::server::secrets::secret_from_env("ROOMS_DATABASE_URL", &|k| {
-                if k == "ROOMS_DATABASE_URL" {
-                    None
-                } else {
-                    env(k)
-                }
-            })
-            .map_err(|m| err("ROOMS_DATABASE_URL", m))?
-            {
-                Some(url) => String::from_utf8(url.expose_secret().to_vec())
-                    .map_err(|_| err("ROOMS_DATABASE_URL", "must be UTF-8"))?,
-                None => s.rooms_database_url.clone(),
-            };
+        let database_url = match server_kit::secrets::secret_from_env("ROOMS_DATABASE_URL", &|k| {
+            if k == "ROOMS_DATABASE_URL" {
+                None
+            } else {
+                env(k)
+            }
+        })
+        .map_err(|m| err("ROOMS_DATABASE_URL", m))?
+        {
+            Some(url) => String::from_utf8(url.expose_secret().to_vec())
+                .map_err(|_| err("ROOMS_DATABASE_URL", "must be UTF-8"))?,
+            None => s.rooms_database_url.clone(),
+        };
         Ok(Self {
             listen: s.rooms_listen,
             metrics_listen: s.rooms_metrics_listen,
@@ -401,7 +400,7 @@ impl Config {
 fn shared_secret(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<SecretSlice<u8>>, ConfigError> {
-    shared::server::secrets::secret_from_env("TOKEN_HS256_SECRET", env)
+    server_kit::secrets::secret_from_env("TOKEN_HS256_SECRET", env)
         .map_err(|m| err("TOKEN_HS256_SECRET", m))
 }
 
@@ -409,7 +408,7 @@ fn secret_string(
     name: &'static str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<secrecy::SecretString>, ConfigError> {
-    match shared::server::secrets::secret_from_env(name, env).map_err(|m| err(name, m))? {
+    match server_kit::secrets::secret_from_env(name, env).map_err(|m| err(name, m))? {
         None => Ok(None),
         Some(bytes) => String::from_utf8(bytes.expose_secret().to_vec())
             .map(|s| Some(secrecy::SecretString::from(s)))

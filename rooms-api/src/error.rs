@@ -139,7 +139,7 @@ impl From<ApiError> for ErrorResponse {
                 b.fields = Some(invalid.fields);
                 ErrorResponse::BadRequest(Json(b), None)
             }
-            ApiError::Rooms(RoomsError::Db(e)) if shared::server::db::is_unavailable(&e) => {
+            ApiError::Rooms(RoomsError::Db(e)) if server_kit::db::is_unavailable(&e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ErrorResponse::Unavailable(
                     body(

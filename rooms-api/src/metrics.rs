@@ -1,9 +1,9 @@
-//! The rooms API's metrics, on the shared registry of `shared::server::metrics`.
+//! The rooms API's metrics, on the shared registry of `server_kit::metrics`.
 
 use std::sync::Arc;
 
 use prometheus::IntCounterVec;
-use shared::server::metrics::{HttpMetrics, counter};
+use server_kit::metrics::{HttpMetrics, counter};
 
 pub const ROUTES: &[&str] = &[
     "/external-api/v1.0/rooms",

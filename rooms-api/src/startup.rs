@@ -7,7 +7,7 @@ use migrations::{MigratorTrait, RoomsMigrator};
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DatabaseConnection;
-use shared::server::{db, http};
+use server_kit::{db, http};
 use shared::{Clock, SystemClock};
 
 use crate::api;
@@ -45,7 +45,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(http::refuse_repeated_query)
-        .around(move |ep, req| shared::server::timeouts::body_read_deadline(body_read, ep, req))
+        .around(move |ep, req| server_kit::timeouts::body_read_deadline(body_read, ep, req))
         .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 
@@ -60,7 +60,7 @@ impl Application {
         let auth = Authenticator::new(&config, Arc::clone(&clock), Arc::clone(&metrics))?;
         let (listen, metrics_listen) = (config.listen, config.metrics_listen);
         let state = Arc::new(AppState {
-            writes: shared::server::db::WriteGate::for_connection(&db),
+            writes: server_kit::db::WriteGate::for_connection(&db),
             db,
             config,
             clock,

@@ -12,7 +12,7 @@ use crate::config::Config;
 pub struct AppState {
     pub db: DatabaseConnection,
     /// Room writes queue here on SQLite (see `WriteGate`).
-    pub writes: shared::server::db::WriteGate,
+    pub writes: server_kit::db::WriteGate,
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub auth: Authenticator,

@@ -1,10 +1,13 @@
-//! Types the auth-server and the rooms API must agree on.
+//! The contract: what the auth-server and the rooms API must agree on (identifiers, e-mails,
+//! domains and allowlists, scopes, claims and the JWS rules, error codes, the revocation feed).
 //!
-//! Everything here is pure: no I/O, no HTTP framework, no database. Values are parsed once at
-//! the edge into these types (private fields, validated constructors) so that no raw string
-//! travels further than a handler.
+//! No I/O, no HTTP framework, no database: the server plumbing is the `server-kit` crate. The
+//! `openapi` feature only derives schemas on the wire types. Values are parsed once at the edge
+//! into these types (private fields, validated constructors) so that no raw string travels
+//! further than a handler.
 
 pub mod alg;
+pub mod allowlist;
 pub mod basic_auth;
 pub mod claims;
 pub mod client_id;
@@ -12,13 +15,13 @@ pub mod clock;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod feed;
 pub mod grant;
 pub mod scope;
-#[cfg(feature = "server")]
-pub mod server;
 pub mod token;
 
 pub use alg::SigningAlg;
+pub use allowlist::Allowlist;
 pub use claims::{AccessTokenClaims, Actor, Audience, ClaimError, Expectations, ScopeClaim};
 pub use client_id::ClientId;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
-use shared::server::health::{ReadyResponse, Status};
+use server_kit::health::{ReadyResponse, Status};
 
 use crate::state::AppState;
 

@@ -9,9 +9,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 use serde::Deserialize;
 use shared::Scope;
 
-use super::client::{self, ClientEndpointError};
+use super::client;
 use crate::domain::client_auth;
-use crate::domain::introspection::{self, ActiveToken};
+use crate::domain::introspection;
+use crate::error::ClientEndpointError;
 use crate::state::AppState;
 
 #[derive(Object, Deserialize)]
@@ -24,6 +25,56 @@ pub struct IntrospectBody {
     /// Caller credentials, if not sent with HTTP Basic.
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+/// The RFC 7662 answer for an active token.
+#[derive(Debug, Clone, Object)]
+pub struct ActiveToken {
+    pub active: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
+    pub client_id: String,
+    pub sub: String,
+    pub user_id: String,
+    /// The delegated user's e-mail.
+    pub username: String,
+    pub token_type: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+    pub delegated: bool,
+    pub act: ActorObject,
+}
+
+/// The acting party (RFC 8693 `act`): the application.
+#[derive(Debug, Clone, Object)]
+pub struct ActorObject {
+    pub sub: String,
+}
+
+impl From<introspection::ActiveToken> for ActiveToken {
+    fn from(t: introspection::ActiveToken) -> Self {
+        Self {
+            active: true,
+            scope: t.scope,
+            client_id: t.client_id,
+            sub: t.sub,
+            user_id: t.user_id,
+            username: t.username,
+            token_type: t.token_type,
+            exp: t.exp,
+            iat: t.iat,
+            nbf: t.nbf,
+            iss: t.iss,
+            aud: t.aud,
+            jti: t.jti,
+            delegated: t.delegated,
+            act: ActorObject { sub: t.actor.sub },
+        }
+    }
 }
 
 #[derive(Object)]
@@ -71,13 +122,20 @@ impl IntrospectApi {
         // token's application, user and revocation are read in one query.
         let checked = token
             .as_deref()
-            .and_then(|t| introspection::check(&state, t));
+            .and_then(|t| introspection::check(&state.own_tokens, t, state.clock.now()));
         let source = client::source_address(&state, req);
         let result = match &checked {
             Some(c) => {
-                client_auth::authenticate_with_token(&state, presented, source, &c.key).await
+                client_auth::authenticate_with_token(
+                    &state.db,
+                    &state.clients,
+                    presented,
+                    source,
+                    &c.key,
+                )
+                .await
             }
-            None => client_auth::authenticate(&state, presented, source)
+            None => client_auth::authenticate(&state.db, &state.clients, presented, source)
                 .await
                 .map(|app| (app, None)),
         };
@@ -85,8 +143,9 @@ impl IntrospectApi {
         if token.is_none() {
             return Err(client::invalid_request("token is required"));
         }
-        let answer = match checked.and_then(|c| introspection::answer(&state, c, found)) {
-            Some(active) => Introspection::Active(active),
+        let answer = match checked.and_then(|c| introspection::answer(&state.own_tokens, c, found))
+        {
+            Some(active) => Introspection::Active(active.into()),
             None => Introspection::Inactive(InactiveToken { active: false }),
         };
         Ok(IntrospectResponse::Ok(Json(answer)))

@@ -10,9 +10,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use shared::Scope;
 
-use super::client::{self, ClientEndpointError};
-use crate::domain::revocation::{self, Feed};
+use super::client;
+use crate::domain::revocation;
+use crate::error::ClientEndpointError;
 use crate::state::AppState;
+use shared::feed::Feed;
 
 #[derive(Object, Deserialize)]
 #[oai(rename = "RevocationRequest")]
@@ -64,7 +66,14 @@ impl RevokeApi {
             .token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| client::invalid_request("token is required"))?;
-        revocation::revoke(&state, &caller, &token).await?;
+        revocation::revoke(
+            &state.db,
+            &state.own_tokens,
+            &caller,
+            &token,
+            state.clock.now(),
+        )
+        .await?;
         Ok(RevokeResponse::Ok)
     }
 
@@ -83,7 +92,13 @@ impl RevokeApi {
         cursor: Query<Option<String>>,
     ) -> Result<FeedResponse, ClientEndpointError> {
         client::authenticate(&state, req, None, None, Some(Scope::TokensRevocations)).await?;
-        let feed = revocation::feed(&state, cursor.0.as_deref()).await?;
+        let feed = revocation::feed(
+            &state.db,
+            cursor.0.as_deref(),
+            state.config.token_ttl_seconds,
+            state.clock.now(),
+        )
+        .await?;
         Ok(FeedResponse::Ok(Json(feed)))
     }
 }

@@ -6,13 +6,12 @@ use poem::Request;
 use poem::http::header;
 use poem::web::Data;
 use poem_openapi::payload::{Form, Json};
-use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiRequest, Object, OpenApi};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use shared::{ErrorBody, ErrorCode};
 
 use crate::domain::grant::{self, TokenRequest};
-use crate::error::token_error_response;
+use crate::error::{TokenBody, TokenResponse, token_error_response};
 use crate::state::AppState;
 
 /// Token request fields, sent as a form (RFC 6749) or JSON (upstream). All optional here so
@@ -50,64 +49,6 @@ impl From<TokenPayload> for TokenRequest {
     }
 }
 
-/// RFC 6749 §5.1 success body.
-#[derive(Object)]
-pub struct TokenBody {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    pub expires_in: i64,
-    /// Granted `rooms:*` scopes, space-separated; absent when none.
-    #[oai(skip_serializing_if_is_none)]
-    pub scope: Option<String>,
-}
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "token_bad_request")]
-pub enum TokenResponse {
-    /// Token issued.
-    #[oai(status = 200)]
-    Ok(Json<TokenBody>),
-    /// `invalid_request`, `unsupported_grant_type`, or `invalid_scope` (not an e-mail).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_client`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    /// `invalid_scope`: domain not allowed, or user disabled.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// `invalid_scope`: user not found.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// `invalid_request`: neither form nor JSON.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// `temporarily_unavailable`: too many failed authentications.
-    #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
-    /// `server_error`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    /// `temporarily_unavailable`: overloaded or the database is down.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
-}
-
-fn token_bad_request(err: poem::Error) -> TokenResponse {
-    if err.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
-        TokenResponse::UnsupportedMediaType(Json(ErrorBody::new(
-            ErrorCode::InvalidRequest,
-            "Unsupported content type: use application/x-www-form-urlencoded or application/json",
-        )))
-    } else {
-        TokenResponse::BadRequest(Json(ErrorBody::new(
-            ErrorCode::InvalidRequest,
-            "The request body could not be parsed",
-        )))
-    }
-}
-
 pub struct TokenApi;
 
 async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenResponse {
@@ -116,7 +57,7 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let source = super::client::source_address(state, req);
-    match grant::exchange(state, payload.into(), authorization, source).await {
+    match grant::exchange(state.exchange(), payload.into(), authorization, source).await {
         Ok(issued) => TokenResponse::Ok(Json(TokenBody {
             access_token: issued.access_token.expose_secret().to_owned(),
             token_type: "Bearer".to_owned(),

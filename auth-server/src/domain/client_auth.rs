@@ -10,10 +10,22 @@ use shared::basic_auth::{self, BasicAuthError};
 
 use std::sync::Arc;
 
-use super::client_secret::{Lane, VerifyError};
-use crate::state::AppState;
+use super::client_secret::{Lane, SecretVerifier, VerifyError};
+use super::failure_limits::FailureLimits;
+use super::secret_cache::SecretCache;
+use crate::metrics::AuthMetrics;
 use crate::store::applications::{self, Application, TokenKey, UserKey, WithUser};
-use crate::store::{StoreError, users::User};
+use crate::store::{Db, StoreError, users::User};
+
+/// What authenticating a client takes besides the database: the argon2 verifier, the
+/// verified-secret cache, the failure limits, and the counters that watch them. Built once.
+#[derive(Debug)]
+pub struct ClientAuthenticator {
+    pub secrets: SecretVerifier,
+    pub cache: SecretCache,
+    pub limits: FailureLimits,
+    pub metrics: AuthMetrics,
+}
 
 /// Credentials as presented, before any lookup.
 pub enum Presented {
@@ -93,11 +105,12 @@ pub enum AuthError {
 /// is never limited; otherwise at most one argon2 verification runs whatever the outcome (a
 /// dummy one for an unknown id), and the failure limits refuse only wrong secrets (`check`).
 pub async fn authenticate(
-    state: &AppState,
+    db: &Db,
+    clients: &ClientAuthenticator,
     presented: Presented,
     source: IpAddr,
 ) -> Result<Application, AuthError> {
-    Ok(authenticate_with_user(state, presented, source, None)
+    Ok(authenticate_with_user(db, clients, presented, source, None)
         .await?
         .0)
 }
@@ -105,20 +118,21 @@ pub async fn authenticate(
 /// `authenticate`, reading the user `user` names in the same query as the application (the
 /// token endpoint's next step needs it). The user is returned only to an authenticated client.
 pub async fn authenticate_with_user(
-    state: &AppState,
+    db: &Db,
+    clients: &ClientAuthenticator,
     presented: Presented,
     source: IpAddr,
     user: Option<UserKey<'_>>,
 ) -> Result<(Application, Option<User>), AuthError> {
     let (client_id, secret) = credentials(presented);
     let (app, user) = match (ClientId::parse(&client_id), user) {
-        (Ok(id), Some(key)) => applications::find_with_user(&state.db, &id, key)
+        (Ok(id), Some(key)) => applications::find_with_user(db, &id, key)
             .await?
             .map_or((None, None), |found| (Some(found.app), found.user)),
-        (Ok(id), None) => (applications::find_by_client_id(&state.db, &id).await?, None),
+        (Ok(id), None) => (applications::find_by_client_id(db, &id).await?, None),
         (Err(_), _) => (None, None),
     };
-    let app = check(state, &client_id, secret, app, source).await?;
+    let app = check(clients, &client_id, secret, app, source).await?;
     Ok((app, user))
 }
 
@@ -126,17 +140,18 @@ pub async fn authenticate_with_user(
 /// the same query as the caller's application. The token's part is returned only to an
 /// authenticated client.
 pub async fn authenticate_with_token(
-    state: &AppState,
+    db: &Db,
+    clients: &ClientAuthenticator,
     presented: Presented,
     source: IpAddr,
     token: &TokenKey,
 ) -> Result<(Application, Option<WithUser>), AuthError> {
     let (client_id, secret) = credentials(presented);
     let (app, found) = match ClientId::parse(&client_id) {
-        Ok(id) => applications::find_caller_and_token(&state.db, &id, token).await?,
+        Ok(id) => applications::find_caller_and_token(db, &id, token).await?,
         Err(_) => (None, None),
     };
-    let app = check(state, &client_id, secret, app, source).await?;
+    let app = check(clients, &client_id, secret, app, source).await?;
     Ok((app, found))
 }
 
@@ -166,31 +181,35 @@ enum Miss {
 ///    still gets through and a wrong one answers 429. Concurrent misses for the same
 ///    credentials share one verification.
 async fn check(
-    state: &AppState,
+    clients: &ClientAuthenticator,
     client_id: &str,
     secret: SecretString,
     app: Option<Application>,
     source: IpAddr,
 ) -> Result<Application, AuthError> {
     let phc = app.as_ref().map_or_else(
-        || state.secrets.dummy_hash().to_owned(),
+        || clients.secrets.dummy_hash().to_owned(),
         |a| a.secret_hash.clone(),
     );
-    let key = state.secret_cache.key(client_id, &phc, &secret);
+    let key = clients.cache.key(client_id, &phc, &secret);
     if let (Some(app), Some(key)) = (&app, &key)
-        && state.secret_cache.contains(key).await
+        && clients.cache.contains(key).await
     {
-        state.metrics.secret_cache.with_label_values(&["hit"]).inc();
-        return active(app.clone()).inspect_err(|_| state.metrics.failure("inactive"));
+        clients
+            .metrics
+            .secret_cache
+            .with_label_values(&["hit"])
+            .inc();
+        return active(app.clone()).inspect_err(|_| clients.metrics.failure("inactive"));
     }
-    state
+    clients
         .metrics
         .secret_cache
         .with_label_values(&["miss"])
         .inc();
     // Keys are bounded: an attacker's 10,000-character "client_id" is counted by a prefix.
     let limit_key: String = client_id.chars().take(64).collect();
-    let attempt = state.failure_limits.begin(&limit_key, source);
+    let attempt = clients.limits.begin(&limit_key, source);
     let lane = if attempt.over_limit() {
         Lane::Reserved { source }
     } else {
@@ -198,7 +217,7 @@ async fn check(
     };
     let stored = app.as_ref().map(|a| a.secret_hash.clone());
     let verify = async {
-        state
+        clients
             .metrics
             .argon2_verifications
             .with_label_values(&[if lane == Lane::Normal {
@@ -207,7 +226,7 @@ async fn check(
                 "reserved"
             }])
             .inc();
-        match state.secrets.verify(secret.clone(), stored, lane).await {
+        match clients.secrets.verify(secret.clone(), stored, lane).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Miss::Wrong),
             Err(e) => Err(Miss::Verify(e)),
@@ -215,7 +234,7 @@ async fn check(
     };
     let outcome = match (key, &app) {
         // Only a known client can succeed: unknown ids are never shared nor cached.
-        (Some(key), Some(_)) => state.secret_cache.verify_once(key, verify).await,
+        (Some(key), Some(_)) => clients.cache.verify_once(key, verify).await,
         _ => verify.await.map_err(Arc::new),
     };
     let limited = AuthError::Limited {
@@ -224,14 +243,14 @@ async fn check(
     match (outcome, app) {
         (Ok(()), Some(app)) => {
             drop(attempt); // a success gives its count back
-            active(app).inspect_err(|_| state.metrics.failure("inactive"))
+            active(app).inspect_err(|_| clients.metrics.failure("inactive"))
         }
         (Err(miss), _) if matches!(*miss, Miss::Verify(_)) => {
             let over = attempt.over_limit();
             drop(attempt); // never verified: not a failure
             if over {
                 // The reserved lane is full: the limit answers, as it would have.
-                state.metrics.failure("rate_limited");
+                clients.metrics.failure("rate_limited");
                 return Err(limited);
             }
             match &*miss {
@@ -243,10 +262,10 @@ async fn check(
             let over = attempt.over_limit();
             attempt.failed();
             if over {
-                state.metrics.failure("rate_limited");
+                clients.metrics.failure("rate_limited");
                 return Err(limited);
             }
-            state.metrics.failure(if found.is_some() {
+            clients.metrics.failure(if found.is_some() {
                 "wrong_secret"
             } else {
                 "unknown_client"

@@ -11,7 +11,7 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use shared::server::random::{self, RandomError};
+use server_kit::random::{self, RandomError};
 
 pub const CLIENT_SECRET_LEN: usize = 48;
 /// How long a request may wait for an argon2 slot before answering 503.

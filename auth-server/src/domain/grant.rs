@@ -3,15 +3,34 @@
 
 use secrecy::SecretString;
 use shared::claims::{Issue, not_before_seconds};
-use shared::{AccessTokenClaims, Email, GrantType};
+use shared::{AccessTokenClaims, Clock, Email, GrantType};
 use uuid::Uuid;
 
-use super::client_auth::{self, AuthError, Presented};
+use super::client_auth::{self, AuthError, ClientAuthenticator, Presented};
 use super::client_secret::VerifyError;
-use super::signing::KeyError;
-use crate::state::AppState;
+use super::signing::{KeyError, KeyRing};
 use crate::store::applications::UserKey;
-use crate::store::{StoreError, users};
+use crate::store::{Db, StoreError, users};
+
+/// What the tokens this server issues say, and whether it may create users on the way.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audience: String,
+    pub ttl_seconds: i64,
+    pub allow_user_creation: bool,
+}
+
+/// Everything the exchange reads or writes, passed in: no hidden state.
+#[derive(Clone, Copy)]
+pub struct Exchange<'a> {
+    pub db: &'a Db,
+    pub clients: &'a ClientAuthenticator,
+    pub keys: &'a KeyRing,
+    pub policy: &'a TokenPolicy,
+    /// Read at step 8 and again after waiting for a not-before second (step 9).
+    pub clock: &'a dyn Clock,
+}
 
 /// The token request's fields exactly as received (JSON or form).
 #[derive(Default)]
@@ -112,7 +131,7 @@ fn non_blank(v: &Option<String>) -> Option<&str> {
 
 #[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn exchange(
-    state: &AppState,
+    deps: Exchange<'_>,
     request: TokenRequest,
     authorization: Option<&str>,
     source: std::net::IpAddr,
@@ -141,7 +160,8 @@ pub async fn exchange(
     // is read in the same query as the application; nothing about it is used before step 8.
     let parsed = Email::parse(scope);
     let (app, found) = client_auth::authenticate_with_user(
-        state,
+        deps.db,
+        deps.clients,
         presented,
         source,
         parsed.as_ref().ok().map(UserKey::Email),
@@ -155,12 +175,12 @@ pub async fn exchange(
         return Err(TokenError::DomainNotAllowed);
     }
     // 8. The user.
-    let now = state.clock.now();
+    let now = deps.clock.now();
     let user = match found {
         Some(user) => user,
-        None if state.config.allow_user_creation && app.domains.is_explicit() => {
+        None if deps.policy.allow_user_creation && app.domains.is_explicit() => {
             let (user, created) =
-                users::insert_if_absent(&state.db, &email, None, Some(&app.client_id), now).await?;
+                users::insert_if_absent(deps.db, &email, None, Some(&app.client_id), now).await?;
             if created {
                 tracing::info!(user_id = %user.id, "created provisional user");
             }
@@ -188,31 +208,31 @@ pub async fn exchange(
                 .min(MAX_NOT_BEFORE_WAIT);
             tokio::time::sleep(wait).await;
             // Past the wait (clock skew with whoever wrote the change) iat is lifted instead.
-            state.clock.now().max(nb)
+            deps.clock.now().max(nb)
         }
         _ => now,
     };
     let scopes = app.scopes.token_scopes();
     let claims = AccessTokenClaims::issue(Issue {
-        issuer: &state.config.issuer,
-        audience: &state.config.audience,
+        issuer: &deps.policy.issuer,
+        audience: &deps.policy.audience,
         user_id: &user.id.to_string(),
         client_id: app.client_id.as_str(),
         scopes,
         now: issue_at,
-        ttl_seconds: state.config.token_ttl_seconds,
+        ttl_seconds: deps.policy.ttl_seconds,
         jti: Uuid::new_v4().to_string(),
     });
-    let token = state.keys.sign(&claims, now)?;
+    let token = deps.keys.sign(&claims, now)?;
     tracing::info!(user_id = %user.id, "issued access token");
-    state
+    deps.clients
         .metrics
         .tokens_issued
         .with_label_values(&[app.client_id.as_str()])
         .inc();
     Ok(Issued {
         access_token: SecretString::from(token),
-        expires_in: state.config.token_ttl_seconds,
+        expires_in: deps.policy.ttl_seconds,
         scope: scopes.to_claim(),
         client_id: app.client_id.to_string(),
     })

@@ -4,26 +4,35 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use server_kit::verified_tokens::VerifiedTokens;
 use shared::claims::{Expectations, not_before_seconds};
-use shared::server::verified_tokens::VerifiedTokens;
 use shared::token::{self, TypPolicy};
 use shared::{AccessTokenClaims, Actor, ClientId, ScopeSet};
 
-use crate::state::AppState;
+use super::signing::KeyRing;
 use crate::store::applications::{TokenKey, WithUser};
+
+/// What recognising one of our own tokens takes: the keys that sign them, the cache of
+/// signatures already checked, and what their claims must say.
+#[derive(Debug)]
+pub struct OwnTokens {
+    pub keys: Arc<KeyRing>,
+    pub verified: VerifiedTokens,
+    pub issuer: String,
+    pub audience: String,
+}
 
 /// A token whose signature (by one of our keys) and claims check out. Says nothing yet about
 /// revocation or the application's and user's current state. The signature check is cached by
 /// a hash of the token while its key is still ours; the claims are checked on every call.
 pub fn verify_own(
-    state: &AppState,
+    own: &OwnTokens,
     token: &str,
     now: DateTime<Utc>,
 ) -> Option<Arc<AccessTokenClaims>> {
-    let keys = state.keys.snapshot();
+    let keys = own.keys.snapshot();
     let cache_key = VerifiedTokens::key(token);
-    let cached = state.verified_tokens.get(&cache_key, |kid| {
+    let cached = own.verified.get(&cache_key, |kid| {
         kid.is_some_and(|k| keys.find(k).is_some())
     });
     let claims = match cached {
@@ -34,12 +43,12 @@ pub fn verify_own(
             let key = keys.find(header.kid.as_deref()?)?;
             let claims =
                 token::verify_signature(token, &header, key.alg, key.verifier.as_ref()).ok()?;
-            state.verified_tokens.insert(cache_key, header.kid, claims)
+            own.verified.insert(cache_key, header.kid, claims)
         }
     };
     let expect = Expectations {
-        issuer: state.config.issuer.clone(),
-        audience: state.config.audience.clone(),
+        issuer: own.issuer.clone(),
+        audience: own.audience.clone(),
         // Tokens minted right after a not-before change carry the next whole second as iat.
         leeway_seconds: 1,
     };
@@ -47,11 +56,9 @@ pub fn verify_own(
     Some(claims)
 }
 
-/// The RFC 7662 active answer.
-#[derive(Debug, Clone, Serialize, poem_openapi::Object)]
+/// What the RFC 7662 active answer says (`active` is implied; the wire type is in `api/`).
+#[derive(Debug, Clone)]
 pub struct ActiveToken {
-    pub active: bool,
-    #[oai(skip_serializing_if_is_none)]
     pub scope: Option<String>,
     pub client_id: String,
     pub sub: String,
@@ -66,18 +73,8 @@ pub struct ActiveToken {
     pub aud: String,
     pub jti: String,
     pub delegated: bool,
-    pub act: ActorObject,
-}
-
-#[derive(Debug, Clone, Serialize, poem_openapi::Object)]
-pub struct ActorObject {
-    pub sub: String,
-}
-
-impl From<Actor> for ActorObject {
-    fn from(a: Actor) -> Self {
-        Self { sub: a.sub }
-    }
+    /// The acting party: the application.
+    pub actor: Actor,
 }
 
 /// A token of ours whose signature and claims check out, with what introspection must look up
@@ -89,8 +86,8 @@ pub struct Checked {
 }
 
 /// The part of introspection that needs no database: `None` is inactive already.
-pub fn check(state: &AppState, token: &str) -> Option<Checked> {
-    let claims = verify_own(state, token, state.clock.now())?;
+pub fn check(own: &OwnTokens, token: &str, now: DateTime<Utc>) -> Option<Checked> {
+    let claims = verify_own(own, token, now)?;
     let jti = claims.jti.clone()?;
     let sub = claims.subject()?.to_owned();
     let client_id = ClientId::parse(&claims.client_id).ok()?;
@@ -108,7 +105,7 @@ pub fn check(state: &AppState, token: &str) -> Option<Checked> {
 
 /// Active, with what the token may do now; or inactive, for any reason at all. `found` is the
 /// token's application with its user and revocation, as read for `checked.key`.
-pub fn answer(state: &AppState, checked: Checked, found: Option<WithUser>) -> Option<ActiveToken> {
+pub fn answer(own: &OwnTokens, checked: Checked, found: Option<WithUser>) -> Option<ActiveToken> {
     let Checked { claims, sub, key } = checked;
     let WithUser {
         app,
@@ -136,7 +133,6 @@ pub fn answer(state: &AppState, checked: Checked, found: Option<WithUser>) -> Op
     let scopes: ScopeSet = claims.scopes().intersection(app.scopes.token_scopes());
     let iat = claims.iat.unwrap_or(claims.exp);
     Some(ActiveToken {
-        active: true,
         scope: scopes.to_claim(),
         client_id: claims.client_id.clone(),
         sub: sub.clone(),
@@ -147,15 +143,11 @@ pub fn answer(state: &AppState, checked: Checked, found: Option<WithUser>) -> Op
         iat,
         nbf: claims.nbf.unwrap_or(iat),
         iss: claims.iss.clone(),
-        aud: state.config.audience.clone(),
+        aud: own.audience.clone(),
         jti: key.jti,
         delegated: true,
-        act: claims
-            .act
-            .clone()
-            .unwrap_or(Actor {
-                sub: claims.client_id.clone(),
-            })
-            .into(),
+        actor: claims.act.clone().unwrap_or(Actor {
+            sub: claims.client_id.clone(),
+        }),
     })
 }

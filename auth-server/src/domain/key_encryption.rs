@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 use secrecy::{ExposeSecret, SecretSlice};
 
-use shared::server::random;
+use server_kit::random;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyEncryptionError {

@@ -1,14 +1,16 @@
-//! The auth-server's rules, as plain functions and types over the store; no HTTP here.
+//! The auth-server's rules, as plain functions and types over the store. No HTTP framework
+//! here (wire types live in `api/`, their status mapping in `error.rs`), and no `AppState`:
+//! each function takes the parts it needs and the time.
 
-pub mod allowlist;
+pub mod applications;
 pub mod client_auth;
 pub mod client_secret;
 pub mod failure_limits;
 pub mod grant;
 pub mod introspection;
 pub mod key_encryption;
-pub mod registration;
 pub mod revocation;
 pub mod secret_cache;
 pub mod signing;
 pub mod source;
+pub mod users;

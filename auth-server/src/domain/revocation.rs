@@ -4,12 +4,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Serialize;
 use shared::claims::not_before_seconds;
+use shared::feed::{ClientNotBefore, Feed, RevokedEntry, UserNotBefore};
 
-use super::introspection::verify_own;
-use crate::state::AppState;
-use crate::store::{StoreError, applications::Application, revocations};
+use super::introspection::{OwnTokens, verify_own};
+use crate::store::{Db, StoreError, applications::Application, keys, revocations};
 
 /// How long past `exp` a revocation is still kept and published: past the longest leeway any
 /// verifier may use (shared::claims::REVOCATION_RETENTION_SECONDS).
@@ -19,9 +18,14 @@ pub const OVERLAP: TimeDelta = TimeDelta::seconds(5);
 
 /// Revokes `token` if it is one of ours, issued to `caller`; anything else is silently ignored
 /// (RFC 7009 §2.2: the answer is 200 either way).
-pub async fn revoke(state: &AppState, caller: &Application, token: &str) -> Result<(), StoreError> {
-    let now = state.clock.now();
-    let Some(claims) = verify_own(state, token, now) else {
+pub async fn revoke(
+    db: &Db,
+    own: &OwnTokens,
+    caller: &Application,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(claims) = verify_own(own, token, now) else {
         return Ok(());
     };
     if claims.client_id != caller.client_id.as_str() {
@@ -34,44 +38,9 @@ pub async fn revoke(state: &AppState, caller: &Application, token: &str) -> Resu
     ) else {
         return Ok(());
     };
-    revocations::revoke(&state.db, jti, &claims.client_id, exp, now).await?;
+    revocations::revoke(db, jti, &claims.client_id, exp, now).await?;
     tracing::info!(jti, "token revoked");
     Ok(())
-}
-
-#[derive(Debug, Serialize, poem_openapi::Object)]
-pub struct RevokedEntry {
-    pub jti: String,
-    pub exp: i64,
-}
-
-#[derive(Debug, Serialize, poem_openapi::Object)]
-pub struct ClientNotBefore {
-    pub client_id: String,
-    pub not_before: i64,
-}
-
-#[derive(Debug, Serialize, poem_openapi::Object)]
-pub struct UserNotBefore {
-    pub user_id: String,
-    pub not_before: i64,
-}
-
-#[derive(Debug, Serialize, poem_openapi::Object)]
-pub struct Feed {
-    /// Opaque; send it back as `?cursor=` to get only what changed since.
-    pub cursor: String,
-    /// True for a full snapshot: replace what you hold. False: merge.
-    pub complete: bool,
-    pub revoked: Vec<RevokedEntry>,
-    pub clients_not_before: Vec<ClientNotBefore>,
-    pub users_not_before: Vec<UserNotBefore>,
-    /// Every signing key's `kid` in the key table, pending ones included: a local verifier
-    /// that meets one of these and lacks it refetches the JWKS at once, past its refetch rate
-    /// limit (a `keys rotate --now` key is announced before it signs).
-    pub kids: Vec<String>,
-    /// Retired keys (`keys retire`): refuse every token signed by one, whatever its `exp`.
-    pub retired_kids: Vec<String>,
 }
 
 fn encode_cursor(t: DateTime<Utc>) -> String {
@@ -87,19 +56,25 @@ fn decode_cursor(c: &str) -> Option<DateTime<Utc>> {
 
 /// A full snapshot without (or with an unknown) cursor; otherwise the changes since it, with
 /// `OVERLAP` re-sent (applying an entry twice is harmless).
-pub async fn feed(state: &AppState, cursor: Option<&str>) -> Result<Feed, StoreError> {
-    let now = state.clock.now();
+///
+/// `token_ttl_seconds` bounds how long a not-before time matters: no token outlives it.
+pub async fn feed(
+    db: &Db,
+    cursor: Option<&str>,
+    token_ttl_seconds: i64,
+    now: DateTime<Utc>,
+) -> Result<Feed, StoreError> {
     let since = cursor.and_then(decode_cursor).filter(|t| *t <= now);
-    let ttl = TimeDelta::seconds(state.config.token_ttl_seconds);
+    let ttl = TimeDelta::seconds(token_ttl_seconds);
     let rows = revocations::feed(
-        &state.db,
+        db,
         now - LEEWAY,
         now - ttl - LEEWAY,
         since.map(|t| t - OVERLAP),
     )
     .await?;
     // A few rows: every key the table holds.
-    let keys = crate::store::keys::all(&state.db).await?;
+    let keys = keys::all(db).await?;
     Ok(Feed {
         cursor: encode_cursor(now),
         complete: since.is_none(),
@@ -141,10 +116,9 @@ pub async fn feed(state: &AppState, cursor: Option<&str>) -> Result<Feed, StoreE
 }
 
 /// Deletes revocations and tombstones that can no longer matter.
-pub async fn purge(state: &AppState) -> Result<u64, StoreError> {
-    let now = state.clock.now();
-    let ttl = TimeDelta::seconds(state.config.token_ttl_seconds);
-    revocations::purge(&state.db, now - LEEWAY, now - ttl - LEEWAY).await
+pub async fn purge(db: &Db, token_ttl_seconds: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let ttl = TimeDelta::seconds(token_ttl_seconds);
+    revocations::purge(db, now - LEEWAY, now - ttl - LEEWAY).await
 }
 
 #[cfg(test)]

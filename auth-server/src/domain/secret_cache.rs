@@ -17,7 +17,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 use secrecy::{ExposeSecret, SecretString};
-use shared::server::random;
+use server_kit::random;
 
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
 

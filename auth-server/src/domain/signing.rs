@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use crate::store::Conn as ConnectionTrait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,7 +15,6 @@ use josekit::jwk::Jwk;
 use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{self, ES256, EdDSA, HS256, JwsHeader, JwsSigner, JwsVerifier, RS256};
-use sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::Serialize;
 use shared::claims::ACCESS_TOKEN_TYP;
@@ -22,7 +22,7 @@ use shared::{AccessTokenClaims, SigningAlg};
 
 use super::key_encryption::{KeyEncryptionError, KeyEncryptionKey};
 use crate::store::{StoreError, keys as key_store};
-use shared::server::random;
+use server_kit::random;
 
 /// How long a rotated key is published before it signs: the JWKS cache lifetime.
 pub const PUBLISH_AHEAD: TimeDelta = TimeDelta::seconds(300);
@@ -151,6 +151,14 @@ pub struct KeyInfo {
     pub created_at: DateTime<Utc>,
     pub activates_at: DateTime<Utc>,
     pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// Every key in the table, described as of `now`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Vec<KeyInfo>, StoreError> {
+    Ok(describe(&key_store::all(db).await?, now))
 }
 
 /// States of stored keys, by the same rules the server signs with, without decrypting anything.

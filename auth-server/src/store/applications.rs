@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QueryResult, QueryTrait,
 };
-use shared::server::db::at_most_one;
+use server_kit::db::at_most_one;
 use shared::{ClientId, ScopeSet};
 use uuid::Uuid;
 
@@ -15,7 +15,7 @@ use super::entity::applications::{ActiveModel, Column, Entity, Model};
 use super::entity::revoked_tokens;
 use super::entity::users::{Column as UserColumn, Entity as UserEntity};
 use super::{StoreError, users};
-use crate::domain::allowlist::Allowlist;
+use shared::Allowlist;
 
 /// An application as the domain sees it. `Debug` never shows the secret hash.
 #[derive(Clone)]
@@ -185,7 +185,7 @@ async fn joined_rows(
         None => query.expr_as(Expr::cust("NULL"), REVOKED_JTI),
     };
     let statement = db.get_database_backend().build(&*query);
-    // Not `.one()`: see `shared::server::db::at_most_one`.
+    // Not `.one()`: see `server_kit::db::at_most_one`.
     Ok(JoinedRow::find_by_statement(statement).all(db).await?)
 }
 
@@ -267,18 +267,19 @@ pub async fn save(db: &impl ConnectionTrait, app: &Application) -> Result<(), St
     Ok(())
 }
 
-/// Deletes by tombstone: inactive, every token refused, hidden from every read.
+/// Deletes by tombstone (deleted_at set), writing the state the domain gave the row (inactive,
+/// its tokens' not-before): hidden from every read, still known to the revocation feed.
 pub async fn delete(
     db: &impl ConnectionTrait,
-    id: Uuid,
+    app: &Application,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     Entity::update_many()
-        .col_expr(Column::IsActive, Expr::value(false))
-        .col_expr(Column::TokensNotBefore, Expr::value(Some(now)))
+        .col_expr(Column::IsActive, Expr::value(app.is_active))
+        .col_expr(Column::TokensNotBefore, Expr::value(app.tokens_not_before))
         .col_expr(Column::DeletedAt, Expr::value(Some(now)))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(id))
+        .col_expr(Column::UpdatedAt, Expr::value(app.updated_at))
+        .filter(Column::Id.eq(app.id))
         .exec(db)
         .await?;
     Ok(())

@@ -27,7 +27,7 @@ pub async fn revoke(
 }
 
 pub async fn is_revoked(db: &impl ConnectionTrait, jti: &str) -> Result<bool, StoreError> {
-    // Not `.one()`: see `shared::server::db::at_most_one`.
+    // Not `.one()`: see `server_kit::db::at_most_one`.
     let rows = revoked_tokens::Entity::find_by_id(jti.to_owned())
         .all(db)
         .await?;

@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
-use shared::server::db::at_most_one;
+use server_kit::db::at_most_one;
 use shared::{ClientId, Email};
 use uuid::Uuid;
 
@@ -89,19 +89,13 @@ pub async fn attach_external_sub(
     Ok(())
 }
 
-/// Activation never revives old tokens: deactivation moves `tokens_not_before` forward, and
-/// activation leaves it there.
-pub async fn set_active(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    active: bool,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let mut update = Entity::update_many().col_expr(Column::IsActive, Expr::value(active));
-    if !active {
-        let not_before = shared::claims::next_not_before(now);
-        update = update.col_expr(Column::TokensNotBefore, Expr::value(Some(not_before)));
-    }
-    update.filter(Column::Id.eq(id)).exec(db).await?;
+/// Writes the user's state as the domain decided it (`domain::users`).
+pub async fn save_state(db: &impl ConnectionTrait, user: &User) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::IsActive, Expr::value(user.is_active))
+        .col_expr(Column::TokensNotBefore, Expr::value(user.tokens_not_before))
+        .filter(Column::Id.eq(user.id))
+        .exec(db)
+        .await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use crate::helpers::{assert_error, spawn_app_with};
 
 async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
-    shared::server::testing::hold_sqlite_write_lock(url)
+    server_kit::testing::hold_sqlite_write_lock(url)
         .await
         .unwrap()
 }

@@ -64,7 +64,7 @@ async fn spec_served_equals_the_openapi_subcommand_and_the_committed_file() {
     // The committed file is rendered with the default issuer.
     let default = auth_server::api::service("http://127.0.0.1:8081").spec_yaml();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/auth-server.yaml");
-    if let Err(e) = shared::server::testing::check_committed(std::path::Path::new(path), &default) {
+    if let Err(e) = server_kit::testing::check_committed(std::path::Path::new(path), &default) {
         panic!("{e}");
     }
 }

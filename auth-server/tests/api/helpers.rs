@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use auth_server::config::Config;
-use auth_server::domain::allowlist::Allowlist;
 use auth_server::startup::Application;
 use auth_server::state::AppState;
 use auth_server::store::{applications, applications::Application as App, users};
@@ -11,6 +10,7 @@ use base64::Engine;
 use chrono::Utc;
 use secrecy::ExposeSecret;
 use serde_json::Value;
+use shared::Allowlist;
 use shared::{ClientId, DomainPattern, Email, ManualClock, ScopeSet};
 use uuid::Uuid;
 
@@ -31,7 +31,7 @@ pub struct TestClient {
 
 /// A fresh, empty database URL: a SQLite file in `dir`, or a new PostgreSQL database.
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
-    shared::server::testing::fresh_database_url(dir, "auth")
+    server_kit::testing::fresh_database_url(dir, "auth")
         .await
         .unwrap()
 }
@@ -85,9 +85,9 @@ impl TestApp {
 
     /// Registers an application directly in the store (the CLI has its own tests).
     pub async fn create_client(&self, scopes: &str, domains: &[&str]) -> TestClient {
-        let (app, secret) = auth_server::domain::registration::register(
+        let (app, secret) = auth_server::domain::applications::create(
             &self.state.db,
-            "test app".into(),
+            "test app",
             ScopeSet::parse(scopes).unwrap(),
             Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
             Utc::now(),

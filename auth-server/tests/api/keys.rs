@@ -187,7 +187,7 @@ async fn private_keys_are_encrypted_at_rest() {
 async fn a_lost_key_encryption_key_file_is_never_replaced_while_keys_exist() {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
-    let Some(path) = shared::server::db::sqlite_path(&url).map(str::to_owned) else {
+    let Some(path) = server_kit::db::sqlite_path(&url).map(str::to_owned) else {
         eprintln!("skipped: the generated KEK file is SQLite's");
         return;
     };
@@ -214,7 +214,7 @@ async fn a_lost_key_encryption_key_file_is_never_replaced_while_keys_exist() {
 async fn database_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let app = spawn_app().await;
-    let Some(path) = shared::server::db::sqlite_path(&app.database_url) else {
+    let Some(path) = server_kit::db::sqlite_path(&app.database_url) else {
         eprintln!("skipped: SQLite only");
         return;
     };

@@ -68,18 +68,26 @@ async fn revocations_are_purged_after_the_token_expires() {
     let token = app.access_token(&c, "jane@example.com").await;
     app.revoke(&c, &token).await;
     assert_eq!(
-        auth_server::domain::revocation::purge(&app.state)
-            .await
-            .unwrap(),
+        auth_server::domain::revocation::purge(
+            &app.state.db,
+            app.state.config.token_ttl_seconds,
+            app.state.clock.now()
+        )
+        .await
+        .unwrap(),
         0
     );
     // Kept and published past exp for as long as any verifier's leeway (up to 300 s) accepts
     // the token.
     app.clock.advance(TimeDelta::seconds(3600 + 290));
     assert_eq!(
-        auth_server::domain::revocation::purge(&app.state)
-            .await
-            .unwrap(),
+        auth_server::domain::revocation::purge(
+            &app.state.db,
+            app.state.config.token_ttl_seconds,
+            app.state.clock.now()
+        )
+        .await
+        .unwrap(),
         0
     );
     let rs = app.create_client("tokens:revocations", &[]).await;
@@ -87,9 +95,13 @@ async fn revocations_are_purged_after_the_token_expires() {
     assert_eq!(feed["revoked"].as_array().map(Vec::len), Some(1), "{feed}");
     app.clock.advance(TimeDelta::seconds(71));
     assert_eq!(
-        auth_server::domain::revocation::purge(&app.state)
-            .await
-            .unwrap(),
+        auth_server::domain::revocation::purge(
+            &app.state.db,
+            app.state.config.token_ttl_seconds,
+            app.state.clock.now()
+        )
+        .await
+        .unwrap(),
         1
     );
 }
@@ -127,7 +139,7 @@ async fn the_feed_gives_a_snapshot_then_changes_since_the_cursor() {
 
     // Much later (past the overlap), a user deactivation and a secret rotation appear as changes.
     app.clock.advance(TimeDelta::seconds(30));
-    auth_server::store::users::set_active(
+    auth_server::domain::users::set_active(
         &app.state.db,
         user,
         false,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use shared::basic_auth::encode_basic;
+use shared::feed::Feed;
 use shared::{AccessTokenClaims, Clock};
 
 use crate::config::RevocationConfig;
@@ -29,37 +29,6 @@ struct State {
     announced: std::collections::HashSet<String>,
     /// Kids of retired keys: their tokens are refused whatever their `exp`.
     retired: std::collections::HashSet<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FeedBody {
-    cursor: String,
-    complete: bool,
-    revoked: Vec<RevokedEntry>,
-    clients_not_before: Vec<ClientEntry>,
-    users_not_before: Vec<UserEntry>,
-    #[serde(default)]
-    kids: Vec<String>,
-    #[serde(default)]
-    retired_kids: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RevokedEntry {
-    jti: String,
-    exp: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct ClientEntry {
-    client_id: String,
-    not_before: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct UserEntry {
-    user_id: String,
-    not_before: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +139,7 @@ impl RevocationFeed {
         if !resp.status().is_success() {
             return Err(FeedError::Status(resp.status().as_u16()));
         }
-        let feed: FeedBody = resp.json().await?;
+        let feed: Feed = resp.json().await?;
         let now = self.clock.now();
         if let Ok(mut s) = self.state.write() {
             if feed.complete {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use josekit::jws::{HS256, JwsVerifier};
 use secrecy::ExposeSecret;
+use server_kit::verified_tokens::VerifiedTokens;
 use shared::claims::Expectations;
-use shared::server::verified_tokens::VerifiedTokens;
 use shared::token::{self, TokenRejection, TypPolicy};
 use shared::{AccessTokenClaims, Clock, SigningAlg};
 

@@ -11,7 +11,7 @@ use crate::api::nullable::Nullable;
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::server::strict_json::StrictJsonError;
+use server_kit::strict_json::StrictJsonError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
 #[serde(rename_all = "lowercase")]
@@ -183,7 +183,7 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
         return Ok(Map::new());
     }
     // A key named twice is refused: a proxy or log may read the other value (strict_json.rs).
-    match shared::server::strict_json::parse(body) {
+    match server_kit::strict_json::parse(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Invalid::one("body", "must be a JSON object")),
         Err(StrictJsonError::DuplicateKey(key)) => Err(Invalid::one(

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
-use shared::server::random;
+use server_kit::random;
 use uuid::Uuid;
 
 use super::model::{
@@ -13,7 +13,7 @@ use super::store::{self, Role, RoomRow, Viewer};
 use crate::api::nullable::Nullable;
 use crate::auth::Principal;
 use crate::config::RoomSettings;
-use shared::server::db::WriteGate;
+use server_kit::db::WriteGate;
 
 pub const ROOMS_PATH: &str = "/external-api/v1.0/rooms";
 const MAX_CREATE_ATTEMPTS: usize = 8;

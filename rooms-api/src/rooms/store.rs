@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
 };
-use shared::server::db::at_most_one;
+use server_kit::db::at_most_one;
 use uuid::Uuid;
 
 use super::entity::{room_accesses, rooms};

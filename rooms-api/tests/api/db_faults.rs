@@ -99,7 +99,7 @@ async fn a_database_outage_is_503_without_lost_writes_and_recovers_by_itself() {
 
 /// Holds SQLite's write lock on `url` until the returned transaction is dropped.
 pub async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
-    shared::server::testing::hold_sqlite_write_lock(url)
+    server_kit::testing::hold_sqlite_write_lock(url)
         .await
         .unwrap()
 }

@@ -75,7 +75,7 @@ async fn spec_served_equals_the_committed_file() {
     let default = rooms_api::api::service("http://127.0.0.1:8082").spec_yaml();
     assert_eq!(printed, default);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/rooms-api.yaml");
-    if let Err(e) = shared::server::testing::check_committed(std::path::Path::new(path), &default) {
+    if let Err(e) = server_kit::testing::check_committed(std::path::Path::new(path), &default) {
         panic!("{e}");
     }
 }

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use auth_server::domain::allowlist::Allowlist;
 use chrono::Utc;
 use reqwest::Response;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::Value;
-use shared::server::telemetry::LogFormat;
-use shared::server::testing::fresh_database_url;
+use server_kit::telemetry::LogFormat;
+use server_kit::testing::fresh_database_url;
+use shared::Allowlist;
 use shared::{DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
 
 use rooms_api::config::{
@@ -105,9 +105,9 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         start_auth(auth_config.clone(), clock.clone()).await;
     let auth_url = format!("http://127.0.0.1:{auth_port}");
     let resource_client = if options.revocation_feed || options.introspection {
-        let (app, secret) = auth_server::domain::registration::register(
+        let (app, secret) = auth_server::domain::applications::create(
             &auth_state.db,
-            "rooms-api".into(),
+            "rooms-api",
             ScopeSet::parse("tokens:introspect tokens:revocations").unwrap(),
             Allowlist::default(),
             Utc::now(),
@@ -248,9 +248,9 @@ impl Stack {
     }
 
     pub async fn client(&self, scopes: &str, domains: &[&str]) -> Client {
-        let (app, secret) = auth_server::domain::registration::register(
+        let (app, secret) = auth_server::domain::applications::create(
             &self.auth.db,
-            "test".into(),
+            "test",
             ScopeSet::parse(scopes).unwrap(),
             Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
             Utc::now(),

@@ -93,11 +93,11 @@ async fn a_deactivated_application_is_refused_and_reactivation_revives_nothing()
 async fn a_deactivated_user_is_refused() {
     let s = stack().await;
     let sub = subject(&s).await;
-    auth_server::store::users::set_active(&s.auth.db, sub.user_id, false, s.clock.now())
+    auth_server::domain::users::set_active(&s.auth.db, sub.user_id, false, s.clock.now())
         .await
         .unwrap();
     refused_after_poll(&s, &sub.token).await;
-    auth_server::store::users::set_active(&s.auth.db, sub.user_id, true, s.clock.now())
+    auth_server::domain::users::set_active(&s.auth.db, sub.user_id, true, s.clock.now())
         .await
         .unwrap();
     refused_after_poll(&s, &sub.token).await;
@@ -108,27 +108,27 @@ async fn removing_a_scope_rotating_the_secret_and_deleting_the_app_each_refuse_o
     for change in ["remove-scope", "rotate-secret", "delete"] {
         let s = stack().await;
         let sub = subject(&s).await;
-        let mut app = app_row(&s, &sub.client).await;
+        let app = app_row(&s, &sub.client).await;
         let now = s.clock.now();
+        let id = &app.client_id;
+        let db = &s.auth.db;
+        use auth_server::domain::applications;
         match change {
             "remove-scope" => {
-                app.scopes.remove(shared::Scope::RoomsDelete);
-                app.tokens_not_before = Some(now);
-                auth_server::store::applications::save(&s.auth.db, &app)
-                    .await
-                    .unwrap();
+                let changes = applications::Changes {
+                    remove_scopes: vec![shared::Scope::RoomsDelete],
+                    ..Default::default()
+                };
+                applications::update(db, id, changes, now).await.unwrap();
             }
             "rotate-secret" => {
-                let secret = auth_server::domain::client_secret::generate().unwrap();
-                app.secret_hash = auth_server::domain::client_secret::hash(&secret).unwrap();
-                app.tokens_not_before = Some(now);
-                auth_server::store::applications::save(&s.auth.db, &app)
+                applications::rotate_secret(db, id, false, now)
                     .await
                     .unwrap();
             }
-            _ => auth_server::store::applications::delete(&s.auth.db, app.id, now)
-                .await
-                .unwrap(),
+            _ => {
+                applications::delete(db, id, now).await.unwrap();
+            }
         }
         refused_after_poll(&s, &sub.token).await;
     }

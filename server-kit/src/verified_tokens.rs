@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::AccessTokenClaims;
+use shared::AccessTokenClaims;
 
 /// Bounded by entries; an entry outlives its token's `exp` at most by this, and an expired token
 /// fails the caller's claim checks anyway.

@@ -4,7 +4,7 @@
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
-use super::telemetry::LogFormat;
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct CommonSettings {
@@ -24,5 +24,5 @@ pub struct CommonSettings {
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
     #[command(flatten)]
-    pub timeouts: super::timeouts::TimeoutSettings,
+    pub timeouts: crate::timeouts::TimeoutSettings,
 }

@@ -7,7 +7,7 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
-use crate::error::{ErrorBody, ErrorCode};
+use shared::error::{ErrorBody, ErrorCode};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Requests whose headers add up to more than this answer 431 (docs/spec/security.md).
@@ -56,12 +56,12 @@ pub fn framework_error_response(status: StatusCode) -> Response {
 /// a span carrying that id so every log line names it, converts framework errors to our JSON
 /// shape, and writes one access-log line.
 pub async fn request_context<E: Endpoint>(
-    metrics: std::sync::Arc<super::metrics::HttpMetrics>,
+    metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
     // The headers are in: the connection's header clock stops (timeouts.rs).
-    super::timeouts::headers_received(req.local_addr(), req.remote_addr());
+    crate::timeouts::headers_received(req.local_addr(), req.remote_addr());
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -208,7 +208,7 @@ pub async fn refuse_repeated_query<E: Endpoint>(next: E, req: Request) -> poem::
     if let Some(name) = req
         .uri()
         .query()
-        .and_then(super::strict_json::repeated_query_parameter)
+        .and_then(crate::strict_json::repeated_query_parameter)
     {
         tracing::info!(parameter = %name.escape_debug(), "repeated query parameter");
         return Ok(error_response(
@@ -236,8 +236,8 @@ pub async fn refuse_duplicate_json_keys<E: Endpoint>(
         });
     if is_json {
         let body = req.take_body().into_bytes().await.unwrap_or_default();
-        if let Err(super::strict_json::StrictJsonError::DuplicateKey(_)) =
-            super::strict_json::parse(&body)
+        if let Err(crate::strict_json::StrictJsonError::DuplicateKey(_)) =
+            crate::strict_json::parse(&body)
         {
             return Ok(error_response(
                 StatusCode::BAD_REQUEST,
@@ -308,8 +308,8 @@ impl Listeners {
     pub async fn serve(
         self,
         api: impl Endpoint + 'static,
-        metrics: std::sync::Arc<super::metrics::HttpMetrics>,
-        timeouts: super::timeouts::Timeouts,
+        metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
+        timeouts: crate::timeouts::Timeouts,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         serve(self.api, api, self.metrics, metrics, timeouts, stop).await
@@ -322,11 +322,11 @@ pub async fn serve(
     api_acceptor: poem::listener::TcpAcceptor,
     api: impl Endpoint + 'static,
     metrics_acceptor: poem::listener::TcpAcceptor,
-    metrics: std::sync::Arc<super::metrics::HttpMetrics>,
-    timeouts: super::timeouts::Timeouts,
+    metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
+    timeouts: crate::timeouts::Timeouts,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use super::timeouts::TimedAcceptor;
+    use crate::timeouts::TimedAcceptor;
     use std::time::Duration;
     let (stopped, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -339,7 +339,7 @@ pub async fn serve(
     let metrics = poem::Server::new_with_acceptor(TimedAcceptor::new(metrics_acceptor, &timeouts))
         .idle_timeout(timeouts.idle)
         .run_with_graceful_shutdown(
-            super::metrics::endpoint(metrics),
+            crate::metrics::endpoint(metrics),
             until(stopping.clone()),
             Some(Duration::from_secs(5)),
         );

@@ -1,9 +1,10 @@
-//! An application's e-mail domain allowlist. No entries means any domain (upstream semantics);
-//! provisional users are only ever created for applications with an explicit list.
+//! An application's e-mail domain allowlist (docs/spec/auth-server.md §1, step 7). No entries
+//! means any domain (upstream semantics); provisional users are only ever created for
+//! applications with an explicit list.
 
 use std::collections::BTreeSet;
 
-use shared::{DomainError, DomainPattern, Email};
+use crate::{DomainError, DomainPattern, Email};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allowlist(BTreeSet<DomainPattern>);

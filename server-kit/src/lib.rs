@@ -1,0 +1,18 @@
+//! The server kit: the HTTP, telemetry and database plumbing both services run, so neither
+//! writes it twice. Nothing here is contract: what the services must agree on is in `shared`.
+
+pub mod db;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod random;
+pub mod secrets;
+pub mod settings;
+pub mod strict_json;
+pub mod telemetry;
+/// Test databases and fault helpers for the services' black-box tests; compiled only with the
+/// `testing` feature, which only their dev-dependencies turn on, so release binaries lack it.
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod timeouts;
+pub mod verified_tokens;
