@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use server_kit::telemetry::LogFormat;
 
 use crate::rooms::model::AccessLevel;
+pub use crate::rooms::settings::RoomSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerificationMode {
@@ -208,19 +209,6 @@ pub struct RevocationConfig {
     pub url: String,
     pub credentials: ClientCredentials,
     pub poll: Duration,
-}
-
-/// Room-shaping settings, handed to the rooms service.
-#[derive(Debug, Clone)]
-pub struct RoomSettings {
-    pub public_url: String,
-    pub base_url: Option<String>,
-    pub default_access_level: AccessLevel,
-    pub allow_public_access: bool,
-    pub telephony_enabled: bool,
-    pub telephony_phone_number: Option<String>,
-    pub telephony_default_country: String,
-    pub pin_length: usize,
 }
 
 #[derive(Debug, Clone)]

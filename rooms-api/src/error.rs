@@ -5,7 +5,7 @@ use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;
 use shared::{ErrorBody, ErrorCode, Scope};
 
-use crate::auth::verifier::AuthFailure;
+use crate::auth::AuthFailure;
 use crate::rooms::service::RoomsError;
 
 const REALM: &str = r#"Bearer realm="rooms-api""#;

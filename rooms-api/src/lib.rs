@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod principal;
 pub mod rooms;
 pub mod startup;
 pub mod state;

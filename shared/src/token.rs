@@ -1,11 +1,16 @@
 //! Verifying an access token's JWS: the header rules and signature check both the rooms API and
 //! the auth-server's introspection apply, before the claim checks of `claims::validate`.
 //!
-//! josekit is kept behind this module so it can be swapped without touching either service.
+//! Verifiers are built here too (from a JWK or the shared HS256 secret), so the rooms API never
+//! names josekit; only the auth-server's key generation and signing (`domain/signing.rs`) do.
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jws::JwsVerifier;
+use josekit::jwk::Jwk;
+pub use josekit::jws::JwsVerifier;
+use josekit::jws::{ES256, EdDSA, HS256, RS256};
 use serde::Deserialize;
 
 use crate::alg::SigningAlg;
@@ -104,6 +109,28 @@ pub fn check_typ(header: &Header, policy: TypPolicy) -> Result<(), TokenRejectio
     } else {
         Err(TokenRejection::Type)
     }
+}
+
+/// The verifier for one published key: `alg` is the JWK's own `alg`. A symmetric key in a
+/// public JWKS, or anything that does not parse as a public key of its algorithm, is `None`.
+pub fn verifier_from_jwk(
+    alg: &str,
+    key: &serde_json::Value,
+) -> Option<(SigningAlg, Arc<dyn JwsVerifier>)> {
+    let jwk = Jwk::from_map(key.as_object()?.clone()).ok()?;
+    let alg: SigningAlg = alg.parse().ok()?;
+    let verifier: Arc<dyn JwsVerifier> = match alg {
+        SigningAlg::EdDSA => Arc::new(EdDSA.verifier_from_jwk(&jwk).ok()?),
+        SigningAlg::ES256 => Arc::new(ES256.verifier_from_jwk(&jwk).ok()?),
+        SigningAlg::RS256 => Arc::new(RS256.verifier_from_jwk(&jwk).ok()?),
+        SigningAlg::HS256 => return None,
+    };
+    Some((alg, verifier))
+}
+
+/// The verifier for tokens signed with the shared HS256 secret.
+pub fn hs256_verifier(secret: &[u8]) -> Result<Arc<dyn JwsVerifier>, josekit::JoseError> {
+    Ok(Arc::new(HS256.verifier_from_bytes(secret)?))
 }
 
 /// Checks that the header names `expected` and that `verifier` (built for that algorithm)

@@ -1,13 +1,14 @@
-//! The HTTP layer: custom extractors (so authentication runs before body parsing), health, and
-//! the OpenAPI service.
+//! The HTTP layer: custom extractors (so authentication runs before body parsing), the rooms
+//! operations and their wire types, health, and the OpenAPI service.
 
 pub mod extract;
 pub mod health;
 pub mod nullable;
+pub mod rooms;
 
 use poem_openapi::OpenApiService;
 
-use crate::rooms::handlers::RoomsApi;
+use rooms::RoomsApi;
 
 pub type Apis = (RoomsApi, health::HealthApi);
 

@@ -14,8 +14,7 @@ use shared::basic_auth::encode_basic;
 use shared::claims::ScopeClaim;
 use shared::token::TokenRejection;
 
-use super::Principal;
-use super::verifier::AuthFailure;
+use super::{AuthFailure, Principal};
 use crate::config::IntrospectionConfig;
 
 #[derive(Debug, Clone)]

@@ -9,8 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use josekit::jwk::Jwk;
-use josekit::jws::{ES256, EdDSA, JwsVerifier, RS256};
+use shared::token::JwsVerifier;
 use shared::{Clock, SigningAlg};
 
 pub const REFETCH_INTERVAL: TimeDelta = TimeDelta::seconds(10);
@@ -127,7 +126,7 @@ impl JwksCache {
                 next.insert(kid.to_owned(), existing.clone());
                 continue;
             }
-            match build_verifier(alg, key) {
+            match shared::token::verifier_from_jwk(alg, key) {
                 Some((alg, verifier)) => {
                     next.insert(
                         kid.to_owned(),
@@ -211,20 +210,4 @@ impl JwksCache {
             }
         });
     }
-}
-
-fn build_verifier(
-    alg: &str,
-    key: &serde_json::Value,
-) -> Option<(SigningAlg, Arc<dyn JwsVerifier>)> {
-    let jwk = Jwk::from_map(key.as_object()?.clone()).ok()?;
-    let alg: SigningAlg = alg.parse().ok()?;
-    let verifier: Arc<dyn JwsVerifier> = match alg {
-        SigningAlg::EdDSA => Arc::new(EdDSA.verifier_from_jwk(&jwk).ok()?),
-        SigningAlg::ES256 => Arc::new(ES256.verifier_from_jwk(&jwk).ok()?),
-        SigningAlg::RS256 => Arc::new(RS256.verifier_from_jwk(&jwk).ok()?),
-        // A symmetric key in a public JWKS is never trusted.
-        SigningAlg::HS256 => return None,
-    };
-    Some((alg, verifier))
 }

@@ -8,14 +8,19 @@ pub mod jwks;
 pub mod revocations;
 pub mod verifier;
 
-use shared::ScopeSet;
+use shared::token::TokenRejection;
 
-/// A verified caller: the delegated user, through an application, with its scopes.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: String,
-    pub client_id: String,
-    pub scopes: ScopeSet,
-    /// The verification mode, for audit events.
-    pub mode: &'static str,
+pub use crate::principal::Principal;
+
+/// Why a request is not authenticated: the bearer table of docs/spec/rooms-api.md §2.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("Missing access token")]
+    Missing,
+    #[error("Malformed Authorization header")]
+    MalformedHeader,
+    #[error("{0}")]
+    Invalid(TokenRejection),
+    #[error("Token verification is temporarily unavailable")]
+    Unavailable,
 }

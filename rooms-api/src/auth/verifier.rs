@@ -3,32 +3,20 @@
 
 use std::sync::Arc;
 
-use josekit::jws::{HS256, JwsVerifier};
 use secrecy::ExposeSecret;
 use server_kit::verified_tokens::VerifiedTokens;
 use shared::claims::Expectations;
+use shared::token::JwsVerifier;
 use shared::token::{self, TokenRejection, TypPolicy};
 use shared::{AccessTokenClaims, Clock, SigningAlg};
 
-use super::Principal;
 use super::bearer::BearerHeader;
 use super::introspection::Introspector;
 use super::jwks::JwksCache;
 use super::revocations::RevocationFeed;
+use super::{AuthFailure, Principal};
 use crate::config::{Config, VerificationMode};
 use crate::metrics::RoomsMetrics;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AuthFailure {
-    #[error("Missing access token")]
-    Missing,
-    #[error("Malformed Authorization header")]
-    MalformedHeader,
-    #[error("{0}")]
-    Invalid(TokenRejection),
-    #[error("Token verification is temporarily unavailable")]
-    Unavailable,
-}
 
 #[derive(Debug)]
 enum Keys {
@@ -66,7 +54,7 @@ impl Authenticator {
                     .hs256_secret
                     .as_ref()
                     .ok_or_else(|| anyhow::anyhow!("TOKEN_HS256_SECRET is required"))?;
-                Keys::Hs256(Arc::new(HS256.verifier_from_bytes(secret.expose_secret())?))
+                Keys::Hs256(token::hs256_verifier(secret.expose_secret())?)
             }
             VerificationMode::Introspection => {
                 let c = config

@@ -1,4 +1,5 @@
-//! Room wire types and the validation of create/patch bodies (docs/spec/rooms-api.md §3).
+//! What a room is to the service (docs/spec/rooms-api.md §3), and the validation of create and
+//! patch bodies. The wire types that document these are in `api/rooms.rs`.
 //!
 //! Bodies are parsed from raw bytes here, after authentication and the scope check, so that a
 //! bad body never answers before a missing token does.
@@ -7,15 +8,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::api::nullable::Nullable;
-use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use server_kit::strict_json::StrictJsonError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[oai(rename_all = "lowercase")]
 pub enum AccessLevel {
     Public,
     Trusted,
@@ -52,9 +50,8 @@ impl FromStr for AccessLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[oai(rename_all = "snake_case")]
 pub enum PublishSource {
     Camera,
     Microphone,
@@ -62,69 +59,19 @@ pub enum PublishSource {
     ScreenShareAudio,
 }
 
-/// The only configuration keys a room accepts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Object)]
-#[oai(deny_unknown_fields)]
+/// The only configuration keys a room accepts (stored as this JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomConfiguration {
     /// Which sources participants may publish; absent or null means the server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[oai(skip_serializing_if_is_none)]
     pub can_publish_sources: Option<Vec<PublishSource>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[oai(skip_serializing_if_is_none)]
     pub everyone_can_mute: Option<bool>,
 }
 
-/// Create body (all optional; the server picks name, slug and PIN).
-#[derive(Debug, Clone, Object)]
-#[oai(example)]
-pub struct RoomCreate {
-    /// public, trusted (default) or restricted. `public` needs ALLOW_PUBLIC_ACCESS.
-    pub access_level: Option<AccessLevel>,
-    pub configuration: Option<RoomConfiguration>,
-}
-
-/// Patch body: either field, not null; `configuration` replaces the whole object.
-#[derive(Debug, Clone, Object)]
-#[oai(example)]
-pub struct RoomPatch {
-    pub access_level: Option<AccessLevel>,
-    pub configuration: Option<RoomConfiguration>,
-}
-
-/// Swagger UI's "Try it out" starts from these: valid with the default settings.
-impl poem_openapi::types::Example for RoomCreate {
-    fn example() -> Self {
-        Self {
-            access_level: Some(AccessLevel::Trusted),
-            configuration: Some(RoomConfiguration {
-                can_publish_sources: Some(vec![PublishSource::Camera, PublishSource::Microphone]),
-                everyone_can_mute: Some(true),
-            }),
-        }
-    }
-}
-
-impl poem_openapi::types::Example for RoomPatch {
-    fn example() -> Self {
-        Self {
-            access_level: Some(AccessLevel::Restricted),
-            configuration: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct Telephony {
-    pub enabled: bool,
-    /// TELEPHONY_PHONE_NUMBER, or null when unset.
-    pub phone_number: Nullable<String>,
-    pub pin_code: String,
-    pub default_country: String,
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct Room {
+/// A room as the contract shows it: only the listed fields, nothing internal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
     pub id: uuid::Uuid,
     pub name: String,
     pub slug: String,
@@ -133,21 +80,25 @@ pub struct Room {
     /// RFC 3339, UTC, microseconds.
     pub created_at: String,
     /// ROOMS_BASE_URL/slug, when ROOMS_BASE_URL is set.
-    #[oai(skip_serializing_if_is_none)]
     pub url: Option<String>,
-    /// Present when TELEPHONY_ENABLED.
-    #[oai(skip_serializing_if_is_none)]
-    pub telephony: Option<Telephony>,
+    /// When TELEPHONY_ENABLED.
+    pub telephony: Option<TelephonyView>,
 }
 
-#[derive(Debug, Clone, Object)]
-pub struct RoomPage {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelephonyView {
+    pub phone_number: Option<String>,
+    pub pin_code: String,
+    pub default_country: String,
+}
+
+/// One page of a user's rooms, with absolute links to its neighbours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageView {
     pub count: u64,
-    /// Absolute URL of the next page, or null.
-    pub next: Nullable<String>,
-    /// Absolute URL of the previous page, or null.
-    pub previous: Nullable<String>,
-    pub results: Vec<Room>,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<RoomView>,
 }
 
 /// A validation failure: a message per field.

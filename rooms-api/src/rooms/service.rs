@@ -2,18 +2,16 @@
 //! collision retries, audit events.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+use server_kit::db::WriteGate;
 use server_kit::random;
 use uuid::Uuid;
 
 use super::model::{
-    self, AccessLevel, Changes, Invalid, Room, RoomConfiguration, RoomPage, Telephony,
+    self, AccessLevel, Changes, Invalid, PageView, RoomConfiguration, RoomView, TelephonyView,
 };
-use super::store::{self, Role, RoomRow, Viewer};
-use crate::api::nullable::Nullable;
-use crate::auth::Principal;
-use crate::config::RoomSettings;
-use server_kit::db::WriteGate;
+use super::settings::RoomSettings;
+use super::store::{self, Db, Role, RoomRow, StoreError, Viewer};
+use crate::principal::Principal;
 
 pub const ROOMS_PATH: &str = "/external-api/v1.0/rooms";
 const MAX_CREATE_ATTEMPTS: usize = 8;
@@ -27,7 +25,7 @@ pub enum RoomsError {
     #[error("Invalid request")]
     Invalid(Invalid),
     #[error("database error")]
-    Db(#[from] DbErr),
+    Db(#[from] StoreError),
     #[error("could not allocate a unique slug and PIN")]
     Exhausted,
 }
@@ -52,10 +50,10 @@ fn invalid(field: &str, message: &str) -> RoomsError {
 }
 
 /// Renders a stored row; only what the contract lists, nothing internal.
-pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> Room {
+pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> RoomView {
     let configuration: RoomConfiguration =
         serde_json::from_str(&row.configuration).unwrap_or_default();
-    Room {
+    RoomView {
         id: row.id,
         name: row.name.clone(),
         slug: row.slug.clone(),
@@ -66,9 +64,8 @@ pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> Room {
             .base_url
             .as_ref()
             .map(|base| format!("{}/{}", base.trim_end_matches('/'), row.slug)),
-        telephony: settings.telephony_enabled.then(|| Telephony {
-            enabled: true,
-            phone_number: Nullable::from(settings.telephony_phone_number.clone()),
+        telephony: settings.telephony_enabled.then(|| TelephonyView {
+            phone_number: settings.telephony_phone_number.clone(),
             pin_code: row.pin_code.clone(),
             default_country: settings.telephony_default_country.clone(),
         }),
@@ -110,12 +107,12 @@ fn page_url(settings: &RoomSettings, page: u64, page_size: u64) -> String {
 }
 
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &Db,
     settings: &RoomSettings,
     principal: &Principal,
     page: Option<&str>,
     page_size: Option<&str>,
-) -> Result<RoomPage, RoomsError> {
+) -> Result<PageView, RoomsError> {
     let page = parse_page_param(page, "page", 1, None)?;
     let page_size = parse_page_param(page_size, "page_size", 20, Some(100))?;
     let count = store::count(db, viewer(principal)).await?;
@@ -124,12 +121,10 @@ pub async fn list(
         return Err(RoomsError::NotFound);
     }
     let rows = store::page(db, viewer(principal), offset, page_size).await?;
-    Ok(RoomPage {
+    Ok(PageView {
         count,
-        next: Nullable::from(
-            (offset + page_size < count).then(|| page_url(settings, page + 1, page_size)),
-        ),
-        previous: Nullable::from((page > 1).then(|| page_url(settings, page - 1, page_size))),
+        next: (offset + page_size < count).then(|| page_url(settings, page + 1, page_size)),
+        previous: (page > 1).then(|| page_url(settings, page - 1, page_size)),
         results: rows.iter().map(|r| to_room(r, settings)).collect(),
     })
 }
@@ -147,10 +142,6 @@ fn check_access_level(settings: &RoomSettings, level: AccessLevel) -> Result<(),
     Ok(())
 }
 
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
 fn new_slug() -> Result<String, RoomsError> {
     let letters = random::letters(10).map_err(|_| RoomsError::Exhausted)?;
     Ok(format!(
@@ -162,13 +153,13 @@ fn new_slug() -> Result<String, RoomsError> {
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     writes: &WriteGate,
     settings: &RoomSettings,
     principal: &Principal,
     now: DateTime<Utc>,
     body: &[u8],
-) -> Result<Room, RoomsError> {
+) -> Result<RoomView, RoomsError> {
     let Changes {
         access_level,
         configuration,
@@ -176,7 +167,7 @@ pub async fn create(
     let access_level = access_level.unwrap_or(settings.default_access_level);
     check_access_level(settings, access_level)?;
     let configuration = serde_json::to_string(&configuration.unwrap_or_default())
-        .map_err(|e| RoomsError::Db(DbErr::Custom(e.to_string())))?;
+        .map_err(|e| RoomsError::Db(store::encoding_error(&e)))?;
     for _ in 0..MAX_CREATE_ATTEMPTS {
         let slug = new_slug()?;
         let row = RoomRow {
@@ -200,7 +191,7 @@ pub async fn create(
                 return Ok(to_room(&row, settings));
             }
             // A slug or PIN collision: the whole transaction is retried with new values.
-            Err(e) if is_unique_violation(&e) => continue,
+            Err(e) if store::is_unique_violation(&e) => continue,
             Err(e) => return Err(e.into()),
         }
     }
@@ -208,11 +199,11 @@ pub async fn create(
 }
 
 pub async fn retrieve(
-    db: &DatabaseConnection,
+    db: &Db,
     settings: &RoomSettings,
     principal: &Principal,
     id: &str,
-) -> Result<Room, RoomsError> {
+) -> Result<RoomView, RoomsError> {
     let id = parse_id(id)?;
     let (row, _) = store::find_visible(db, viewer(principal), id)
         .await?
@@ -221,13 +212,13 @@ pub async fn retrieve(
 }
 
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     writes: &WriteGate,
     settings: &RoomSettings,
     principal: &Principal,
     id: &str,
     body: &[u8],
-) -> Result<Room, RoomsError> {
+) -> Result<RoomView, RoomsError> {
     let changes = model::parse_patch(body)?;
     if let Some(level) = changes.access_level {
         check_access_level(settings, level)?;
@@ -244,7 +235,7 @@ pub async fn update(
         .as_ref()
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|e| RoomsError::Db(DbErr::Custom(e.to_string())))?;
+        .map_err(|e| RoomsError::Db(store::encoding_error(&e)))?;
     let write = writes.enter().await;
     store::update(
         db,
@@ -267,7 +258,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    db: &DatabaseConnection,
+    db: &Db,
     writes: &WriteGate,
     principal: &Principal,
     id: &str,

@@ -1,4 +1,4 @@
-//! The only sea-orm code of the rooms API. Every read is scoped to (user, application): a room
+//! The only sea-orm code of the rooms API (with `entity.rs` and the connection opened at startup). Every read is scoped to (user, application): a room
 //! outside that scope is indistinguishable from one that does not exist.
 
 use sea_orm::sea_query::Expr;
@@ -12,6 +12,23 @@ use uuid::Uuid;
 use super::entity::{room_accesses, rooms};
 
 pub type RoomRow = rooms::Model;
+/// The connection pool every function here takes; the service names it only by this alias.
+pub type Db = sea_orm::DatabaseConnection;
+/// A failed statement.
+pub type StoreError = DbErr;
+
+/// A UNIQUE index refused the write (a slug or PIN collision).
+pub fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// A stored value that could not be encoded: reported like a failed statement.
+pub fn encoding_error(e: &serde_json::Error) -> StoreError {
+    DbErr::Custom(e.to_string())
+}
 
 /// Roles of the data model. Rooms created through this API get one row: the owner's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
