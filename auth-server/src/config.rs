@@ -15,20 +15,10 @@ pub struct Settings {
     #[command(flatten)]
     pub common: server_kit::settings::CommonSettings,
     /// Address of the Prometheus `/metrics` listener (keep it private).
-    #[arg(
-        long,
-        env = "AUTH_METRICS_LISTEN",
-        default_value = "127.0.0.1:9081",
-        global = true
-    )]
+    #[arg(long, env = "AUTH_METRICS_LISTEN", default_value = "127.0.0.1:9081")]
     pub auth_metrics_listen: SocketAddr,
     /// Address the HTTP API listens on.
-    #[arg(
-        long,
-        env = "AUTH_LISTEN",
-        default_value = "127.0.0.1:8081",
-        global = true
-    )]
+    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8081")]
     pub auth_listen: SocketAddr,
     /// sqlite://path?mode=rwc or postgres://user@host/db
     #[arg(
@@ -39,48 +29,38 @@ pub struct Settings {
     )]
     pub auth_database_url: String,
     /// The `iss` of every token and the base of the metadata URLs (no trailing slash).
-    #[arg(
-        long,
-        env = "AUTH_ISSUER",
-        default_value = "http://127.0.0.1:8081",
-        global = true
-    )]
+    #[arg(long, env = "AUTH_ISSUER", default_value = "http://127.0.0.1:8081")]
     pub auth_issuer: String,
     #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600,
-          value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
+          value_parser = clap::value_parser!(u32).range(60..=86_400))]
     pub token_ttl_seconds: u32,
     /// EdDSA, ES256, RS256 or HS256 (HS256 needs TOKEN_HS256_SECRET).
-    #[arg(
-        long,
-        env = "TOKEN_SIGNING_ALG",
-        default_value = "EdDSA",
-        global = true
-    )]
+    #[arg(long, env = "TOKEN_SIGNING_ALG", default_value = "EdDSA")]
     pub token_signing_alg: SigningAlg,
     /// Create a provisional user for an unknown e-mail (only for applications with domains).
     #[arg(long, env = "ALLOW_USER_CREATION", default_value = "false",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_user_creation: bool,
     #[arg(long, env = "KEY_REFRESH_SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub key_refresh_seconds: u64,
     /// Failed client authentications allowed per (client_id, source) per window; ten times
     /// that per client_id from all sources.
     #[arg(long, env = "AUTH_FAILURE_LIMIT", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_failure_limit: u32,
     #[arg(long, env = "AUTH_FAILURE_WINDOW_SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub auth_failure_window_seconds: u64,
     /// A verified secret stays in memory (as an HMAC) until unused for this long.
     #[arg(long, env = "AUTH_SECRET_CACHE_IDLE_SECONDS", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub auth_secret_cache_idle_seconds: u64,
     /// Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed.
-    #[arg(long, env = "TRUSTED_PROXIES", global = true)]
+    #[arg(long, env = "TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
     /// At most this many argon2 verifications at once (default: number of cores).
-    #[arg(long, env = "ARGON2_MAX_CONCURRENT", global = true)]
+    #[arg(long, env = "ARGON2_MAX_CONCURRENT")]
     pub argon2_max_concurrent: Option<usize>,
 }
 

@@ -22,7 +22,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (the default).
+    /// Run the server (the default). Its settings (env vars or flags before `serve`) are in `--help`.
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,

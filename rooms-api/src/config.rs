@@ -50,20 +50,10 @@ impl FromStr for VerificationMode {
 pub struct Settings {
     #[command(flatten)]
     pub common: server_kit::settings::CommonSettings,
-    #[arg(
-        long,
-        env = "ROOMS_LISTEN",
-        default_value = "127.0.0.1:8082",
-        global = true
-    )]
+    #[arg(long, env = "ROOMS_LISTEN", default_value = "127.0.0.1:8082")]
     pub rooms_listen: SocketAddr,
     /// Address of the Prometheus `/metrics` listener (keep it private).
-    #[arg(
-        long,
-        env = "ROOMS_METRICS_LISTEN",
-        default_value = "127.0.0.1:9082",
-        global = true
-    )]
+    #[arg(long, env = "ROOMS_METRICS_LISTEN", default_value = "127.0.0.1:9082")]
     pub rooms_metrics_listen: SocketAddr,
     #[arg(
         long,
@@ -73,103 +63,67 @@ pub struct Settings {
     )]
     pub rooms_database_url: String,
     /// Must equal the auth-server's AUTH_ISSUER.
-    #[arg(
-        long,
-        env = "TOKEN_ISSUER",
-        default_value = "http://127.0.0.1:8081",
-        global = true
-    )]
+    #[arg(long, env = "TOKEN_ISSUER", default_value = "http://127.0.0.1:8081")]
     pub token_issuer: String,
     /// At most `shared::claims::MAX_LEEWAY_SECONDS` (300), which revocation retention follows.
     #[arg(long, env = "TOKEN_LEEWAY_SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(0..=shared::claims::MAX_LEEWAY_SECONDS as i64), global = true)]
+          value_parser = clap::value_parser!(u32).range(0..=shared::claims::MAX_LEEWAY_SECONDS as i64))]
     pub token_leeway_seconds: u32,
     /// jwks (default), hs256 or introspection.
-    #[arg(
-        long,
-        env = "TOKEN_VERIFICATION",
-        default_value = "jwks",
-        global = true
-    )]
+    #[arg(long, env = "TOKEN_VERIFICATION", default_value = "jwks")]
     pub token_verification: VerificationMode,
-    #[arg(
-        long,
-        env = "AUTH_SERVER_URL",
-        default_value = "http://127.0.0.1:8081",
-        global = true
-    )]
+    #[arg(long, env = "AUTH_SERVER_URL", default_value = "http://127.0.0.1:8081")]
     pub auth_server_url: String,
     /// Default: AUTH_SERVER_URL + /.well-known/jwks.json
-    #[arg(long, env = "JWKS_URL", global = true)]
+    #[arg(long, env = "JWKS_URL")]
     pub jwks_url: Option<String>,
     /// Default: AUTH_SERVER_URL + /oauth/introspect
-    #[arg(long, env = "INTROSPECTION_URL", global = true)]
+    #[arg(long, env = "INTROSPECTION_URL")]
     pub introspection_url: Option<String>,
     /// The rooms API's own application (with tokens:introspect); the secret comes from
     /// INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE.
-    #[arg(long, env = "INTROSPECTION_CLIENT_ID", global = true)]
+    #[arg(long, env = "INTROSPECTION_CLIENT_ID")]
     pub introspection_client_id: Option<String>,
-    #[arg(
-        long,
-        env = "INTROSPECTION_CACHE_SECONDS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "INTROSPECTION_CACHE_SECONDS", default_value_t = 30)]
     pub introspection_cache_seconds: u32,
     #[arg(
         long,
         env = "INTROSPECTION_NEGATIVE_CACHE_SECONDS",
-        default_value_t = 5,
-        global = true
+        default_value_t = 5
     )]
     pub introspection_negative_cache_seconds: u32,
-    #[arg(
-        long,
-        env = "INTROSPECTION_CACHE_SIZE",
-        default_value_t = 100_000,
-        global = true
-    )]
+    #[arg(long, env = "INTROSPECTION_CACHE_SIZE", default_value_t = 100_000)]
     pub introspection_cache_size: u64,
     /// Strip `<prefix>:` from introspected scopes (e.g. `meet` for `meet:rooms:list`).
-    #[arg(long, env = "SCOPE_PREFIX", global = true)]
+    #[arg(long, env = "SCOPE_PREFIX")]
     pub scope_prefix: Option<String>,
     /// An application with tokens:revocations; the secret comes from REVOCATION_CLIENT_SECRET
     /// or REVOCATION_CLIENT_SECRET_FILE.
-    #[arg(long, env = "REVOCATION_CLIENT_ID", global = true)]
+    #[arg(long, env = "REVOCATION_CLIENT_ID")]
     pub revocation_client_id: Option<String>,
     #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub revocation_poll_seconds: u64,
     /// Base of `Location`, `next` and `previous` (default: http:// + ROOMS_LISTEN).
-    #[arg(long, env = "ROOMS_PUBLIC_URL", global = true)]
+    #[arg(long, env = "ROOMS_PUBLIC_URL")]
     pub rooms_public_url: Option<String>,
     /// When set, rooms carry `url` = ROOMS_BASE_URL/slug.
-    #[arg(long, env = "ROOMS_BASE_URL", global = true)]
+    #[arg(long, env = "ROOMS_BASE_URL")]
     pub rooms_base_url: Option<String>,
-    #[arg(
-        long,
-        env = "DEFAULT_ACCESS_LEVEL",
-        default_value = "trusted",
-        global = true
-    )]
+    #[arg(long, env = "DEFAULT_ACCESS_LEVEL", default_value = "trusted")]
     pub default_access_level: AccessLevel,
     #[arg(long, env = "ALLOW_PUBLIC_ACCESS", default_value = "false",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_public_access: bool,
     #[arg(long, env = "TELEPHONY_ENABLED", default_value = "false",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub telephony_enabled: bool,
-    #[arg(long, env = "TELEPHONY_PHONE_NUMBER", global = true)]
+    #[arg(long, env = "TELEPHONY_PHONE_NUMBER")]
     pub telephony_phone_number: Option<String>,
-    #[arg(
-        long,
-        env = "TELEPHONY_DEFAULT_COUNTRY",
-        default_value = "US",
-        global = true
-    )]
+    #[arg(long, env = "TELEPHONY_DEFAULT_COUNTRY", default_value = "US")]
     pub telephony_default_country: String,
     #[arg(long, env = "TELEPHONY_PIN_LENGTH", default_value_t = 10,
-          value_parser = clap::value_parser!(u8).range(6..=20), global = true)]
+          value_parser = clap::value_parser!(u8).range(6..=20))]
     pub telephony_pin_length: u8,
 }
 

@@ -9,19 +9,14 @@ use crate::telemetry::LogFormat;
 #[derive(Debug, Clone, Args)]
 pub struct CommonSettings {
     /// The `aud` tokens are issued for and checked against.
-    #[arg(
-        long,
-        env = "TOKEN_AUDIENCE",
-        default_value = "rooms-api",
-        global = true
-    )]
+    #[arg(long, env = "TOKEN_AUDIENCE", default_value = "rooms-api")]
     pub token_audience: String,
     /// `false` answers 404 on every /external-api/ path.
     #[arg(long, env = "EXTERNAL_API_ENABLED", default_value = "true",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub external_api_enabled: bool,
     /// text or json
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     #[command(flatten)]
     pub timeouts: crate::timeouts::TimeoutSettings,

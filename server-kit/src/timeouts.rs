@@ -29,19 +29,19 @@ use tokio::time::{Instant, Sleep};
 pub struct TimeoutSettings {
     /// Seconds from a request's first byte until its headers are in.
     #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_header_read_timeout_seconds: u64,
     /// Seconds to read a request body.
     #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_SECONDS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_body_read_timeout_seconds: u64,
     /// Connections each listener holds at once; past it a new one is closed at once.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub http_max_connections: u64,
     /// Seconds a connection may stay without traffic.
     #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub http_idle_timeout_seconds: u64,
 }
 

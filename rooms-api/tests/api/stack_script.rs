@@ -5,6 +5,22 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// True once `GET /readyz` answers 200 on the port.
+fn ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -50,16 +66,25 @@ fn the_dev_script_starts_the_stack_and_its_printed_curl_creates_a_room() {
             }
         }
     });
+    // Readiness by /readyz, not by the script's prose.
     let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !(ready(auth_port) && ready(rooms_port)) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ready(auth_port) && ready(rooms_port),
+        "the stack never became ready"
+    );
+    // The welcome comes last, once both are ready: read it to the end of its snippet.
     let mut printed = Vec::new();
-    while Instant::now() < deadline {
+    let mut markers = 0;
+    while Instant::now() < deadline && markers < 2 {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
-                let done = line.contains("Ctrl-C");
-                printed.push(line);
-                if done {
-                    break;
+                if line.starts_with("# ---") {
+                    markers += 1;
                 }
+                printed.push(line);
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(_) => break,
@@ -94,6 +119,12 @@ fn the_dev_script_starts_the_stack_and_its_printed_curl_creates_a_room() {
         "{room}"
     );
     assert!(text.contains(&format!("http://127.0.0.1:{rooms_port}/docs")));
+    // The services log to files, not over the welcome.
+    assert!(
+        !text.contains(" INFO "),
+        "access logs reached the terminal:\n{text}"
+    );
+    assert!(data.path().join("auth-server.log").exists());
     assert!(stopped.code().is_some(), "the script exits on Ctrl-C");
     // Both services stopped with it.
     assert!(std::net::TcpStream::connect(("127.0.0.1", rooms_port)).is_err());
