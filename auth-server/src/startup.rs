@@ -145,12 +145,12 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         ttl_seconds: config.token_ttl_seconds,
         allow_user_creation: config.allow_user_creation,
     };
-    let own_tokens = OwnTokens {
-        keys: Arc::clone(&keys),
-        verified: server_kit::verified_tokens::VerifiedTokens::new(100_000),
-        issuer: config.issuer.clone(),
-        audience: config.audience.clone(),
-    };
+    let own_tokens = OwnTokens::new(
+        Arc::clone(&keys),
+        server_kit::verified_tokens::VerifiedTokens::new(100_000),
+        &config.issuer,
+        &config.audience,
+    );
     Ok(Arc::new(AppState {
         db,
         config,

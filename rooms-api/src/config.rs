@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use server_kit::telemetry::LogFormat;
 
 use crate::rooms::model::AccessLevel;
-pub use crate::rooms::settings::RoomSettings;
+use crate::rooms::settings::RoomSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerificationMode {

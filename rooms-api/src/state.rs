@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use crate::rooms::store::Db;
 use shared::Clock;
 
 use crate::auth::verifier::Authenticator;
@@ -10,7 +10,7 @@ use crate::config::Config;
 
 #[derive(Debug)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// Room writes queue here on SQLite (see `WriteGate`).
     pub writes: server_kit::db::WriteGate,
     pub config: Config,

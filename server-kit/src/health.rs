@@ -2,6 +2,12 @@
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
+use sea_orm::DatabaseConnection;
+
+/// Readiness of the database: one round trip (`/readyz` of both services).
+pub async fn database_answers(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
 
 #[derive(Debug, Object)]
 pub struct Status {

@@ -123,6 +123,7 @@ pub fn verifier_from_jwk(
         SigningAlg::EdDSA => Arc::new(EdDSA.verifier_from_jwk(&jwk).ok()?),
         SigningAlg::ES256 => Arc::new(ES256.verifier_from_jwk(&jwk).ok()?),
         SigningAlg::RS256 => Arc::new(RS256.verifier_from_jwk(&jwk).ok()?),
+        // A symmetric key in a public JWKS is never trusted.
         SigningAlg::HS256 => return None,
     };
     Some((alg, verifier))

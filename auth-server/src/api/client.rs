@@ -6,8 +6,7 @@ use poem::http::header;
 use shared::Scope;
 
 use crate::domain::client_auth::{self, AuthError, Presented};
-use crate::error::ClientEndpointError;
-pub use crate::error::{invalid_request, unauthorized};
+use crate::error::{ClientEndpointError, invalid_request, unauthorized};
 use crate::state::AppState;
 use crate::store::applications::Application;
 

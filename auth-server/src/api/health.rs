@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
-use server_kit::health::{ReadyResponse, Status};
+use server_kit::health::{ReadyResponse, Status, database_answers};
 
 use crate::state::AppState;
 
@@ -30,9 +30,10 @@ impl HealthApi {
     /// Readiness: the database answers.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
-        match state.db.ping().await {
-            Ok(()) => ReadyResponse::Ready(Status::json("ready")),
-            Err(_) => ReadyResponse::NotReady(Status::json("database unavailable")),
+        if database_answers(&state.db).await {
+            ReadyResponse::Ready(Status::json("ready"))
+        } else {
+            ReadyResponse::NotReady(Status::json("database unavailable"))
         }
     }
 }

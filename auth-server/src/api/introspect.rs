@@ -141,7 +141,7 @@ impl IntrospectApi {
         };
         let (_, found) = client::authorized(result, Some(Scope::TokensIntrospect))?;
         if token.is_none() {
-            return Err(client::invalid_request("token is required"));
+            return Err(crate::error::invalid_request("token is required"));
         }
         let answer = match checked.and_then(|c| introspection::answer(&state.own_tokens, c, found))
         {

@@ -65,7 +65,7 @@ impl RevokeApi {
         let token = body
             .token
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| client::invalid_request("token is required"))?;
+            .ok_or_else(|| crate::error::invalid_request("token is required"))?;
         revocation::revoke(
             &state.db,
             &state.own_tokens,

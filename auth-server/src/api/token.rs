@@ -58,12 +58,19 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
         .and_then(|v| v.to_str().ok());
     let source = super::client::source_address(state, req);
     match grant::exchange(state.exchange(), payload.into(), authorization, source).await {
-        Ok(issued) => TokenResponse::Ok(Json(TokenBody {
-            access_token: issued.access_token.expose_secret().to_owned(),
-            token_type: "Bearer".to_owned(),
-            expires_in: issued.expires_in,
-            scope: issued.scope,
-        })),
+        Ok(issued) => {
+            state
+                .metrics
+                .tokens_issued
+                .with_label_values(&[issued.client_id.as_str()])
+                .inc();
+            TokenResponse::Ok(Json(TokenBody {
+                access_token: issued.access_token.expose_secret().to_owned(),
+                token_type: "Bearer".to_owned(),
+                expires_in: issued.expires_in,
+                scope: issued.scope,
+            }))
+        }
         Err(e) => token_error_response(e),
     }
 }

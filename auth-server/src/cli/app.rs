@@ -143,7 +143,7 @@ impl AppView {
 fn cli_error(e: AppError) -> anyhow::Error {
     match e {
         AppError::Store(e) => e.into(),
-        AppError::Secret(e) => e,
+        AppError::Mint(e) => e,
         refusal => refused(refusal.to_string()),
     }
 }

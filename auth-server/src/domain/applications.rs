@@ -30,9 +30,9 @@ pub enum AppError {
     NoSuchDomain(DomainPattern),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The CSPRNG or the hasher failed.
-    #[error("cannot mint a secret: {0}")]
-    Secret(#[source] anyhow::Error),
+    /// The CSPRNG or the hasher failed while minting a client_id or a secret.
+    #[error("cannot mint credentials: {0}")]
+    Mint(#[source] anyhow::Error),
 }
 
 /// What `update` may change; every field empty or `None` changes nothing.
@@ -56,8 +56,8 @@ fn valid_name(name: &str) -> Result<String, AppError> {
 }
 
 fn mint_secret() -> Result<(SecretString, String), AppError> {
-    let secret = client_secret::generate().map_err(|e| AppError::Secret(e.into()))?;
-    let hash = client_secret::hash(&secret).map_err(|e| AppError::Secret(e.into()))?;
+    let secret = client_secret::generate().map_err(|e| AppError::Mint(e.into()))?;
+    let hash = client_secret::hash(&secret).map_err(|e| AppError::Mint(e.into()))?;
     Ok((secret, hash))
 }
 
@@ -73,8 +73,8 @@ pub async fn create(
     let name = valid_name(name)?;
     let (secret, secret_hash) = mint_secret()?;
     let client_id = random::base62(CLIENT_ID_LEN)
-        .map_err(|e| AppError::Secret(e.into()))
-        .and_then(|raw| ClientId::parse(&raw).map_err(|e| AppError::Secret(e.into())))?;
+        .map_err(|e| AppError::Mint(e.into()))
+        .and_then(|raw| ClientId::parse(&raw).map_err(|e| AppError::Mint(e.into())))?;
     let app = Application {
         id: Uuid::new_v4(),
         client_id,

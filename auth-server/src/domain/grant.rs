@@ -225,11 +225,6 @@ pub async fn exchange(
     });
     let token = deps.keys.sign(&claims, now)?;
     tracing::info!(user_id = %user.id, "issued access token");
-    deps.clients
-        .metrics
-        .tokens_issued
-        .with_label_values(&[app.client_id.as_str()])
-        .inc();
     Ok(Issued {
         access_token: SecretString::from(token),
         expires_in: deps.policy.ttl_seconds,

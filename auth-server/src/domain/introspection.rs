@@ -13,13 +13,28 @@ use super::signing::KeyRing;
 use crate::store::applications::{TokenKey, WithUser};
 
 /// What recognising one of our own tokens takes: the keys that sign them, the cache of
-/// signatures already checked, and what their claims must say.
+/// signatures already checked, and what their claims must say (built once, not per call).
 #[derive(Debug)]
 pub struct OwnTokens {
     pub keys: Arc<KeyRing>,
     pub verified: VerifiedTokens,
-    pub issuer: String,
-    pub audience: String,
+    expect: Expectations,
+}
+
+impl OwnTokens {
+    pub fn new(keys: Arc<KeyRing>, verified: VerifiedTokens, issuer: &str, audience: &str) -> Self {
+        Self {
+            keys,
+            verified,
+            expect: Expectations {
+                issuer: issuer.to_owned(),
+                audience: audience.to_owned(),
+                // Tokens minted right after a not-before change carry the next whole second
+                // as iat.
+                leeway_seconds: 1,
+            },
+        }
+    }
 }
 
 /// A token whose signature (by one of our keys) and claims check out. Says nothing yet about
@@ -46,13 +61,7 @@ pub fn verify_own(
             own.verified.insert(cache_key, header.kid, claims)
         }
     };
-    let expect = Expectations {
-        issuer: own.issuer.clone(),
-        audience: own.audience.clone(),
-        // Tokens minted right after a not-before change carry the next whole second as iat.
-        leeway_seconds: 1,
-    };
-    claims.validate(&expect, now).ok()?;
+    claims.validate(&own.expect, now).ok()?;
     Some(claims)
 }
 
@@ -143,7 +152,7 @@ pub fn answer(own: &OwnTokens, checked: Checked, found: Option<WithUser>) -> Opt
         iat,
         nbf: claims.nbf.unwrap_or(iat),
         iss: claims.iss.clone(),
-        aud: own.audience.clone(),
+        aud: own.expect.audience.clone(),
         jti: key.jti,
         delegated: true,
         actor: claims.act.clone().unwrap_or(Actor {

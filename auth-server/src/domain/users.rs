@@ -76,6 +76,17 @@ pub fn with_active(user: &User, active: bool, now: DateTime<Utc>) -> User {
     next
 }
 
+async fn save_active(
+    db: &impl Conn,
+    user: &User,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<User, UserError> {
+    let user = with_active(user, active, now);
+    store::save_state(db, &user).await?;
+    Ok(user)
+}
+
 pub async fn set_active(
     db: &impl Conn,
     id: Uuid,
@@ -85,19 +96,17 @@ pub async fn set_active(
     let user = store::find_by_id(db, id)
         .await?
         .ok_or(UserError::NoSuchId(id))?;
-    let user = with_active(&user, active, now);
-    store::save_state(db, &user).await?;
-    Ok(user)
+    save_active(db, &user, active, now).await
 }
 
+/// One lookup by e-mail, then the write.
 pub async fn set_active_by_email(
     db: &impl Conn,
     email: &Email,
     active: bool,
     now: DateTime<Utc>,
 ) -> Result<User, UserError> {
-    let user = find_by_email(db, email).await?;
-    set_active(db, user.id, active, now).await
+    save_active(db, &find_by_email(db, email).await?, active, now).await
 }
 
 #[cfg(test)]

@@ -12,11 +12,6 @@ pub type Db = sea_orm::DatabaseConnection;
 /// A pool or an open transaction: what functions that may run inside one take.
 pub use sea_orm::ConnectionTrait as Conn;
 
-/// One round trip, for readiness checks.
-pub async fn ping(db: &Db) -> Result<(), StoreError> {
-    Ok(db.ping().await?)
-}
-
 /// A database failure, or a row that no longer parses (which we treat as an internal error).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -184,6 +184,17 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// Runs the purge the server's background task runs, at the test clock's time.
+    pub async fn purge(&self) -> u64 {
+        auth_server::domain::revocation::purge(
+            &self.state.db,
+            self.state.config.token_ttl_seconds,
+            self.state.clock.now(),
+        )
+        .await
+        .unwrap()
+    }
+
     pub async fn revoke(&self, caller: &TestClient, token: &str) -> reqwest::Response {
         self.client
             .post(self.url("/oauth/revoke"))

@@ -67,43 +67,16 @@ async fn revocations_are_purged_after_the_token_expires() {
     app.create_user("jane@example.com").await;
     let token = app.access_token(&c, "jane@example.com").await;
     app.revoke(&c, &token).await;
-    assert_eq!(
-        auth_server::domain::revocation::purge(
-            &app.state.db,
-            app.state.config.token_ttl_seconds,
-            app.state.clock.now()
-        )
-        .await
-        .unwrap(),
-        0
-    );
+    assert_eq!(app.purge().await, 0);
     // Kept and published past exp for as long as any verifier's leeway (up to 300 s) accepts
     // the token.
     app.clock.advance(TimeDelta::seconds(3600 + 290));
-    assert_eq!(
-        auth_server::domain::revocation::purge(
-            &app.state.db,
-            app.state.config.token_ttl_seconds,
-            app.state.clock.now()
-        )
-        .await
-        .unwrap(),
-        0
-    );
+    assert_eq!(app.purge().await, 0);
     let rs = app.create_client("tokens:revocations", &[]).await;
     let feed: serde_json::Value = app.feed(&rs, None).await.json().await.unwrap();
     assert_eq!(feed["revoked"].as_array().map(Vec::len), Some(1), "{feed}");
     app.clock.advance(TimeDelta::seconds(71));
-    assert_eq!(
-        auth_server::domain::revocation::purge(
-            &app.state.db,
-            app.state.config.token_ttl_seconds,
-            app.state.clock.now()
-        )
-        .await
-        .unwrap(),
-        1
-    );
+    assert_eq!(app.purge().await, 1);
 }
 
 #[tokio::test]

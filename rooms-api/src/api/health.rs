@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
-use server_kit::health::{ReadyResponse, Status};
+use server_kit::health::{ReadyResponse, Status, database_answers};
 
 use crate::state::AppState;
 
@@ -30,7 +30,7 @@ impl HealthApi {
     /// Readiness: the database answers and verification keys are loaded.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
-        if state.db.ping().await.is_err() {
+        if !database_answers(&state.db).await {
             return ReadyResponse::NotReady(Status::json("database unavailable"));
         }
         if !state.auth.is_ready().await {

@@ -14,8 +14,9 @@ use shared::basic_auth::encode_basic;
 use shared::claims::ScopeClaim;
 use shared::token::TokenRejection;
 
-use super::{AuthFailure, Principal};
+use super::AuthFailure;
 use crate::config::IntrospectionConfig;
+use crate::principal::Principal;
 
 #[derive(Debug, Clone)]
 enum Answer {

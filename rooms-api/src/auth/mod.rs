@@ -10,8 +10,6 @@ pub mod verifier;
 
 use shared::token::TokenRejection;
 
-pub use crate::principal::Principal;
-
 /// Why a request is not authenticated: the bearer table of docs/spec/rooms-api.md §2.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthFailure {

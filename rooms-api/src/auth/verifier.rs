@@ -10,13 +10,14 @@ use shared::token::JwsVerifier;
 use shared::token::{self, TokenRejection, TypPolicy};
 use shared::{AccessTokenClaims, Clock, SigningAlg};
 
+use super::AuthFailure;
 use super::bearer::BearerHeader;
 use super::introspection::Introspector;
 use super::jwks::JwksCache;
 use super::revocations::RevocationFeed;
-use super::{AuthFailure, Principal};
 use crate::config::{Config, VerificationMode};
 use crate::metrics::RoomsMetrics;
+use crate::principal::Principal;
 
 #[derive(Debug)]
 enum Keys {

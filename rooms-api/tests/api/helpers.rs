@@ -12,10 +12,10 @@ use shared::Allowlist;
 use shared::{DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
 
 use rooms_api::config::{
-    ClientCredentials, Config, IntrospectionConfig, RevocationConfig, RoomSettings,
-    VerificationMode,
+    ClientCredentials, Config, IntrospectionConfig, RevocationConfig, VerificationMode,
 };
 use rooms_api::rooms::model::AccessLevel;
+use rooms_api::rooms::settings::RoomSettings;
 
 pub const ALL_ROOMS: &str = "rooms:create rooms:list rooms:retrieve rooms:update rooms:delete";
 
