@@ -14,6 +14,8 @@ mod m20261123_000004_create_revoked_tokens;
 mod m20261123_000101_create_rooms;
 mod m20261123_000102_create_room_accesses;
 mod m20261201_000005_retire_signing_keys;
+mod m20261202_000006_feed_indexes;
+mod m20261202_000103_room_list_index;
 
 /// The auth-server's tables: applications, users, signing keys, revoked tokens.
 pub struct AuthMigrator;
@@ -27,6 +29,7 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261123_000003_create_signing_keys::Migration),
             Box::new(m20261123_000004_create_revoked_tokens::Migration),
             Box::new(m20261201_000005_retire_signing_keys::Migration),
+            Box::new(m20261202_000006_feed_indexes::Migration),
         ]
     }
 }
@@ -40,6 +43,7 @@ impl MigratorTrait for RoomsMigrator {
         vec![
             Box::new(m20261123_000101_create_rooms::Migration),
             Box::new(m20261123_000102_create_room_accesses::Migration),
+            Box::new(m20261202_000103_room_list_index::Migration),
         ]
     }
 }

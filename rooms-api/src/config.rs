@@ -104,6 +104,10 @@ pub struct Settings {
     #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub revocation_poll_seconds: u64,
+    /// Entries per page of the revocation feed (the auth-server's ceiling is 5000).
+    #[arg(long, env = "REVOCATION_PAGE_SIZE", default_value_t = 5000,
+          value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub revocation_page_size: u32,
     /// Base of `Location`, `next` and `previous` (default: http:// + ROOMS_LISTEN).
     #[arg(long, env = "ROOMS_PUBLIC_URL")]
     pub rooms_public_url: Option<String>,
@@ -163,6 +167,8 @@ pub struct RevocationConfig {
     pub url: String,
     pub credentials: ClientCredentials,
     pub poll: Duration,
+    /// `?limit=` of each feed request; `None` takes the auth-server's default.
+    pub page_size: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +273,7 @@ impl Config {
                         secret,
                     },
                     poll: Duration::from_secs(s.revocation_poll_seconds),
+                    page_size: Some(s.revocation_page_size),
                 })
             }
             (Some(_), None) => {

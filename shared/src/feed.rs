@@ -33,8 +33,12 @@ pub struct UserNotBefore {
 pub struct Feed {
     /// Opaque; send it back as `?cursor=` to get only what changed since.
     pub cursor: String,
-    /// True for a full snapshot: replace what you hold. False: merge.
+    /// True on the first page of a full snapshot: replace what you hold (once its last page
+    /// has come). False: merge.
     pub complete: bool,
+    /// More pages of this snapshot or delta follow: ask again at once with `cursor`.
+    #[serde(default)]
+    pub more: bool,
     pub revoked: Vec<RevokedEntry>,
     pub clients_not_before: Vec<ClientNotBefore>,
     pub users_not_before: Vec<UserNotBefore>,

@@ -90,11 +90,14 @@ impl RevokeApi {
         req: &Request,
         /// From the previous answer; omit for a full snapshot.
         cursor: Query<Option<String>>,
+        /// The most entries in this answer, 1–5000 (default and ceiling 5000).
+        limit: Query<Option<u64>>,
     ) -> Result<FeedResponse, ClientEndpointError> {
         client::authenticate(&state, req, None, None, Some(Scope::TokensRevocations)).await?;
         let feed = revocation::feed(
             &state.db,
             cursor.0.as_deref(),
+            limit.0,
             state.config.token_ttl_seconds,
             state.clock.now(),
         )

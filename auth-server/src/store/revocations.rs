@@ -1,7 +1,12 @@
 //! Revoked token ids and the change log the revocation feed reads.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::{applications, revoked_tokens, users};
@@ -34,48 +39,113 @@ pub async fn is_revoked(db: &impl ConnectionTrait, jti: &str) -> Result<bool, St
     Ok(!rows.is_empty())
 }
 
-/// Entries of the feed: revoked jtis whose token can still be alive, and `tokens_not_before`
-/// values young enough to matter, optionally only those changed since `since`.
-pub struct FeedRows {
-    pub revoked: Vec<revoked_tokens::Model>,
-    pub clients: Vec<(String, DateTime<Utc>)>,
-    pub users: Vec<(uuid::Uuid, DateTime<Utc>)>,
+/// Where a feed page resumes inside one part: the (time, key) of the last entry sent.
+pub type After<K> = Option<(DateTime<Utc>, K)>;
+
+/// Which revocations a feed part reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedRange {
+    /// A snapshot: every revocation whose token can still be alive, in (exp, jti) order
+    /// (`idx_revoked_tokens_exp`).
+    Alive { alive_after: DateTime<Utc> },
+    /// A delta: those revoked after `since`, in (revoked_at, jti) order
+    /// (`idx_revoked_tokens_revoked_at_jti`).
+    Since {
+        since: DateTime<Utc>,
+        alive_after: DateTime<Utc>,
+    },
 }
 
-pub async fn feed(
+fn tuple_after(
+    time: impl sea_orm::sea_query::IntoColumnRef,
+    key: impl sea_orm::sea_query::IntoColumnRef,
+    after: (DateTime<Utc>, sea_orm::Value),
+) -> SimpleExpr {
+    Expr::tuple([Expr::col(time), Expr::col(key)])
+        .gt(Expr::tuple([Expr::value(after.0), Expr::value(after.1)]))
+}
+
+/// Up to `limit` revocations of `range` after `after`, in index order: (jti, exp, order time).
+pub async fn revoked_page(
     db: &impl ConnectionTrait,
-    alive_after: DateTime<Utc>,
-    relevant_after: DateTime<Utc>,
-    since: Option<DateTime<Utc>>,
-) -> Result<FeedRows, StoreError> {
-    let mut revoked =
-        revoked_tokens::Entity::find().filter(revoked_tokens::Column::Exp.gt(alive_after));
+    range: RevokedRange,
+    after: After<String>,
+    limit: u64,
+) -> Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+    use revoked_tokens::Column as C;
+    let (order, alive_after, since) = match range {
+        RevokedRange::Alive { alive_after } => (C::Exp, alive_after, None),
+        RevokedRange::Since { since, alive_after } => (C::RevokedAt, alive_after, Some(since)),
+    };
+    let mut q = revoked_tokens::Entity::find().filter(C::Exp.gt(alive_after));
     if let Some(s) = since {
-        revoked = revoked.filter(revoked_tokens::Column::RevokedAt.gt(s));
+        q = q.filter(C::RevokedAt.gt(s));
     }
-    let mut clients = applications::Entity::find()
-        .filter(applications::Column::TokensNotBefore.gt(relevant_after));
-    let mut user_rows =
-        users::Entity::find().filter(users::Column::TokensNotBefore.gt(relevant_after));
-    if let Some(s) = since {
-        clients = clients.filter(applications::Column::TokensNotBefore.gt(s));
-        user_rows = user_rows.filter(users::Column::TokensNotBefore.gt(s));
+    if let Some((t, k)) = after {
+        q = q.filter(tuple_after(order, C::Jti, (t, k.into())));
     }
-    Ok(FeedRows {
-        revoked: revoked.all(db).await?,
-        clients: clients
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|a| a.tokens_not_before.map(|t| (a.client_id, t)))
-            .collect(),
-        users: user_rows
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|u| u.tokens_not_before.map(|t| (u.id, t)))
-            .collect(),
-    })
+    let rows = q
+        .order_by_asc(order)
+        .order_by_asc(C::Jti)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let at = if since.is_some() { r.revoked_at } else { r.exp };
+            (r.jti, r.exp, at)
+        })
+        .collect())
+}
+
+/// Up to `limit` applications whose `tokens_not_before` is after `lower`, in
+/// (tokens_not_before, client_id) order (`idx_applications_not_before`, index-only).
+pub async fn clients_page(
+    db: &impl ConnectionTrait,
+    lower: DateTime<Utc>,
+    after: After<String>,
+    limit: u64,
+) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    use applications::Column as C;
+    let mut q = applications::Entity::find()
+        .select_only()
+        .column(C::ClientId)
+        .column(C::TokensNotBefore)
+        .filter(C::TokensNotBefore.gt(lower));
+    if let Some((t, k)) = after {
+        q = q.filter(tuple_after(C::TokensNotBefore, C::ClientId, (t, k.into())));
+    }
+    Ok(q.order_by_asc(C::TokensNotBefore)
+        .order_by_asc(C::ClientId)
+        .limit(limit)
+        .into_tuple::<(String, DateTime<Utc>)>()
+        .all(db)
+        .await?)
+}
+
+/// The same for users, in (tokens_not_before, id) order (`idx_users_not_before`).
+pub async fn users_page(
+    db: &impl ConnectionTrait,
+    lower: DateTime<Utc>,
+    after: After<Uuid>,
+    limit: u64,
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+    use users::Column as C;
+    let mut q = users::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .column(C::TokensNotBefore)
+        .filter(C::TokensNotBefore.gt(lower));
+    if let Some((t, k)) = after {
+        q = q.filter(tuple_after(C::TokensNotBefore, C::Id, (t, k.into())));
+    }
+    Ok(q.order_by_asc(C::TokensNotBefore)
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .into_tuple::<(Uuid, DateTime<Utc>)>()
+        .all(db)
+        .await?)
 }
 
 /// Drops what can no longer matter: revocations of expired tokens and old tombstones.

@@ -147,3 +147,145 @@ fn snap_time(token: &str) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// Follows `more` from `first` (a cursor, or none for a snapshot) with `limit` entries a page;
+/// returns every page.
+async fn pull(
+    app: &crate::helpers::TestApp,
+    rs: &crate::helpers::TestClient,
+    first: Option<&str>,
+    limit: u32,
+) -> Vec<Value> {
+    let mut pages = Vec::new();
+    let mut cursor = first.map(str::to_owned);
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("?cursor={c}&limit={limit}"),
+            None => format!("?limit={limit}"),
+        };
+        let page: Value = app
+            .client
+            .get(app.url(&format!("/oauth/revocations{q}")))
+            .basic_auth(&rs.client_id, Some(&rs.secret))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let more = page["more"] == true;
+        cursor = Some(page["cursor"].as_str().unwrap().to_owned());
+        pages.push(page);
+        if !more {
+            return pages;
+        }
+        assert!(pages.len() < 100, "the feed never ends");
+    }
+}
+
+fn entries(pages: &[Value], part: &str, key: &str) -> Vec<String> {
+    pages
+        .iter()
+        .flat_map(|p| p[part].as_array().unwrap().iter())
+        .map(|e| e[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn snapshots_and_deltas_come_in_pages_that_lose_and_repeat_nothing() {
+    let app = spawn_app().await;
+    let rs = app.create_client("tokens:revocations", &[]).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    let mut jtis = Vec::new();
+    let mut users = Vec::new();
+    for i in 0..5 {
+        let email = format!("u{i}@example.com");
+        users.push(app.create_user(&email).await.to_string());
+        let token = app.access_token(&c, &email).await;
+        jtis.push(
+            crate::helpers::decode_parts(&token).1["jti"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        app.revoke(&c, &token).await;
+    }
+    for u in &users[..3] {
+        let id = uuid::Uuid::parse_str(u).unwrap();
+        let now = shared::Clock::now(app.clock.as_ref());
+        auth_server::domain::users::set_active(&app.state.db, id, false, now)
+            .await
+            .unwrap();
+    }
+    app.clock.advance(TimeDelta::seconds(10));
+
+    // 5 revocations + 3 users, 3 a page: 3 pages; only the first says "replace".
+    let pages = pull(&app, &rs, None, 3).await;
+    assert_eq!(pages.len(), 3);
+    let flags: Vec<(bool, bool)> = pages
+        .iter()
+        .map(|p| (p["complete"] == true, p["more"] == true))
+        .collect();
+    assert_eq!(flags, [(true, true), (false, true), (false, false)]);
+    let mut got = entries(&pages, "revoked", "jti");
+    got.sort();
+    let mut want = jtis.clone();
+    want.sort();
+    assert_eq!(got, want);
+    let mut got_users = entries(&pages, "users_not_before", "user_id");
+    got_users.sort();
+    let mut want_users = users[..3].to_vec();
+    want_users.sort();
+    assert_eq!(got_users, want_users);
+    // Every page names the keys.
+    assert!(
+        pages
+            .iter()
+            .all(|p| !p["kids"].as_array().unwrap().is_empty())
+    );
+
+    // Past the overlap: nothing changed, one empty page.
+    app.clock.advance(TimeDelta::seconds(30));
+    let end = pages.last().unwrap()["cursor"].as_str().unwrap().to_owned();
+    let quiet = pull(&app, &rs, Some(&end), 3).await;
+    assert_eq!(quiet.len(), 1);
+    assert_eq!(quiet[0]["revoked"], json!([]));
+    assert_eq!(quiet[0]["users_not_before"], json!([]));
+
+    // Four new revocations and one user: a delta in two pages, only the new entries.
+    let mut fresh = Vec::new();
+    for i in 0..4 {
+        let token = app
+            .access_token(&c, &format!("u{}@example.com", 3 + i % 2))
+            .await;
+        fresh.push(
+            crate::helpers::decode_parts(&token).1["jti"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        app.revoke(&c, &token).await;
+    }
+    let id = uuid::Uuid::parse_str(&users[4]).unwrap();
+    let now = shared::Clock::now(app.clock.as_ref());
+    auth_server::domain::users::set_active(&app.state.db, id, false, now)
+        .await
+        .unwrap();
+    let cursor = quiet[0]["cursor"].as_str().unwrap().to_owned();
+    let delta = pull(&app, &rs, Some(&cursor), 3).await;
+    assert_eq!(delta.len(), 2);
+    assert!(delta.iter().all(|p| p["complete"] == false));
+    let mut got = entries(&delta, "revoked", "jti");
+    got.sort();
+    fresh.sort();
+    assert_eq!(got, fresh);
+    assert_eq!(
+        entries(&delta, "users_not_before", "user_id"),
+        [users[4].clone()]
+    );
+
+    // A limit out of range is clamped, never refused.
+    let big = pull(&app, &rs, None, 1_000_000).await;
+    assert_eq!(big.len(), 1);
+    assert_eq!(big[0]["revoked"].as_array().unwrap().len(), 9);
+}

@@ -196,7 +196,9 @@ pub struct RoomsApi;
 impl RoomsApi {
     /// List the user's rooms created through this application, newest first.
     ///
-    /// `page` starts at 1; `page_size` is 1–100 (default 20). Needs `rooms:list`.
+    /// Follow `next`/`previous`: without `page` they carry an opaque `cursor` (every page
+    /// costs the same, however deep); with `page` (from 1) they carry page numbers.
+    /// `page_size` is 1–100 (default 20). Needs `rooms:list`.
     #[oai(
         path = "/external-api/v1.0/rooms",
         method = "get",
@@ -210,6 +212,8 @@ impl RoomsApi {
         page: Query<Option<IntParam<1, { i64::MAX as u64 }>>>,
         /// Rooms per page, 1–100 (default 20).
         page_size: Query<Option<IntParam<1, 100>>>,
+        /// Opaque position from a `next` or `previous` link; not with `page`.
+        cursor: Query<Option<String>>,
     ) -> Result<Json<RoomPage>, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsList).await?;
         let page = service::list(
@@ -218,6 +222,7 @@ impl RoomsApi {
             &p,
             page.0.as_ref().map(|v| v.0.as_str()),
             page_size.0.as_ref().map(|v| v.0.as_str()),
+            cursor.0.as_deref(),
         )
         .await
         .map_err(ApiError::from)?;

@@ -1,13 +1,18 @@
 //! The revocation feed (docs/spec/auth-server.md §6) as seen by a locally-verifying rooms API: polled
-//! every `REVOCATION_POLL_SECONDS`, applied to every request, and failing closed when it has not
-//! been reachable for `max(3 × poll, 60 s)`.
+//! every `REVOCATION_POLL_SECONDS`, page by page, applied to every request, and failing closed
+//! when it has not been reachable for `max(3 × poll, 60 s)`.
+//!
+//! Requests never wait on a merge: the tables are concurrent maps (a delta's inserts lock one
+//! shard for one insert at a time), a snapshot is built on the side and swapped in by one
+//! pointer store, and expired revocations leave by time bucket, not by a sweep of the whole map.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use dashmap::DashMap;
 use secrecy::ExposeSecret;
 use shared::basic_auth::encode_basic;
 use shared::feed::Feed;
@@ -17,34 +22,135 @@ use crate::config::RevocationConfig;
 
 /// More announced kids than this are ignored (the table holds a few keys).
 const MAX_ANNOUNCED: usize = 64;
+/// Expiry buckets are this many seconds wide: a revocation is dropped at most one bucket late.
+const BUCKET_SECONDS: i64 = 60;
+/// A failed page is retried after 1 s, 2 s, 4 s, … up to this (or the poll interval, if longer).
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// A revoked jti, kept as the first 128 bits of its SHA-256: 16 bytes whatever the jti's
+/// length (a 1M-entry set is ~40 MiB instead of ~110 MiB), and a false match is a 2⁻¹²⁸ chance.
+type JtiDigest = u128;
+
+fn digest(jti: &str) -> JtiDigest {
+    let h = openssl::sha::sha256(jti.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&h[..16]);
+    u128::from_le_bytes(first)
+}
+
+/// What requests read. Replaced whole when a snapshot completes; merged into otherwise.
 #[derive(Debug, Default)]
-struct State {
-    revoked: HashMap<String, i64>,
-    clients: HashMap<String, i64>,
-    users: HashMap<String, i64>,
-    cursor: Option<String>,
+struct Tables {
+    revoked: DashMap<JtiDigest, i64>,
+    clients: DashMap<String, i64>,
+    users: DashMap<String, i64>,
+    /// Revoked jtis by expiry bucket, so expiry visits only what expires.
+    expiry: std::sync::Mutex<BTreeMap<i64, Vec<JtiDigest>>>,
+}
+
+impl Tables {
+    fn merge(&self, feed: Feed) {
+        let mut expiry = self.expiry.lock().unwrap_or_else(|p| p.into_inner());
+        for r in feed.revoked {
+            let d = digest(&r.jti);
+            if self.revoked.insert(d, r.exp).is_none() {
+                expiry
+                    .entry(r.exp.div_euclid(BUCKET_SECONDS))
+                    .or_default()
+                    .push(d);
+            }
+        }
+        drop(expiry);
+        for c in feed.clients_not_before {
+            let mut e = self.clients.entry(c.client_id).or_insert(c.not_before);
+            *e = (*e).max(c.not_before);
+        }
+        for u in feed.users_not_before {
+            let mut e = self.users.entry(u.user_id).or_insert(u.not_before);
+            *e = (*e).max(u.not_before);
+        }
+    }
+
+    /// Drops revocations of tokens past any leeway: before that, a revoked token would be
+    /// accepted again (claims::REVOCATION_RETENTION_SECONDS). Whole buckets only.
+    fn expire(&self, now: DateTime<Utc>) -> usize {
+        let horizon = now.timestamp() - shared::claims::REVOCATION_RETENTION_SECONDS;
+        let mut expiry = self.expiry.lock().unwrap_or_else(|p| p.into_inner());
+        let keep = expiry.split_off(&horizon.div_euclid(BUCKET_SECONDS));
+        let gone = std::mem::replace(&mut *expiry, keep);
+        drop(expiry);
+        let mut removed = 0;
+        for d in gone.into_values().flatten() {
+            if self
+                .revoked
+                .remove_if(&d, |_, exp| *exp <= horizon)
+                .is_some()
+            {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+/// Everything but the tables: small, replaced at each page.
+#[derive(Debug, Default)]
+struct Meta {
     last_success: Option<DateTime<Utc>>,
     /// Kids the auth-server announced in its last answer.
-    announced: std::collections::HashSet<String>,
+    announced: HashSet<String>,
     /// Kids of retired keys: their tokens are refused whatever their `exp`.
-    retired: std::collections::HashSet<String>,
+    retired: HashSet<String>,
+}
+
+/// The poller's own progress, touched by one poll at a time.
+#[derive(Debug, Default)]
+struct Progress {
+    cursor: Option<String>,
+    /// A snapshot whose last page has not come yet: not visible to requests.
+    building: Option<Tables>,
+    pages: u64,
+    started: Option<Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
+    #[error("revocation feed request timed out after {0:?}")]
+    Timeout(Duration),
     #[error("revocation feed unreachable: {0}")]
-    Request(#[from] reqwest::Error),
+    Request(String),
     #[error("revocation feed answered {0}")]
     Status(u16),
 }
+
+impl FeedError {
+    fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
+        if e.is_timeout() {
+            return FeedError::Timeout(timeout);
+        }
+        // reqwest's Display omits the cause ("error sending request"); say what failed.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        FeedError::Request(text)
+    }
+}
+
+/// One page's request deadline: a page holds at most 5,000 entries (~320 KiB).
+const PAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct RevocationFeed {
     config: RevocationConfig,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
-    state: RwLock<State>,
+    tables: RwLock<Arc<Tables>>,
+    meta: RwLock<Meta>,
+    progress: tokio::sync::Mutex<Progress>,
     polls: AtomicU64,
 }
 
@@ -52,11 +158,11 @@ impl RevocationFeed {
     pub fn new(config: RevocationConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         Ok(Self {
             config,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()?,
+            http: reqwest::Client::builder().timeout(PAGE_TIMEOUT).build()?,
             clock,
-            state: RwLock::new(State::default()),
+            tables: RwLock::new(Arc::new(Tables::default())),
+            meta: RwLock::new(Meta::default()),
+            progress: tokio::sync::Mutex::new(Progress::default()),
             polls: AtomicU64::new(0),
         })
     }
@@ -67,10 +173,10 @@ impl RevocationFeed {
         three_polls.max(TimeDelta::seconds(60))
     }
 
-    /// Fresh enough to trust: a poll succeeded within `max(3 × poll, 60 s)`.
+    /// Fresh enough to trust: a complete pull succeeded within `max(3 × poll, 60 s)`.
     pub fn is_fresh(&self) -> bool {
         let now = self.clock.now();
-        self.state
+        self.meta
             .read()
             .ok()
             .and_then(|s| s.last_success)
@@ -81,9 +187,14 @@ impl RevocationFeed {
         self.polls.load(Ordering::Relaxed)
     }
 
+    /// How many revoked jtis are held (a metric, and what the memory test watches).
+    pub fn revoked_len(&self) -> usize {
+        self.tables.read().map(|t| t.revoked.len()).unwrap_or(0)
+    }
+
     /// True when `kid` names a retired key: refuse the token.
     pub fn is_retired(&self, kid: &str) -> bool {
-        self.state
+        self.meta
             .read()
             .map(|s| s.retired.contains(kid))
             .unwrap_or(true)
@@ -91,7 +202,7 @@ impl RevocationFeed {
 
     /// True when the auth-server's feed named `kid` as one of its keys.
     pub fn announced(&self, kid: &str) -> bool {
-        self.state
+        self.meta
             .read()
             .map(|s| s.announced.contains(kid))
             .unwrap_or(false)
@@ -99,34 +210,36 @@ impl RevocationFeed {
 
     /// Refused when revoked, or issued before its client's or user's `not_before`.
     pub fn is_refused(&self, claims: &AccessTokenClaims, user_id: &str) -> bool {
-        let Ok(s) = self.state.read() else {
+        // The lock is held for one pointer copy; the lookups run on the tables it names.
+        let Ok(tables) = self.tables.read().map(|t| Arc::clone(&t)) else {
             return true;
         };
         if claims
             .jti
-            .as_ref()
-            .is_some_and(|j| s.revoked.contains_key(j))
+            .as_deref()
+            .is_some_and(|j| tables.revoked.contains_key(&digest(j)))
         {
             return true;
         }
-        let client_nb = s.clients.get(&claims.client_id).copied();
-        let user_nb = s.users.get(user_id).copied();
+        let client_nb = tables.clients.get(&claims.client_id).map(|e| *e);
+        let user_nb = tables.users.get(user_id).map(|e| *e);
         [client_nb, user_nb]
             .into_iter()
             .flatten()
             .any(|nb| claims.issued_before(nb))
     }
 
-    /// One poll: a snapshot the first time (or after an unknown cursor), then changes.
-    pub async fn poll_once(&self) -> Result<(), FeedError> {
-        self.polls.fetch_add(1, Ordering::Relaxed);
-        let cursor = self.state.read().ok().and_then(|s| s.cursor.clone());
+    async fn fetch(&self, cursor: Option<&str>) -> Result<Feed, FeedError> {
         let creds = &self.config.credentials;
-        let url = match &cursor {
-            // The cursor is base64url: safe in a query string as is.
-            Some(c) => format!("{}?cursor={c}", self.config.url),
-            None => self.config.url.clone(),
-        };
+        let mut url = self.config.url.clone();
+        // The cursor is base64url: safe in a query string as is.
+        if let Some(c) = cursor {
+            url = format!("{url}?cursor={c}");
+        }
+        if let Some(limit) = self.config.page_size {
+            let sep = if cursor.is_some() { '&' } else { '?' };
+            url = format!("{url}{sep}limit={limit}");
+        }
         let resp = self
             .http
             .get(url)
@@ -135,51 +248,182 @@ impl RevocationFeed {
                 encode_basic(&creds.client_id, creds.secret.expose_secret()),
             )
             .send()
-            .await?;
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, PAGE_TIMEOUT))?;
         if !resp.status().is_success() {
             return Err(FeedError::Status(resp.status().as_u16()));
         }
-        let feed: Feed = resp.json().await?;
+        resp.json()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, PAGE_TIMEOUT))
+    }
+
+    /// One page: a snapshot's pages are gathered on the side and swapped in after the last;
+    /// a delta's are merged as they come. Returns whether more pages follow. A failed page
+    /// leaves the cursor where it was, so the retry resumes there.
+    pub async fn poll_page(&self) -> Result<bool, FeedError> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        let mut progress = self.progress.lock().await;
+        let feed = self.fetch(progress.cursor.as_deref()).await?;
         let now = self.clock.now();
-        if let Ok(mut s) = self.state.write() {
-            if feed.complete {
-                s.revoked.clear();
-                s.clients.clear();
-                s.users.clear();
-            }
-            for r in feed.revoked {
-                s.revoked.insert(r.jti, r.exp);
-            }
-            for c in feed.clients_not_before {
-                let e = s.clients.entry(c.client_id).or_insert(c.not_before);
-                *e = (*e).max(c.not_before);
-            }
-            for u in feed.users_not_before {
-                let e = s.users.entry(u.user_id).or_insert(u.not_before);
-                *e = (*e).max(u.not_before);
-            }
-            // Revocations of tokens past any leeway no longer matter; before that, a revoked
-            // token would be accepted again (claims::REVOCATION_RETENTION_SECONDS).
-            let horizon = now.timestamp() - shared::claims::REVOCATION_RETENTION_SECONDS;
-            s.revoked.retain(|_, exp| *exp > horizon);
-            s.cursor = Some(feed.cursor);
-            // Bounded like the key table: a handful of kids.
-            s.announced = feed.kids.into_iter().take(MAX_ANNOUNCED).collect();
-            // Every answer lists every retired key: replace, never merge.
-            s.retired = feed.retired_kids.into_iter().take(MAX_ANNOUNCED).collect();
-            s.last_success = Some(now);
+        let more = feed.more;
+        if feed.complete {
+            progress.building = Some(Tables::default());
+            progress.pages = 0;
+            progress.started = Some(Instant::now());
         }
+        progress.pages += 1;
+        let mut meta = Meta {
+            last_success: None,
+            announced: feed.kids.iter().take(MAX_ANNOUNCED).cloned().collect(),
+            // Every answer lists every retired key: replace, never merge.
+            retired: feed
+                .retired_kids
+                .iter()
+                .take(MAX_ANNOUNCED)
+                .cloned()
+                .collect(),
+        };
+        let cursor = feed.cursor.clone();
+        match &progress.building {
+            Some(building) => building.merge(feed),
+            None => {
+                let tables = self.tables.read().map(|t| Arc::clone(&t));
+                if let Ok(t) = tables {
+                    t.merge(feed);
+                }
+            }
+        }
+        progress.cursor = Some(cursor);
+        if !more {
+            if let Some(built) = progress.building.take() {
+                let entries = built.revoked.len();
+                let old = self
+                    .tables
+                    .write()
+                    .map(|mut t| std::mem::replace(&mut *t, Arc::new(built)));
+                tracing::info!(
+                    pages = progress.pages,
+                    revoked = entries,
+                    elapsed_ms = progress
+                        .started
+                        .map_or(0, |s| s.elapsed().as_millis() as u64),
+                    "revocation feed snapshot loaded"
+                );
+                // The old tables are freed here, by the poller, not by a request.
+                drop(old);
+            }
+            if let Ok(t) = self.tables.read().map(|t| Arc::clone(&t)) {
+                t.expire(now);
+            }
+            meta.last_success = Some(now);
+        } else {
+            meta.last_success = self.meta.read().ok().and_then(|m| m.last_success);
+        }
+        if let Ok(mut m) = self.meta.write() {
+            *m = meta;
+        }
+        Ok(more)
+    }
+
+    /// Pulls until the feed says nothing more follows (a whole snapshot, or every change).
+    pub async fn poll_once(&self) -> Result<(), FeedError> {
+        while self.poll_page().await? {}
         Ok(())
     }
 
     pub fn spawn(self: Arc<Self>) {
         tokio::spawn(async move {
+            let mut failures: u32 = 0;
             loop {
-                if let Err(e) = self.poll_once().await {
-                    tracing::warn!(error = %e, "revocation feed poll failed");
-                }
-                tokio::time::sleep(self.config.poll).await;
+                let wait = match self.poll_page().await {
+                    Ok(true) => {
+                        failures = 0;
+                        continue;
+                    }
+                    Ok(false) => {
+                        failures = 0;
+                        self.config.poll
+                    }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        let wait = backoff(failures, self.config.poll);
+                        tracing::warn!(error = %e, failures, retry_in_ms = wait.as_millis() as u64,
+                            "revocation feed poll failed");
+                        wait
+                    }
+                };
+                tokio::time::sleep(wait).await;
             }
         });
+    }
+}
+
+/// 1 s, 2 s, 4 s, … capped at `max(poll, 30 s)`, each cut by up to half at random so that
+/// rooms APIs restarted together don't retry together.
+fn backoff(failures: u32, poll: Duration) -> Duration {
+    let cap = poll.max(MAX_BACKOFF);
+    let base = Duration::from_secs(1)
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(cap);
+    let mut r = [0u8; 2];
+    let jitter = match getrandom::fill(&mut r) {
+        Ok(()) => f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX),
+        Err(_) => 0.5,
+    };
+    base.mul_f64(0.5 + jitter / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::feed::RevokedEntry;
+
+    fn feed(revoked: &[(&str, i64)]) -> Feed {
+        Feed {
+            cursor: String::new(),
+            complete: false,
+            more: false,
+            revoked: revoked
+                .iter()
+                .map(|(j, e)| RevokedEntry {
+                    jti: (*j).to_owned(),
+                    exp: *e,
+                })
+                .collect(),
+            clients_not_before: vec![],
+            users_not_before: vec![],
+            kids: vec![],
+            retired_kids: vec![],
+        }
+    }
+
+    #[test]
+    fn expiry_drops_only_what_is_past_every_leeway() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let horizon = now.timestamp() - shared::claims::REVOCATION_RETENTION_SECONDS;
+        let t = Tables::default();
+        t.merge(feed(&[
+            ("old", horizon - 3 * BUCKET_SECONDS),
+            ("edge", horizon),
+            ("alive", now.timestamp() + 60),
+        ]));
+        assert_eq!(t.expire(now), 1);
+        assert!(!t.revoked.contains_key(&digest("old")));
+        // Same bucket as the horizon: kept until the bucket is wholly past (safe: later).
+        assert!(t.revoked.contains_key(&digest("edge")));
+        assert!(t.revoked.contains_key(&digest("alive")));
+        assert_eq!(t.expire(now + TimeDelta::seconds(BUCKET_SECONDS)), 1);
+        assert_eq!(t.revoked.len(), 1);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let poll = Duration::from_secs(10);
+        for (n, full) in [(1, 1), (2, 2), (3, 4), (5, 16), (6, 30), (40, 30)] {
+            let d = backoff(n, poll);
+            let full = Duration::from_secs(full);
+            assert!(d >= full / 2 && d <= full, "{n}: {d:?}");
+        }
     }
 }

@@ -45,6 +45,10 @@ pub mod room_accesses {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: String,
         pub role: String,
+        /// The room's `client_id` and `created_at`, copied here so that one index
+        /// (user_id, client_id, created_at, room_id) lists a viewer's rooms in order.
+        pub client_id: String,
+        pub created_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -63,6 +67,26 @@ pub mod room_accesses {
             Relation::Room.def()
         }
     }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// How many rooms each (user, application) sees: a list's `count` without counting rows.
+pub mod room_counts {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "room_counts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        pub rooms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -8,9 +8,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use server_kit::strict_json::StrictJsonError;
+use uuid::Uuid;
+
+use super::store::{Direction, Position};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +105,42 @@ pub struct PageView {
     pub next: Option<String>,
     pub previous: Option<String>,
     pub results: Vec<RoomView>,
+}
+
+/// A list cursor: base64url of `v1:<created_at µs>:<room id>:<a|b>`, `a` for the rooms after
+/// (older than) that position, `b` for those before it. Opaque to integrators.
+pub fn encode_cursor(at: Position, direction: Direction) -> String {
+    let d = match direction {
+        Direction::After => 'a',
+        Direction::Before => 'b',
+    };
+    URL_SAFE_NO_PAD.encode(format!(
+        "v1:{}:{}:{d}",
+        at.created_at.timestamp_micros(),
+        at.id.simple()
+    ))
+}
+
+/// `None` for anything [`encode_cursor`] did not write.
+pub fn decode_cursor(cursor: &str) -> Option<(Position, Direction)> {
+    if cursor.len() > 128 {
+        return None;
+    }
+    let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = std::str::from_utf8(&raw).ok()?;
+    let mut parts = text.strip_prefix("v1:")?.split(':');
+    let micros: i64 = parts.next()?.parse().ok()?;
+    let id = Uuid::try_parse(parts.next()?).ok()?;
+    let direction = match parts.next()? {
+        "a" => Direction::After,
+        "b" => Direction::Before,
+        _ => return None,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    let created_at = DateTime::from_timestamp_micros(micros)?;
+    Some((Position { created_at, id }, direction))
 }
 
 /// A validation failure: a message per field.
@@ -247,6 +289,22 @@ pub fn parse_patch(body: &[u8]) -> Result<Changes, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_anything_else_is_refused() {
+        let at = Position {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: Uuid::new_v4(),
+        };
+        for d in [Direction::After, Direction::Before] {
+            assert_eq!(decode_cursor(&encode_cursor(at, d)), Some((at, d)));
+        }
+        let forged = URL_SAFE_NO_PAD.encode(format!("v1:1:{}:x", at.id.simple()));
+        let trailing = URL_SAFE_NO_PAD.encode(format!("v1:1:{}:a:b", at.id.simple()));
+        for bad in ["", "garbage", "!!!", &forged, &trailing, &"A".repeat(200)] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn create_accepts_empty_and_ignores_unknown_top_level_keys() {

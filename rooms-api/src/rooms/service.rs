@@ -1,7 +1,7 @@
 //! Room rules as plain functions over the store: visibility, roles, paging, creation with
 //! collision retries, audit events.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use server_kit::db::WriteGate;
 use server_kit::random;
 use uuid::Uuid;
@@ -10,7 +10,7 @@ use super::model::{
     self, AccessLevel, Changes, Invalid, PageView, RoomConfiguration, RoomView, TelephonyView,
 };
 use super::settings::RoomSettings;
-use super::store::{self, Db, Role, RoomRow, StoreError, Viewer};
+use super::store::{self, Db, Direction, Position, Role, RoomRow, StoreError, Viewer};
 use crate::principal::Principal;
 
 pub const ROOMS_PATH: &str = "/external-api/v1.0/rooms";
@@ -106,15 +106,94 @@ fn page_url(settings: &RoomSettings, page: u64, page_size: u64) -> String {
     )
 }
 
+fn cursor_url(settings: &RoomSettings, cursor: &str, page_size: u64) -> String {
+    format!(
+        "{}{ROOMS_PATH}?cursor={cursor}&page_size={page_size}",
+        settings.public_url
+    )
+}
+
+/// The list, in one of two modes (docs/spec/rooms-api.md, "Lists"):
+/// - `?page=N` (offset paging, kept for existing integrators): `next`/`previous` carry page
+///   numbers; a page costs O(offset + page_size) index entries.
+/// - otherwise (keyset paging): `next`/`previous` carry an opaque `cursor`; every page costs
+///   O(page_size), however deep.
+///
+/// `count` is one row of `room_counts` in both modes, never a count of rooms.
 pub async fn list(
     db: &Db,
     settings: &RoomSettings,
     principal: &Principal,
     page: Option<&str>,
     page_size: Option<&str>,
+    cursor: Option<&str>,
 ) -> Result<PageView, RoomsError> {
-    let page = parse_page_param(page, "page", 1, None)?;
     let page_size = parse_page_param(page_size, "page_size", 20, Some(100))?;
+    let from = match (page, cursor) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("cursor", "cannot be combined with page"));
+        }
+        (Some(page), None) => {
+            let page = parse_page_param(Some(page), "page", 1, None)?;
+            return list_offset(db, settings, principal, page, page_size).await;
+        }
+        (None, Some(c)) => {
+            Some(model::decode_cursor(c).ok_or_else(|| invalid("cursor", "invalid cursor"))?)
+        }
+        (None, None) => None,
+    };
+    let count = store::count(db, viewer(principal)).await?;
+    let mut rows = store::keyset_page(db, viewer(principal), from, page_size + 1).await?;
+    let more = rows.len() as u64 > page_size;
+    let (has_newer, has_older) = match from {
+        None => {
+            rows.truncate(page_size as usize);
+            (false, more)
+        }
+        Some((_, Direction::After)) => {
+            rows.truncate(page_size as usize);
+            (true, more)
+        }
+        Some((_, Direction::Before)) => {
+            // Read oldest-first and returned newest-first: the extra row is the newest.
+            if more {
+                rows.remove(0);
+            }
+            (more, true)
+        }
+    };
+    let link = |row: Option<&RoomRow>, direction| {
+        row.map(|r| {
+            let at = Position {
+                created_at: r.created_at,
+                id: r.id,
+            };
+            cursor_url(settings, &model::encode_cursor(at, direction), page_size)
+        })
+    };
+    Ok(PageView {
+        count,
+        next: if has_older {
+            link(rows.last(), Direction::After)
+        } else {
+            None
+        },
+        previous: if has_newer {
+            link(rows.first(), Direction::Before)
+        } else {
+            None
+        },
+        results: rows.iter().map(|r| to_room(r, settings)).collect(),
+    })
+}
+
+async fn list_offset(
+    db: &Db,
+    settings: &RoomSettings,
+    principal: &Principal,
+    page: u64,
+    page_size: u64,
+) -> Result<PageView, RoomsError> {
     let count = store::count(db, viewer(principal)).await?;
     let offset = (page - 1).saturating_mul(page_size);
     if page > 1 && offset >= count {
@@ -178,7 +257,8 @@ pub async fn create(
             configuration: configuration.clone(),
             pin_code: random::digits(settings.pin_length).map_err(|_| RoomsError::Exhausted)?,
             client_id: principal.client_id.clone(),
-            created_at: now,
+            // Microseconds, as PostgreSQL keeps them: a list cursor names this exact value.
+            created_at: now.trunc_subsecs(6),
         };
         let write = writes.enter().await;
         let inserted = store::insert_with_owner(db, row.clone(), &principal.user_id).await;

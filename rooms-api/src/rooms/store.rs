@@ -1,15 +1,16 @@
 //! The only sea-orm code of the rooms API (with `entity.rs` and the connection opened at startup). Every read is scoped to (user, application): a room
 //! outside that scope is indistinguishable from one that does not exist.
 
-use sea_orm::sea_query::Expr;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
 };
 use server_kit::db::at_most_one;
 use uuid::Uuid;
 
-use super::entity::{room_accesses, rooms};
+use super::entity::{room_accesses, room_counts, rooms};
 
 pub type RoomRow = rooms::Model;
 /// The connection pool every function here takes; the service names it only by this alias.
@@ -64,18 +65,55 @@ pub struct Viewer<'a> {
     pub client_id: &'a str,
 }
 
+/// The viewer's rooms, driven by `idx_room_accesses_list` (user_id, client_id, created_at,
+/// room_id): the rows come out of the index already in list order, so a page reads a page.
 fn visible(viewer: Viewer<'_>) -> sea_orm::Select<rooms::Entity> {
     rooms::Entity::find()
         .join(JoinType::InnerJoin, rooms::Relation::Accesses.def())
         .filter(room_accesses::Column::UserId.eq(viewer.user_id))
+        .filter(room_accesses::Column::ClientId.eq(viewer.client_id))
+        // Always equal by construction; checked again so a stray row can't widen visibility.
         .filter(rooms::Column::ClientId.eq(viewer.client_id))
 }
 
+/// How many rooms the viewer sees: one row of `room_counts`, never a count of rooms.
 pub async fn count(db: &impl ConnectionTrait, viewer: Viewer<'_>) -> Result<u64, DbErr> {
-    visible(viewer).count(db).await
+    let rows =
+        room_counts::Entity::find_by_id((viewer.user_id.to_owned(), viewer.client_id.to_owned()))
+            .all(db)
+            .await?;
+    Ok(at_most_one(rows).map_or(0, |r| u64::try_from(r.rooms).unwrap_or(0)))
 }
 
-/// Newest first, then by id, so pages are stable.
+/// A position in the list: the (created_at, id) of a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// Which side of a position a keyset page reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Older than the position (the next page), newest first.
+    After,
+    /// Newer than the position (the previous page); returned newest first too.
+    Before,
+}
+
+fn key() -> SimpleExpr {
+    Expr::tuple([
+        Expr::col((room_accesses::Entity, room_accesses::Column::CreatedAt)),
+        Expr::col((room_accesses::Entity, room_accesses::Column::RoomId)),
+    ])
+}
+
+fn at(p: Position) -> SimpleExpr {
+    Expr::tuple([Expr::value(p.created_at), Expr::value(p.id)])
+}
+
+/// Newest first, then by id, so pages are stable. Offset paging (`?page=`) walks the index
+/// up to the offset: cheap for the first pages, O(offset) for deep ones.
 pub async fn page(
     db: &impl ConnectionTrait,
     viewer: Viewer<'_>,
@@ -83,12 +121,43 @@ pub async fn page(
     limit: u64,
 ) -> Result<Vec<RoomRow>, DbErr> {
     visible(viewer)
-        .order_by_desc(rooms::Column::CreatedAt)
-        .order_by_desc(rooms::Column::Id)
+        .order_by_desc(room_accesses::Column::CreatedAt)
+        .order_by_desc(room_accesses::Column::RoomId)
         .offset(offset)
         .limit(limit)
         .all(db)
         .await
+}
+
+/// Up to `limit` rooms on one side of `from` (or from the top), newest first: an index range,
+/// O(limit) whatever the depth.
+pub async fn keyset_page(
+    db: &impl ConnectionTrait,
+    viewer: Viewer<'_>,
+    from: Option<(Position, Direction)>,
+    limit: u64,
+) -> Result<Vec<RoomRow>, DbErr> {
+    let mut q = visible(viewer);
+    let ascending = matches!(from, Some((_, Direction::Before)));
+    match from {
+        Some((p, Direction::After)) => q = q.filter(key().lt(at(p))),
+        Some((p, Direction::Before)) => q = q.filter(key().gt(at(p))),
+        None => {}
+    }
+    let mut rows = if ascending {
+        q.order_by_asc(room_accesses::Column::CreatedAt)
+            .order_by_asc(room_accesses::Column::RoomId)
+    } else {
+        q.order_by_desc(room_accesses::Column::CreatedAt)
+            .order_by_desc(room_accesses::Column::RoomId)
+    }
+    .limit(limit)
+    .all(db)
+    .await?;
+    if ascending {
+        rows.reverse();
+    }
+    Ok(rows)
 }
 
 /// The room and the viewer's role on it, if the viewer may see it at all.
@@ -119,7 +188,7 @@ pub async fn insert_with_owner(
     owner: &str,
 ) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    let room_id = row.id;
+    let (room_id, client_id, created_at) = (row.id, row.client_id.clone(), row.created_at);
     rooms::Entity::insert(rooms::ActiveModel {
         id: Set(row.id),
         slug: Set(row.slug),
@@ -132,13 +201,56 @@ pub async fn insert_with_owner(
     })
     .exec_without_returning(&txn)
     .await?;
+    grant(&txn, room_id, &client_id, created_at, owner, Role::Owner).await?;
+    txn.commit().await
+}
+
+/// Gives `user` a role on a room (the room's `client_id` and `created_at` are copied into the
+/// access row) and counts the room in the user's `room_counts`. Part of the caller's transaction.
+pub async fn grant(
+    db: &impl ConnectionTrait,
+    room_id: Uuid,
+    client_id: &str,
+    created_at: DateTime<Utc>,
+    user: &str,
+    role: Role,
+) -> Result<(), DbErr> {
     room_accesses::Entity::insert(room_accesses::ActiveModel {
         room_id: Set(room_id),
-        user_id: Set(owner.to_owned()),
-        role: Set(Role::Owner.as_str().to_owned()),
+        user_id: Set(user.to_owned()),
+        role: Set(role.as_str().to_owned()),
+        client_id: Set(client_id.to_owned()),
+        created_at: Set(created_at),
     })
-    .exec_without_returning(&txn)
+    .exec_without_returning(db)
     .await?;
+    room_counts::Entity::insert(room_counts::ActiveModel {
+        user_id: Set(user.to_owned()),
+        client_id: Set(client_id.to_owned()),
+        rooms: Set(1),
+    })
+    .on_conflict(
+        OnConflict::columns([room_counts::Column::UserId, room_counts::Column::ClientId])
+            .value(
+                room_counts::Column::Rooms,
+                Expr::col((room_counts::Entity, room_counts::Column::Rooms)).add(1),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// [`grant`] on its own transaction (tooling and tests that add members to a room).
+pub async fn grant_access(
+    db: &sea_orm::DatabaseConnection,
+    room: &RoomRow,
+    user: &str,
+    role: Role,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    grant(&txn, room.id, &room.client_id, room.created_at, user, role).await?;
     txn.commit().await
 }
 
@@ -161,6 +273,22 @@ pub async fn update(
 
 pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
     let txn = db.begin().await?;
+    // Every viewer of the room counts one room fewer (by primary key: one row per viewer).
+    let viewers = room_accesses::Entity::find()
+        .filter(room_accesses::Column::RoomId.eq(id))
+        .all(&txn)
+        .await?;
+    for v in viewers {
+        room_counts::Entity::update_many()
+            .col_expr(
+                room_counts::Column::Rooms,
+                Expr::col(room_counts::Column::Rooms).sub(1),
+            )
+            .filter(room_counts::Column::UserId.eq(v.user_id))
+            .filter(room_counts::Column::ClientId.eq(v.client_id))
+            .exec(&txn)
+            .await?;
+    }
     room_accesses::Entity::delete_many()
         .filter(room_accesses::Column::RoomId.eq(id))
         .exec(&txn)

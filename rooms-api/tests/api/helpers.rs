@@ -173,6 +173,8 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
                 url: format!("{auth_url}/oauth/revocations"),
                 credentials,
                 poll: std::time::Duration::from_secs(10),
+                // Small pages, so every test that revokes also crosses page boundaries.
+                page_size: Some(2),
             });
         }
     }

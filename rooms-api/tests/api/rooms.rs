@@ -229,8 +229,9 @@ async fn an_id_that_is_not_a_uuid_is_404() {
 
 #[tokio::test]
 async fn weaker_roles_see_the_room_but_get_403_insufficient_role() {
-    use rooms_api::rooms::entity::room_accesses;
-    use sea_orm::{ActiveValue::Set, EntityTrait};
+    use rooms_api::rooms::entity::rooms;
+    use rooms_api::rooms::store::{Role, grant_access};
+    use sea_orm::EntityTrait;
     let s = spawn_stack().await;
     let app = s.client(ALL_ROOMS, &[]).await;
     s.user("owner@example.com").await;
@@ -241,15 +242,13 @@ async fn weaker_roles_see_the_room_but_get_403_insufficient_role() {
     let admin = s.token(&app, "admin@example.com").await;
     let room = s.create_room(&owner).await;
     let id = uuid::Uuid::parse_str(room["id"].as_str().unwrap()).unwrap();
-    for (user, role) in [(member_id, "member"), (admin_id, "admin")] {
-        room_accesses::Entity::insert(room_accesses::ActiveModel {
-            room_id: Set(id),
-            user_id: Set(user),
-            role: Set(role.into()),
-        })
-        .exec(&s.rooms.db)
+    let row = rooms::Entity::find_by_id(id)
+        .one(&s.rooms.db)
         .await
+        .unwrap()
         .unwrap();
+    for (user, role) in [(member_id, Role::Member), (admin_id, Role::Admin)] {
+        grant_access(&s.rooms.db, &row, &user, role).await.unwrap();
     }
     let path = format!("/{id}");
     assert_eq!(s.get(&member, &path).await.status(), 200);
@@ -289,7 +288,12 @@ async fn list_pages_newest_first_with_absolute_links() {
         s.clock.advance(chrono::TimeDelta::milliseconds(3));
     }
     ids.reverse();
-    let page1: Value = s.get(&token, "?page_size=2").await.json().await.unwrap();
+    let page1: Value = s
+        .get(&token, "?page=1&page_size=2")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page1["count"], 5);
     assert_eq!(page1["previous"], Value::Null);
     assert_eq!(
@@ -323,6 +327,8 @@ async fn list_pages_newest_first_with_absolute_links() {
         "?page_size=101",
         "?page=-1",
         "?page_size=1.5",
+        "?cursor=garbage",
+        "?page=1&cursor=djE6MTox",
     ] {
         let body = assert_error(s.get(&token, bad).await, 400, "invalid_request").await;
         assert!(body["fields"].is_object(), "{bad}");
@@ -344,6 +350,95 @@ async fn list_pages_newest_first_with_absolute_links() {
             .as_str()
             .unwrap()
             .starts_with("https://rooms.example.test/")
+    );
+}
+
+/// The query string of a `next`/`previous` link, to send back as is.
+fn link_query(link: &Value) -> String {
+    let url = link.as_str().expect("a link");
+    let at = url.find('?').expect("a query");
+    assert!(url.starts_with("https://rooms.example.test/external-api/v1.0/rooms?"));
+    url[at..].to_owned()
+}
+
+fn result_ids(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn cursor_links_walk_the_list_both_ways_and_survive_deletions() {
+    let s = spawn_stack().await;
+    let app = s.client(ALL_ROOMS, &[]).await;
+    s.user("walker@example.com").await;
+    s.user("other@example.com").await;
+    let token = s.token(&app, "walker@example.com").await;
+    // Pairs of rooms created in the same microsecond: the id breaks the tie.
+    for _ in 0..4 {
+        s.create_room(&token).await;
+        s.create_room(&token).await;
+        s.clock.advance(chrono::TimeDelta::milliseconds(3));
+    }
+    s.create_room(&token).await;
+    let all = result_ids(
+        &s.get(&token, "?page=1&page_size=100")
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(all.len(), 9);
+
+    // Forward: the default first page carries a cursor link, never a page number.
+    let mut page: Value = s.get(&token, "?page_size=4").await.json().await.unwrap();
+    assert_eq!(page["count"], 9);
+    assert_eq!(page["previous"], Value::Null);
+    let mut forward = vec![result_ids(&page)];
+    while !page["next"].is_null() {
+        let q = link_query(&page["next"]);
+        assert!(q.contains("cursor=") && !q.contains("page="), "{q}");
+        page = s.get(&token, &q).await.json().await.unwrap();
+        assert_eq!(page["count"], 9);
+        forward.push(result_ids(&page));
+    }
+    assert_eq!(forward.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 1]);
+    assert_eq!(forward.concat(), all);
+
+    // Backward from the last page gives the same pages.
+    let mut back = vec![];
+    while !page["previous"].is_null() {
+        page = s
+            .get(&token, &link_query(&page["previous"]))
+            .await
+            .json()
+            .await
+            .unwrap();
+        back.push(result_ids(&page));
+    }
+    assert_eq!(back, vec![forward[1].clone(), forward[0].clone()]);
+    assert_eq!(page["previous"], Value::Null);
+
+    // A cursor stays valid when its own room is deleted; the count follows.
+    let second: Value = s.get(&token, "?page_size=4").await.json().await.unwrap();
+    let next = link_query(&second["next"]);
+    assert_eq!(
+        s.delete(&token, &format!("/{}", all[3])).await.status(),
+        204
+    );
+    let after: Value = s.get(&token, &next).await.json().await.unwrap();
+    assert_eq!(result_ids(&after), all[4..8].to_vec());
+    assert_eq!(after["count"], 8);
+
+    // Another user of the same application sees none of it.
+    let other = s.token(&app, "other@example.com").await;
+    let theirs: Value = s.get(&other, "?page_size=4").await.json().await.unwrap();
+    assert_eq!(
+        theirs,
+        json!({"count": 0, "next": null, "previous": null, "results": []})
     );
 }
 
