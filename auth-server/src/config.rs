@@ -104,6 +104,8 @@ pub struct Config {
     pub trusted_proxies: crate::domain::source::TrustedProxies,
     pub log_format: LogFormat,
     pub timeouts: server_kit::timeouts::Timeouts,
+    /// Connections the server opens at startup and keeps (`DATABASE_MIN_CONNECTIONS`).
+    pub database_min_connections: u32,
 }
 
 fn secret_from_env(
@@ -140,6 +142,8 @@ impl Config {
             trusted_proxies: Default::default(),
             log_format: LogFormat::Text,
             timeouts: Default::default(),
+            // Tests spawn many servers at once on one PostgreSQL: one connection each.
+            database_min_connections: 1,
         })
     }
 
@@ -228,6 +232,7 @@ impl Config {
             },
             log_format: s.common.log_format,
             timeouts: (&s.common.timeouts).into(),
+            database_min_connections: s.common.database_min_connections,
         })
     }
 }

@@ -37,8 +37,9 @@ pub struct Application {
 }
 
 /// Opens the database and applies pending migrations.
-pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(url)
+/// `warm`: connections opened now and kept (see `server_kit::db::connect`).
+pub async fn open_database(url: &str, warm: u32) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(url, warm)
         .await
         .context("cannot open AUTH_DATABASE_URL")?;
     AuthMigrator::up(&db, None)
@@ -123,7 +124,7 @@ fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Resul
 
 /// Builds the shared state (used by the server and by CLI commands that need keys).
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<AppState>> {
-    let db = open_database(&config.database_url).await?;
+    let db = open_database(&config.database_url, config.database_min_connections).await?;
     let kek = resolve_kek(&config, &db).await?;
     let keys = KeyRing::load(
         &db,

@@ -46,9 +46,11 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Err(e) => Err(e),
             }
         }
-        Some(Command::Migrate) => startup::open_database(&config.database_url).await.map(|_| {
-            println!("migrations applied");
-        }),
+        Some(Command::Migrate) => startup::open_database(&config.database_url, 1)
+            .await
+            .map(|_| {
+                println!("migrations applied");
+            }),
         Some(Command::Openapi) => {
             print!(
                 "{}",

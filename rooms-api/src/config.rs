@@ -191,6 +191,8 @@ pub struct Config {
     pub jwks_refresh: Duration,
     pub log_format: LogFormat,
     pub timeouts: server_kit::timeouts::Timeouts,
+    /// Connections the server opens at startup and keeps (`DATABASE_MIN_CONNECTIONS`).
+    pub database_min_connections: u32,
 }
 
 fn http_url(setting: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -342,6 +344,7 @@ impl Config {
             jwks_refresh: Duration::from_secs(300),
             log_format: s.common.log_format,
             timeouts: (&s.common.timeouts).into(),
+            database_min_connections: s.common.database_min_connections,
         })
     }
 }

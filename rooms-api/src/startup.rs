@@ -20,8 +20,9 @@ pub struct Application {
     state: Arc<AppState>,
 }
 
-pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(url)
+/// `warm`: connections opened now and kept (see `server_kit::db::connect`).
+pub async fn open_database(url: &str, warm: u32) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(url, warm)
         .await
         .context("cannot open ROOMS_DATABASE_URL")?;
     RoomsMigrator::up(&db, None)
@@ -55,7 +56,7 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let db = open_database(&config.database_url).await?;
+        let db = open_database(&config.database_url, config.database_min_connections).await?;
         let metrics = Arc::new(crate::metrics::RoomsMetrics::new()?);
         let auth = Authenticator::new(&config, Arc::clone(&clock), Arc::clone(&metrics))?;
         let (listen, metrics_listen) = (config.listen, config.metrics_listen);

@@ -14,7 +14,12 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 /// Both: a pooled connection is pinged only after it sat idle for a while. sqlx pings on every
 /// checkout by default, a full round trip (to the server, or to the SQLite connection's thread)
 /// before each query: a perf profile of the token endpoint (`scripts/bench`) showed it on every hot path.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+///
+/// `warm` connections are opened at once and kept (servers: `DATABASE_MIN_CONNECTIONS`; the
+/// CLI and tests: 1): a PostgreSQL pool that grows under the first burst of load after idle
+/// put a connection handshake in front of those requests (p99 190–280 ms for the first
+/// seconds, against 10–20 ms after).
+pub async fn connect(url: &str, warm: u32) -> Result<DatabaseConnection, DbErr> {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
     let sqlite = url.starts_with("sqlite:");
     if let Some(path) = sqlite_path(url)
@@ -28,10 +33,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         create_private(std::path::Path::new(path))
             .map_err(|e| DbErr::Custom(format!("cannot create {path}: {e}")))?;
     }
+    let pool = if sqlite { SQLITE_POOL } else { POSTGRES_POOL };
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(if sqlite { SQLITE_POOL } else { POSTGRES_POOL })
-        .min_connections(1)
+        .max_connections(pool)
+        .min_connections(warm.clamp(1, pool))
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire_if_idle_for(Duration::from_secs(10))
@@ -41,7 +47,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
         });
-    Database::connect(options).await
+    #[allow(unused_mut)]
+    let mut db = Database::connect(options).await?;
+    #[cfg(feature = "testing")]
+    crate::testing::observe(&mut db);
+    Ok(db)
 }
 
 /// Creates an empty SQLite file readable by its owner only (0600): it will hold argon2 hashes
@@ -65,7 +75,7 @@ fn create_private(path: &std::path::Path) -> std::io::Result<()> {
 /// Connections per SQLite pool: enough for both cores to read while one writes.
 const SQLITE_POOL: u32 = 4;
 /// Connections per PostgreSQL pool and replica (compose runs two replicas of the rooms API).
-const POSTGRES_POOL: u32 = 16;
+pub const POSTGRES_POOL: u32 = 16;
 
 /// Serialises this process's writes on SQLite.
 ///

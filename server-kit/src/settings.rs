@@ -18,6 +18,11 @@ pub struct CommonSettings {
     /// text or json
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// Database connections each server opens at startup and keeps open (up to the pool's
+    /// size: 16 on PostgreSQL, 4 on SQLite), so load after idle finds them ready.
+    #[arg(long, env = "DATABASE_MIN_CONNECTIONS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub database_min_connections: u32,
     #[command(flatten)]
     pub timeouts: crate::timeouts::TimeoutSettings,
 }

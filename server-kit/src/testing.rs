@@ -61,3 +61,155 @@ pub async fn hold_sqlite_write_lock(url: &str) -> Result<sea_orm::DatabaseTransa
         .await?;
     Ok(txn)
 }
+
+/// Statements the servers of this test process ran since [`record_statements`], kept with their
+/// bound values so they can be `EXPLAIN`ed exactly as they ran. nextest runs each test in a
+/// process of its own, so what is recorded is that test's.
+static RECORDED: std::sync::Mutex<Option<Vec<sea_orm::Statement>>> = std::sync::Mutex::new(None);
+
+/// Wired into every connection `db::connect` opens in a test build.
+pub(crate) fn observe(db: &mut sea_orm::DatabaseConnection) {
+    db.set_metric_callback(|info| {
+        if let Ok(mut r) = RECORDED.lock()
+            && let Some(v) = r.as_mut()
+        {
+            v.push(info.statement.clone());
+        }
+    });
+}
+
+/// Starts recording (dropping what was recorded before).
+pub fn record_statements() {
+    if let Ok(mut r) = RECORDED.lock() {
+        *r = Some(Vec::new());
+    }
+}
+
+/// Stops recording and returns the statements, each distinct SQL text once.
+pub fn recorded_statements() -> Vec<sea_orm::Statement> {
+    let all = RECORDED
+        .lock()
+        .ok()
+        .and_then(|mut r| r.take())
+        .unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    all.into_iter()
+        .filter(|s| seen.insert(s.sql.clone()))
+        .collect()
+}
+
+/// What is wrong with the plan of `stmt` on `db`: each full scan of one of `growing` (a
+/// table or an index walked end to end), and each sort of rows read from one. Empty when
+/// every growing table is reached through an index range and rows come out in index order.
+///
+/// SQLite: `EXPLAIN QUERY PLAN` ("SCAN t" is a full scan; "SEARCH t USING INDEX" a range;
+/// "USE TEMP B-TREE" a sort). PostgreSQL: `EXPLAIN (FORMAT JSON)` with sequential scans and
+/// sorts priced out, so that the planner, which prefers a scan on a small test table, picks an
+/// index whenever one fits; a `Seq Scan`, a `Sort`, or an index scan with no `Index Cond` left
+/// in the plan has no index to use. SQLite's verdict is the exact one (it says SEARCH only when
+/// an index's leading columns are bound); PostgreSQL may bound a scan by a later column of an
+/// index, which this can't tell from a range.
+pub async fn plan_problems(
+    db: &sea_orm::DatabaseConnection,
+    stmt: &sea_orm::Statement,
+    growing: &[&str],
+) -> Result<Vec<String>, DbErr> {
+    use sea_orm::{DbBackend, Statement, TransactionTrait};
+    let values = stmt.values.clone();
+    let mut problems = Vec::new();
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let explain = Statement {
+                sql: format!("EXPLAIN QUERY PLAN {}", stmt.sql),
+                values,
+                db_backend: DbBackend::Sqlite,
+            };
+            let rows = db.query_all_raw(explain).await?;
+            let mut sorted = false;
+            let mut touches_growing = false;
+            for row in rows {
+                let detail: String = row.try_get("", "detail")?;
+                let words: Vec<&str> = detail.split_whitespace().collect();
+                if let ["SCAN", table, ..] | ["SEARCH", table, ..] = words.as_slice()
+                    && growing.contains(table)
+                {
+                    touches_growing = true;
+                    if words[0] == "SCAN" {
+                        problems.push(detail.clone());
+                    }
+                }
+                if detail.starts_with("USE TEMP B-TREE") {
+                    sorted = true;
+                    problems.push(detail.clone());
+                }
+            }
+            if sorted && !touches_growing {
+                problems.retain(|p| !p.starts_with("USE TEMP B-TREE"));
+            }
+        }
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                .await?;
+            txn.execute_unprepared("SET LOCAL enable_sort = off")
+                .await?;
+            let explain = Statement {
+                sql: format!("EXPLAIN (FORMAT JSON) {}", stmt.sql),
+                values,
+                db_backend: DbBackend::Postgres,
+            };
+            let rows = txn.query_all_raw(explain).await?;
+            txn.rollback().await?;
+            for row in rows {
+                let plan: serde_json::Value = row.try_get("", "QUERY PLAN")?;
+                let mut nodes = Vec::new();
+                collect_nodes(&plan, &mut nodes);
+                let touches_growing = nodes.iter().any(|n| {
+                    n.get("Relation Name")
+                        .and_then(|r| r.as_str())
+                        .is_some_and(|r| growing.contains(&r))
+                });
+                for n in &nodes {
+                    let kind = n.get("Node Type").and_then(|t| t.as_str()).unwrap_or("");
+                    let relation = n.get("Relation Name").and_then(|r| r.as_str());
+                    let on_growing = relation.is_some_and(|r| growing.contains(&r));
+                    if kind == "Seq Scan" && on_growing {
+                        problems.push(format!("Seq Scan on {}", relation.unwrap_or("?")));
+                    }
+                    // An index walked end to end (no condition bounds it) is a full scan too.
+                    if matches!(kind, "Index Scan" | "Index Only Scan")
+                        && on_growing
+                        && n.get("Index Cond").is_none()
+                    {
+                        problems.push(format!(
+                            "{kind} of all of {} on {}",
+                            n.get("Index Name").and_then(|i| i.as_str()).unwrap_or("?"),
+                            relation.unwrap_or("?")
+                        ));
+                    }
+                    if kind == "Sort" && touches_growing {
+                        problems.push(format!("Sort by {}", n["Sort Key"]));
+                    }
+                }
+            }
+        }
+        other => problems.push(format!("no plan check for {other:?}")),
+    }
+    Ok(problems)
+}
+
+fn collect_nodes<'a>(
+    v: &'a serde_json::Value,
+    out: &mut Vec<&'a serde_json::Map<String, serde_json::Value>>,
+) {
+    match v {
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_nodes(i, out)),
+        serde_json::Value::Object(map) => {
+            if map.contains_key("Node Type") {
+                out.push(map);
+            }
+            map.values().for_each(|i| collect_nodes(i, out));
+        }
+        _ => {}
+    }
+}

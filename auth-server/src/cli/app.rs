@@ -177,7 +177,7 @@ fn warn_if_open(app: &Application) {
 }
 
 pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let db = startup::open_database(&config.database_url).await?;
+    let db = startup::open_database(&config.database_url, 1).await?;
     match cmd {
         AppCommand::Create {
             name,

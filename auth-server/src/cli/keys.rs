@@ -33,7 +33,7 @@ pub async fn run(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> any
     let now = clock.now();
     match cmd {
         KeysCommand::List { json } => {
-            let db = startup::open_database(&config.database_url).await?;
+            let db = startup::open_database(&config.database_url, 1).await?;
             let infos = signing::list(&db, now).await?;
             if json {
                 return print_json(&infos);
@@ -69,7 +69,7 @@ pub async fn run(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> any
                     "TOKEN_SIGNING_ALG=HS256: rotate TOKEN_HS256_SECRET instead",
                 ));
             }
-            let db = startup::open_database(&config.database_url).await?;
+            let db = startup::open_database(&config.database_url, 1).await?;
             let kek = startup::resolve_kek(&config, &db).await?;
             let ring = KeyRing::load(&db, config.signing_alg, None, kek, now).await?;
             let kid = ring.rotate(&db, now, immediately).await?;
@@ -89,7 +89,7 @@ pub async fn run(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> any
             Ok(())
         }
         KeysCommand::Retire { kid } => {
-            let db = startup::open_database(&config.database_url).await?;
+            let db = startup::open_database(&config.database_url, 1).await?;
             match signing::retire(&db, &kid, now).await {
                 Ok(()) => {
                     println!(

@@ -90,12 +90,16 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn dispatch(command: Option<Command>, config: Config) -> anyhow::Result<()> {
+async fn dispatch(command: Option<Command>, mut config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if !matches!(command, None | Some(Command::Serve)) {
+        // A one-off command needs one connection, not the server's warm pool.
+        config.database_min_connections = 1;
+    }
     match command {
         None | Some(Command::Serve) => Application::build(config).await?.run().await,
         Some(Command::Migrate) => {
-            startup::open_database(&config.database_url).await?;
+            startup::open_database(&config.database_url, 1).await?;
             println!("migrations applied");
             Ok(())
         }

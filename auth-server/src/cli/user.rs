@@ -75,7 +75,7 @@ fn parse_email(s: &str) -> anyhow::Result<Email> {
 }
 
 pub async fn run(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let db = startup::open_database(&config.database_url).await?;
+    let db = startup::open_database(&config.database_url, 1).await?;
     match cmd {
         UserCommand::Create { email, sub, json } => {
             let email = parse_email(&email)?;

@@ -126,7 +126,7 @@ async fn two_replicas_starting_on_an_empty_database_create_one_key() {
     let url = fresh_database_url(dir.path()).await;
     let config = test_config(url.clone());
     // Migrate first so both starts race on the key, not on the schema.
-    auth_server::startup::open_database(&url).await.unwrap();
+    auth_server::startup::open_database(&url, 1).await.unwrap();
     let clock = std::sync::Arc::new(shared::SystemClock);
     let (a, b) = tokio::join!(
         auth_server::startup::build_state(config.clone(), clock.clone()),

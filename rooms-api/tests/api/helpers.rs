@@ -152,6 +152,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         jwks_refresh: std::time::Duration::from_secs(300),
         log_format: LogFormat::Text,
         timeouts: Default::default(),
+        database_min_connections: 1,
     };
     if let Some(c) = &resource_client {
         let credentials = ClientCredentials {
