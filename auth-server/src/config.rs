@@ -106,6 +106,8 @@ pub struct Config {
     pub timeouts: server_kit::timeouts::Timeouts,
     /// Connections the server opens at startup and keeps (`DATABASE_MIN_CONNECTIONS`).
     pub database_min_connections: u32,
+    /// The verified-token cache's budget in bytes (`VERIFIED_TOKEN_CACHE_MIB`).
+    pub verified_token_cache_bytes: u64,
 }
 
 fn secret_from_env(
@@ -144,6 +146,7 @@ impl Config {
             timeouts: Default::default(),
             // Tests spawn many servers at once on one PostgreSQL: one connection each.
             database_min_connections: 1,
+            verified_token_cache_bytes: 16 << 20,
         })
     }
 
@@ -233,6 +236,7 @@ impl Config {
             log_format: s.common.log_format,
             timeouts: (&s.common.timeouts).into(),
             database_min_connections: s.common.database_min_connections,
+            verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
         })
     }
 }

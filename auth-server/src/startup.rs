@@ -148,7 +148,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     let own_tokens = OwnTokens::new(
         Arc::clone(&keys),
-        server_kit::verified_tokens::VerifiedTokens::new(100_000),
+        server_kit::verified_tokens::VerifiedTokens::new(config.verified_token_cache_bytes),
         &config.issuer,
         &config.audience,
     );

@@ -193,6 +193,8 @@ pub struct Config {
     pub timeouts: server_kit::timeouts::Timeouts,
     /// Connections the server opens at startup and keeps (`DATABASE_MIN_CONNECTIONS`).
     pub database_min_connections: u32,
+    /// The verified-token cache's budget in bytes (`VERIFIED_TOKEN_CACHE_MIB`).
+    pub verified_token_cache_bytes: u64,
 }
 
 fn http_url(setting: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -345,6 +347,7 @@ impl Config {
             log_format: s.common.log_format,
             timeouts: (&s.common.timeouts).into(),
             database_min_connections: s.common.database_min_connections,
+            verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
         })
     }
 }

@@ -23,6 +23,10 @@ pub struct CommonSettings {
     #[arg(long, env = "DATABASE_MIN_CONNECTIONS", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=16))]
     pub database_min_connections: u32,
+    /// Memory for signature-verified tokens (~1 KB each): a hit skips a signature check.
+    #[arg(long, env = "VERIFIED_TOKEN_CACHE_MIB", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub verified_token_cache_mib: u64,
     #[command(flatten)]
     pub timeouts: crate::timeouts::TimeoutSettings,
 }

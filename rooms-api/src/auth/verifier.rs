@@ -96,7 +96,7 @@ impl Authenticator {
             clock,
             revocations,
             metrics,
-            verified: VerifiedTokens::new(100_000),
+            verified: VerifiedTokens::new(config.verified_token_cache_bytes),
         })
     }
 

@@ -153,6 +153,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         log_format: LogFormat::Text,
         timeouts: Default::default(),
         database_min_connections: 1,
+        verified_token_cache_bytes: 16 << 20,
     };
     if let Some(c) = &resource_client {
         let credentials = ClientCredentials {
