@@ -2,6 +2,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// jemalloc, configured in `.cargo/config.toml` to hand freed memory back to the system within
+/// a second from a background thread. With glibc's allocator the memory of 1,000 closed
+/// connections stayed with the process (rooms API RSS 36 -> 89 MiB, never back, even with
+/// `MALLOC_ARENA_MAX=1`; a `malloc_trim(0)` brought it to 38 MiB: free memory kept, not a leak).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = auth_server::cli::Cli::parse();

@@ -104,7 +104,9 @@ async fn app_create_shows_the_secret_once_and_stores_only_an_argon2id_hash() {
         assert!(!out.contains(secret), "secret shown again by {args:?}");
         assert!(!out.contains("argon2"), "hash shown by {args:?}");
     }
-    let db = auth_server::startup::open_database(&cli.url, 1).await.unwrap();
+    let db = auth_server::startup::open_database(&cli.url, 1)
+        .await
+        .unwrap();
     let app = auth_server::store::applications::find_by_client_id(
         &db,
         &shared::ClientId::parse(id).unwrap(),

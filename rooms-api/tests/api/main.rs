@@ -13,6 +13,7 @@ mod input;
 mod introspection_mode;
 mod logs;
 mod metrics;
+mod migrations;
 mod query_plans;
 mod revocation;
 mod rooms;
