@@ -7,6 +7,7 @@ closed: prints the peak RSS (MiB) of the two processes while they were open.
 Loopback only; stops by itself (each connection has a 10 s deadline)."""
 
 import asyncio
+import os
 import sys
 import urllib.parse
 
@@ -25,6 +26,12 @@ def rss_mib(pid):
 async def one(url, authorization, opened, release):
     u = urllib.parse.urlsplit(url)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(u.hostname, u.port), 10)
+    if os.environ.get("CONNECTIONS_IDLE"):
+        # Connected, nothing sent: what an idle connection costs.
+        opened.append(1)
+        await release.wait()
+        writer.close()
+        return
     path = u.path + (f"?{u.query}" if u.query else "")
     head = f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\n"
     if authorization:

@@ -176,6 +176,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let docs = api.swagger_ui();
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(
+        state.config.timeouts.max_in_flight,
+    ));
     let body_read = state.config.timeouts.body_read;
     Route::new()
         .nest("/docs", docs)
@@ -209,7 +212,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             }
             Ok(resp)
         })
-        .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
+        .around(move |ep, req| {
+            http::request_context(Arc::clone(&metrics), Arc::clone(&in_flight), ep, req)
+        })
 }
 
 /// Endpoints whose answers carry credentials or token state: never cached.

@@ -43,6 +43,10 @@ pub struct TimeoutSettings {
     #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub http_idle_timeout_seconds: u64,
+    /// Requests handled at once per service; more wait, in order, before any work is done.
+    #[arg(long, env = "HTTP_MAX_IN_FLIGHT", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub http_max_in_flight: u64,
 }
 
 /// The three timeouts, typed.
@@ -53,6 +57,8 @@ pub struct Timeouts {
     pub idle: Duration,
     /// Open connections per listener.
     pub max_connections: usize,
+    /// Requests past `request_context` at once (`HTTP_MAX_IN_FLIGHT`).
+    pub max_in_flight: usize,
 }
 
 impl Default for Timeouts {
@@ -62,6 +68,7 @@ impl Default for Timeouts {
             body_read: Duration::from_secs(10),
             idle: Duration::from_secs(60),
             max_connections: 1024,
+            max_in_flight: 32,
         }
     }
 }
@@ -73,6 +80,7 @@ impl From<&TimeoutSettings> for Timeouts {
             body_read: Duration::from_secs(s.http_body_read_timeout_seconds),
             idle: Duration::from_secs(s.http_idle_timeout_seconds),
             max_connections: usize::try_from(s.http_max_connections).unwrap_or(usize::MAX),
+            max_in_flight: usize::try_from(s.http_max_in_flight).unwrap_or(usize::MAX),
         }
     }
 }
@@ -269,13 +277,7 @@ pub async fn body_read_deadline<E: poem::Endpoint>(
     next: E,
     mut req: poem::Request,
 ) -> poem::Result<poem::Response> {
-    use poem::http::header;
-    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-        || req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
-    if has_body {
+    if declares_body(&req) {
         let body = req.take_body();
         req.set_body(poem::Body::from_async_read(DeadlineReader {
             inner: body.into_async_read(),
@@ -285,6 +287,16 @@ pub async fn body_read_deadline<E: poem::Endpoint>(
     Ok(poem::IntoResponse::into_response(
         next.get_response(req).await,
     ))
+}
+
+/// The request says a body follows (a non-zero `Content-Length`, or chunked).
+pub fn declares_body(req: &poem::Request) -> bool {
+    use poem::http::header;
+    req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 struct DeadlineReader<R> {

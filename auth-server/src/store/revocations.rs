@@ -56,13 +56,20 @@ pub enum RevokedRange {
     },
 }
 
-fn tuple_after(
-    time: impl sea_orm::sea_query::IntoColumnRef,
+/// `(time, key) > after` when that is tighter than `time > lower`, else `time > lower`: one
+/// condition the index range starts from. Both together made SQLite start at `lower` and filter
+/// its way past every page already sent (O(depth) per page).
+fn resume(
+    time: impl sea_orm::sea_query::IntoColumnRef + Copy,
     key: impl sea_orm::sea_query::IntoColumnRef,
-    after: (DateTime<Utc>, sea_orm::Value),
+    lower: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, sea_orm::Value)>,
 ) -> SimpleExpr {
-    Expr::tuple([Expr::col(time), Expr::col(key)])
-        .gt(Expr::tuple([Expr::value(after.0), Expr::value(after.1)]))
+    match after {
+        Some((t, k)) if t >= lower => Expr::tuple([Expr::col(time), Expr::col(key)])
+            .gt(Expr::tuple([Expr::value(t), Expr::value(k)])),
+        _ => Expr::col(time).gt(lower),
+    }
 }
 
 /// Up to `limit` revocations of `range` after `after`, in index order: (jti, exp, order time).
@@ -73,17 +80,20 @@ pub async fn revoked_page(
     limit: u64,
 ) -> Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
     use revoked_tokens::Column as C;
-    let (order, alive_after, since) = match range {
-        RevokedRange::Alive { alive_after } => (C::Exp, alive_after, None),
-        RevokedRange::Since { since, alive_after } => (C::RevokedAt, alive_after, Some(since)),
+    let after = after.map(|(t, k)| (t, sea_orm::Value::from(k)));
+    let by_revoked_at = matches!(range, RevokedRange::Since { .. });
+    let (order, q) = match range {
+        RevokedRange::Alive { alive_after } => (
+            C::Exp,
+            revoked_tokens::Entity::find().filter(resume(C::Exp, C::Jti, alive_after, after)),
+        ),
+        RevokedRange::Since { since, alive_after } => (
+            C::RevokedAt,
+            revoked_tokens::Entity::find()
+                .filter(resume(C::RevokedAt, C::Jti, since, after))
+                .filter(C::Exp.gt(alive_after)),
+        ),
     };
-    let mut q = revoked_tokens::Entity::find().filter(C::Exp.gt(alive_after));
-    if let Some(s) = since {
-        q = q.filter(C::RevokedAt.gt(s));
-    }
-    if let Some((t, k)) = after {
-        q = q.filter(tuple_after(order, C::Jti, (t, k.into())));
-    }
     let rows = q
         .order_by_asc(order)
         .order_by_asc(C::Jti)
@@ -93,7 +103,7 @@ pub async fn revoked_page(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let at = if since.is_some() { r.revoked_at } else { r.exp };
+            let at = if by_revoked_at { r.revoked_at } else { r.exp };
             (r.jti, r.exp, at)
         })
         .collect())
@@ -108,14 +118,16 @@ pub async fn clients_page(
     limit: u64,
 ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
     use applications::Column as C;
-    let mut q = applications::Entity::find()
+    let q = applications::Entity::find()
         .select_only()
         .column(C::ClientId)
         .column(C::TokensNotBefore)
-        .filter(C::TokensNotBefore.gt(lower));
-    if let Some((t, k)) = after {
-        q = q.filter(tuple_after(C::TokensNotBefore, C::ClientId, (t, k.into())));
-    }
+        .filter(resume(
+            C::TokensNotBefore,
+            C::ClientId,
+            lower,
+            after.map(|(t, k)| (t, k.into())),
+        ));
     Ok(q.order_by_asc(C::TokensNotBefore)
         .order_by_asc(C::ClientId)
         .limit(limit)
@@ -132,14 +144,16 @@ pub async fn users_page(
     limit: u64,
 ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
     use users::Column as C;
-    let mut q = users::Entity::find()
+    let q = users::Entity::find()
         .select_only()
         .column(C::Id)
         .column(C::TokensNotBefore)
-        .filter(C::TokensNotBefore.gt(lower));
-    if let Some((t, k)) = after {
-        q = q.filter(tuple_after(C::TokensNotBefore, C::Id, (t, k.into())));
-    }
+        .filter(resume(
+            C::TokensNotBefore,
+            C::Id,
+            lower,
+            after.map(|(t, k)| (t, k.into())),
+        ));
     Ok(q.order_by_asc(C::TokensNotBefore)
         .order_by_asc(C::Id)
         .limit(limit)

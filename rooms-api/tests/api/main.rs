@@ -9,6 +9,7 @@ mod db_faults;
 mod docs;
 mod forged;
 mod helpers;
+mod in_flight;
 mod input;
 mod introspection_mode;
 mod logs;
