@@ -5,7 +5,8 @@ the data-size benchmarks (scripts/bench sizes) reach production sizes in seconds
     bench-seed.py URL users N              N users (u<i>@seed.example); every 10th with an old
                                            tokens_not_before (older than any token: never in the feed)
     bench-seed.py URL apps N               N applications (a dummy secret hash: never used)
-    bench-seed.py URL revoked N [CLIENT]   N revoked, still-alive tokens (exp in 50 min)
+    bench-seed.py URL revoked N [old|recent]  N revoked, still-alive tokens (exp in 50 min),
+                                           revoked 10 min ago (old) or now (recent)
     bench-seed.py URL rooms USER CLIENT N  N rooms owned by USER through CLIENT, with counts
     bench-seed.py URL cursor USER CLIENT K prints the list cursor that starts after USER's K-th
                                            newest room (a deep page, as a `next` link would carry)
@@ -79,15 +80,18 @@ def seed_apps(url, n):
     db.commit()
 
 
-def seed_revoked(url, n, client="seed-client"):
+def seed_revoked(url, n, when="old", client="seed-client"):
+    """`old`: revoked ten minutes ago (a snapshot's content); `recent`: revoked now (what the
+    next delta brings)."""
+    back = 600 if when == "old" else 0
     if url.startswith("postgres"):
         psql(url, f"""INSERT INTO revoked_tokens (jti, client_id, exp, revoked_at)
             SELECT gen_random_uuid()::text, '{client}', now() + interval '50 minutes',
-                   now() - interval '10 minutes' + g * interval '1 microsecond'
+                   now() - interval '{back} seconds' + g * interval '1 microsecond'
             FROM generate_series(1, {n}) g""")
         return
     db = sqlite3.connect(sqlite_path(url))
-    exp, revoked = now_text(3000), now_text(-600)
+    exp, revoked = now_text(3000), now_text(-back)
     for rows in batches(n, lambda i: (str(uuid.uuid4()), client, exp, revoked)):
         db.executemany("INSERT INTO revoked_tokens (jti, client_id, exp, revoked_at) VALUES (?, ?, ?, ?)", rows)
     db.commit()
