@@ -17,8 +17,8 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 ///
 /// `warm` connections are opened at once and kept (servers: `DATABASE_MIN_CONNECTIONS`; the
 /// CLI and tests: 1): a PostgreSQL pool that grows under the first burst of load after idle
-/// put a connection handshake in front of those requests (p99 190–280 ms for the first
-/// seconds, against 10–20 ms after).
+/// opens its connections one handshake at a time in front of those requests (p99 of the first
+/// 5 s at 32 connections: 1,020 ms growing from 1, 19 ms with all 16 kept; 18 ms steady).
 pub async fn connect(url: &str, warm: u32) -> Result<DatabaseConnection, DbErr> {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
     let sqlite = url.starts_with("sqlite:");
