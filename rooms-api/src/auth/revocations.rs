@@ -96,7 +96,7 @@ impl RevokedSet {
         let old = self.sorted();
         let mut added: Vec<(JtiDigest, u32)> =
             self.recent.iter().map(|e| (*e.key(), *e.value())).collect();
-        added.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        added.sort_unstable_by_key(|e| e.0);
         let mut merged = Vec::with_capacity(old.len() + added.len());
         let (mut i, mut j) = (0, 0);
         while i < old.len() || j < added.len() {
