@@ -273,10 +273,12 @@ pub async fn update(
 
 pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    // Every viewer of the room counts one room fewer (by primary key: one row per viewer).
-    let viewers = room_accesses::Entity::find()
+    // Every viewer whose access row this transaction deleted counts one room fewer. Counted
+    // from the rows deleted, not from a read before: two concurrent deletes of one room would
+    // both have read the viewers and decremented twice.
+    let viewers = room_accesses::Entity::delete_many()
         .filter(room_accesses::Column::RoomId.eq(id))
-        .all(&txn)
+        .exec_with_returning(&txn)
         .await?;
     for v in viewers {
         room_counts::Entity::update_many()
@@ -289,10 +291,6 @@ pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), Db
             .exec(&txn)
             .await?;
     }
-    room_accesses::Entity::delete_many()
-        .filter(room_accesses::Column::RoomId.eq(id))
-        .exec(&txn)
-        .await?;
     rooms::Entity::delete_by_id(id).exec(&txn).await?;
     txn.commit().await
 }

@@ -540,3 +540,24 @@ async fn external_api_can_be_disabled() {
         200
     );
 }
+
+#[tokio::test]
+async fn concurrent_deletes_of_one_room_count_it_once() {
+    let s = spawn_stack().await;
+    let token = s.token_with(ALL_ROOMS).await;
+    let keep = s.create_room(&token).await;
+    for _ in 0..5 {
+        let gone = s.create_room(&token).await;
+        let path = format!("/{}", gone["id"].as_str().unwrap());
+        let answers = futures::future::join_all((0..8).map(|_| s.delete(&token, &path))).await;
+        assert!(
+            answers
+                .iter()
+                .all(|r| matches!(r.status().as_u16(), 204 | 404)),
+            "every delete is 204 or 404"
+        );
+    }
+    let page: Value = s.get(&token, "").await.json().await.unwrap();
+    assert_eq!(page["count"], 1, "{page}");
+    assert_eq!(page["results"][0]["id"], keep["id"]);
+}
