@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use shared::claims::not_before_seconds;
 use shared::feed::{ClientNotBefore, Feed, RevokedEntry, UserNotBefore};
 
@@ -128,11 +128,19 @@ fn encode_position(p: &Position) -> String {
     ))
 }
 
+/// A time this server could have written: from 1970 to 9999. Anything else is refused before it
+/// meets arithmetic (`since - OVERLAP` panicked at chrono's minimum) or a database (PostgreSQL
+/// refuses years before 4713 BC).
+fn time_from_micros(micros: &str) -> Option<DateTime<Utc>> {
+    let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    (t >= DateTime::UNIX_EPOCH && t.year() <= 9999).then_some(t)
+}
+
 fn decode_micros(s: &str) -> Option<Option<DateTime<Utc>>> {
     if s == "-" {
         return Some(None);
     }
-    Some(Some(DateTime::from_timestamp_micros(s.parse().ok()?)?))
+    Some(Some(time_from_micros(s)?))
 }
 
 /// `None` for garbage, a cursor from the future, or one this server never wrote: the caller
@@ -144,7 +152,7 @@ fn decode_cursor(c: &str, now: DateTime<Utc>) -> Option<Position> {
     let raw = URL_SAFE_NO_PAD.decode(c).ok()?;
     let text = std::str::from_utf8(&raw).ok()?;
     if let Some(micros) = text.strip_prefix("v1:") {
-        let since = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        let since = time_from_micros(micros)?;
         return (since <= now).then(|| Position::fresh(Some(since), now));
     }
     let mut fields = text.strip_prefix("v2:")?.splitn(5, ':');

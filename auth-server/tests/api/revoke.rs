@@ -289,3 +289,28 @@ async fn snapshots_and_deltas_come_in_pages_that_lose_and_repeat_nothing() {
     assert_eq!(big.len(), 1);
     assert_eq!(big[0]["revoked"].as_array().unwrap().len(), 9);
 }
+
+#[tokio::test]
+async fn forged_feed_cursors_with_times_out_of_range_get_a_snapshot() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = spawn_app().await;
+    let rs = app.create_client("tokens:revocations", &[]).await;
+    let min = chrono::DateTime::<chrono::Utc>::MIN_UTC.timestamp_micros();
+    let far_past = -8_000_000_000_000_000_000_i64;
+    let far_future = chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp_micros();
+    for text in [
+        format!("v1:{min}"),
+        format!("v1:{far_past}"),
+        format!("v2:{min}:{min}:r:-:"),
+        format!("v2:1700000000000000:-:r:{far_future}:k"),
+        format!("v2:1700000000000000:-:r:{far_past}:k"),
+        format!("v2:1700000000000000:{min}:c:-:"),
+    ] {
+        let cursor = URL_SAFE_NO_PAD.encode(&text);
+        let r = app.feed(&rs, Some(&cursor)).await;
+        assert_eq!(r.status(), 200, "{text}");
+        let feed: Value = r.json().await.unwrap();
+        assert_eq!(feed["complete"], true, "{text}: a snapshot instead");
+    }
+}

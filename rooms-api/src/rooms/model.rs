@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
+use chrono::{DateTime, Datelike};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use server_kit::strict_json::StrictJsonError;
@@ -139,7 +139,10 @@ pub fn decode_cursor(cursor: &str) -> Option<(Position, Direction)> {
     if parts.next().is_some() {
         return None;
     }
-    let created_at = DateTime::from_timestamp_micros(micros)?;
+    // Only times a room can have (1970–9999): PostgreSQL refuses to compare with a year it
+    // can't hold, and that would be a 500 instead of a 400.
+    let created_at = DateTime::from_timestamp_micros(micros)
+        .filter(|t| *t >= DateTime::UNIX_EPOCH && t.year() <= 9999)?;
     Some((Position { created_at, id }, direction))
 }
 
@@ -301,7 +304,18 @@ mod tests {
         }
         let forged = URL_SAFE_NO_PAD.encode(format!("v1:1:{}:x", at.id.simple()));
         let trailing = URL_SAFE_NO_PAD.encode(format!("v1:1:{}:a:b", at.id.simple()));
-        for bad in ["", "garbage", "!!!", &forged, &trailing, &"A".repeat(200)] {
+        let ancient = URL_SAFE_NO_PAD.encode(format!("v1:-1:{}:a", at.id.simple()));
+        let distant = URL_SAFE_NO_PAD.encode(format!("v1:{}:{}:a", i64::MAX / 2, at.id.simple()));
+        for bad in [
+            "",
+            "garbage",
+            "!!!",
+            &forged,
+            &trailing,
+            &ancient,
+            &distant,
+            &"A".repeat(200),
+        ] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }

@@ -329,6 +329,8 @@ async fn list_pages_newest_first_with_absolute_links() {
         "?page_size=1.5",
         "?cursor=garbage",
         "?page=1&cursor=djE6MTox",
+        // Well-formed, but a time PostgreSQL can't hold (year -253,000): refused, never a 500.
+        "?cursor=djE6LTgwMDAwMDAwMDAwMDAwMDAwMDA6MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA6YQ",
     ] {
         let body = assert_error(s.get(&token, bad).await, 400, "invalid_request").await;
         assert!(body["fields"].is_object(), "{bad}");
