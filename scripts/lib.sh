@@ -20,3 +20,6 @@ wait_ready() {
 json_field() {
   python3 -c 'import json, sys; v = json.load(open(sys.argv[2]) if len(sys.argv) > 2 else sys.stdin).get(sys.argv[1]); print("" if v is None else v)' "$@"
 }
+
+# Base64 of a string on one line (HTTP Basic credentials): b64 "id:secret".
+b64() { printf '%s' "$1" | base64 -w0; }

@@ -289,11 +289,6 @@ impl RevocationFeed {
         self.polls.load(Ordering::Relaxed)
     }
 
-    /// How many revoked jtis are held (a metric, and what the memory test watches).
-    pub fn revoked_len(&self) -> usize {
-        self.tables.read().map(|t| t.revoked.len()).unwrap_or(0)
-    }
-
     /// True when `kid` names a retired key: refuse the token.
     pub fn is_retired(&self, kid: &str) -> bool {
         self.meta

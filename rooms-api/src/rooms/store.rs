@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, Order,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
 };
 use server_kit::db::at_most_one;
 use uuid::Uuid;
@@ -112,17 +112,26 @@ fn at(p: Position) -> SimpleExpr {
     Expr::tuple([Expr::value(p.created_at), Expr::value(p.id)])
 }
 
-/// Newest first, then by id, so pages are stable. Offset paging (`?page=`) walks the index
-/// up to the offset: cheap for the first pages, O(offset) for deep ones.
+/// In list order (newest first, then by id, so pages are stable), or its reverse: the order of
+/// `idx_room_accesses_list`, read forwards or backwards.
+fn in_list_order(
+    q: sea_orm::Select<rooms::Entity>,
+    reverse: bool,
+) -> sea_orm::Select<rooms::Entity> {
+    let order = if reverse { Order::Asc } else { Order::Desc };
+    q.order_by(room_accesses::Column::CreatedAt, order.clone())
+        .order_by(room_accesses::Column::RoomId, order)
+}
+
+/// Offset paging (`?page=`) walks the index up to the offset: cheap for the first pages,
+/// O(offset) for deep ones.
 pub async fn page(
     db: &impl ConnectionTrait,
     viewer: Viewer<'_>,
     offset: u64,
     limit: u64,
 ) -> Result<Vec<RoomRow>, DbErr> {
-    visible(viewer)
-        .order_by_desc(room_accesses::Column::CreatedAt)
-        .order_by_desc(room_accesses::Column::RoomId)
+    in_list_order(visible(viewer), false)
         .offset(offset)
         .limit(limit)
         .all(db)
@@ -144,16 +153,7 @@ pub async fn keyset_page(
         Some((p, Direction::Before)) => q = q.filter(key().gt(at(p))),
         None => {}
     }
-    let mut rows = if ascending {
-        q.order_by_asc(room_accesses::Column::CreatedAt)
-            .order_by_asc(room_accesses::Column::RoomId)
-    } else {
-        q.order_by_desc(room_accesses::Column::CreatedAt)
-            .order_by_desc(room_accesses::Column::RoomId)
-    }
-    .limit(limit)
-    .all(db)
-    .await?;
+    let mut rows = in_list_order(q, ascending).limit(limit).all(db).await?;
     if ascending {
         rows.reverse();
     }
