@@ -15,9 +15,11 @@ mod m20261123_000101_create_rooms;
 mod m20261123_000102_create_room_accesses;
 mod m20261201_000005_retire_signing_keys;
 mod m20261202_000006_feed_indexes;
+mod m20261202_000007_admin_api;
 mod m20261202_000103_room_list_index;
 
-/// The auth-server's tables: applications, users, signing keys, revoked tokens.
+/// The auth-server's tables: applications, users, signing keys, revoked tokens, admin keys,
+/// audit events.
 pub struct AuthMigrator;
 
 #[async_trait::async_trait]
@@ -30,6 +32,7 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261123_000004_create_revoked_tokens::Migration),
             Box::new(m20261201_000005_retire_signing_keys::Migration),
             Box::new(m20261202_000006_feed_indexes::Migration),
+            Box::new(m20261202_000007_admin_api::Migration),
         ]
     }
 }

@@ -32,7 +32,14 @@ pub async fn authenticate(
 ) -> Result<Application, ClientEndpointError> {
     let presented = credentials(req, body_client_id, body_client_secret)?;
     let source = source_address(state, req);
-    let result = client_auth::authenticate(&state.db, &state.clients, presented, source).await;
+    let result = client_auth::authenticate(
+        &state.db,
+        &state.clients,
+        presented,
+        source,
+        state.clock.now(),
+    )
+    .await;
     Ok(authorized(result.map(|app| (app, ())), privilege)?.0)
 }
 

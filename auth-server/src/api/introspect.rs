@@ -132,11 +132,18 @@ impl IntrospectApi {
                     presented,
                     source,
                     &c.key,
+                    state.clock.now(),
                 )
                 .await
             }
-            None => client_auth::authenticate(&state.db, &state.clients, presented, source)
-                .await
+            None => client_auth::authenticate(
+                &state.db,
+                &state.clients,
+                presented,
+                source,
+                state.clock.now(),
+            )
+            .await
                 .map(|app| (app, None)),
         };
         let (_, found) = client::authorized(result, Some(Scope::TokensIntrospect))?;

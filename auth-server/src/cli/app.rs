@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::{join_or, print_json, refused};
 use crate::config::Config;
-use crate::domain::applications::{self, AppError, Changes};
+use crate::domain::applications::{self, AppError, Changes, NewApp, Rotation};
+use crate::domain::audit::Actor;
 use crate::startup;
 use crate::store::applications::Application;
 
@@ -27,6 +28,9 @@ pub enum AppCommand {
         /// An allowed e-mail domain (repeatable): example.com or *.example.com.
         #[arg(long = "domain")]
         domains: Vec<String>,
+        /// This application's token lifetime in seconds, at most TOKEN_TTL_SECONDS (default: that).
+        #[arg(long)]
+        token_ttl: Option<u32>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -68,16 +72,30 @@ pub enum AppCommand {
         /// Refuse the application's credentials and kill its tokens.
         #[arg(long)]
         deactivate: bool,
+        /// A token lifetime in seconds for this application, at most TOKEN_TTL_SECONDS.
+        #[arg(long, conflicts_with = "default_token_ttl")]
+        token_ttl: Option<u32>,
+        /// Go back to the server's TOKEN_TTL_SECONDS.
+        #[arg(long)]
+        default_token_ttl: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Issue a new secret; the old one stops working at once (and its tokens, unless --keep-tokens).
+    /// Issue a new secret. Without --grace the old one stops working at once (and its tokens,
+    /// unless --keep-tokens); with --grace it keeps working until the grace ends (and its tokens
+    /// live, unless --revoke-tokens).
     RotateSecret {
         client_id: String,
+        /// Keep the old secret valid this long (e.g. 3600, 90m, 24h, 7d; at most 30 days).
+        #[arg(long, value_parser = super::parse_duration)]
+        grace: Option<chrono::TimeDelta>,
         /// Leave the tokens issued with the old secret alive.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "revoke_tokens")]
         keep_tokens: bool,
+        /// Kill the tokens issued before the rotation, even with --grace.
+        #[arg(long)]
+        revoke_tokens: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -96,12 +114,33 @@ struct AppView {
     scopes: Vec<String>,
     domains: Vec<String>,
     is_active: bool,
+    /// The secrets that work now: the current one (no expiry) and, during a grace, the previous.
+    secrets: Vec<SecretView>,
+    token_ttl_seconds: u32,
+    token_ttl_is_default: bool,
+    last_token_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
+#[derive(Serialize)]
+struct SecretView {
+    which: &'static str,
+    expires_at: Option<DateTime<Utc>>,
+}
+
 impl AppView {
-    fn new(app: &Application, secret: Option<&SecretString>) -> Self {
+    fn new(app: &Application, secret: Option<&SecretString>, ctx: &Ctx) -> Self {
+        let mut secrets = vec![SecretView {
+            which: "current",
+            expires_at: None,
+        }];
+        if app.accepted_hashes(ctx.now).len() > 1 {
+            secrets.push(SecretView {
+                which: "previous",
+                expires_at: app.previous_secret_expires_at,
+            });
+        }
         Self {
             id: app.id,
             name: app.name.clone(),
@@ -110,6 +149,13 @@ impl AppView {
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
             domains: app.domains.iter().map(|d| d.to_string()).collect(),
             is_active: app.is_active,
+            secrets,
+            token_ttl_seconds: app
+                .token_ttl_seconds
+                .unwrap_or(ctx.max_ttl)
+                .min(ctx.max_ttl),
+            token_ttl_is_default: app.token_ttl_seconds.is_none(),
+            last_token_at: app.last_token_at,
             created_at: app.created_at,
             updated_at: app.updated_at,
         }
@@ -134,6 +180,30 @@ impl AppView {
         println!(
             "domains:       {}",
             join_or(&self.domains, "(none: any e-mail domain is admitted)")
+        );
+        for s in &self.secrets {
+            match s.expires_at {
+                None => println!("secret:        {} (no expiry)", s.which),
+                Some(t) => println!(
+                    "secret:        {} (valid until {})",
+                    s.which,
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            }
+        }
+        println!(
+            "token ttl:     {} s{}",
+            self.token_ttl_seconds,
+            if self.token_ttl_is_default {
+                " (the server's TOKEN_TTL_SECONDS)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "last token:    {}",
+            self.last_token_at.map_or("never".to_owned(), |t| t
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         );
         Ok(())
     }
@@ -176,26 +246,40 @@ fn warn_if_open(app: &Application) {
     }
 }
 
+/// What every view needs besides the application.
+struct Ctx {
+    now: DateTime<Utc>,
+    max_ttl: u32,
+}
+
 pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
     let db = startup::open_database(&config.database_url, 1).await?;
+    let max_ttl = u32::try_from(config.token_ttl_seconds).unwrap_or(u32::MAX);
+    let ctx = Ctx { now, max_ttl };
+    let actor = Actor::Cli;
     match cmd {
         AppCommand::Create {
             name,
             scopes,
             domains,
+            token_ttl,
             json,
         } => {
-            let scopes: ScopeSet = parse_scopes(&scopes)?.into_iter().collect();
-            let domains = Allowlist::new(parse_domains(&domains)?);
-            let (app, secret) = applications::create(&db, &name, scopes, domains, now)
+            let new = NewApp {
+                name,
+                scopes: parse_scopes(&scopes)?.into_iter().collect::<ScopeSet>(),
+                domains: Allowlist::new(parse_domains(&domains)?),
+                token_ttl_seconds: token_ttl,
+            };
+            let (app, secret) = applications::create(&db, &actor, new, max_ttl, now)
                 .await
                 .map_err(cli_error)?;
             warn_if_open(&app);
-            AppView::new(&app, Some(&secret)).print(json)
+            AppView::new(&app, Some(&secret), &ctx).print(json)
         }
         AppCommand::List { json } => {
             let apps = applications::list(&db).await.map_err(cli_error)?;
-            let views: Vec<AppView> = apps.iter().map(|a| AppView::new(a, None)).collect();
+            let views: Vec<AppView> = apps.iter().map(|a| AppView::new(a, None, &ctx)).collect();
             if json {
                 return print_json(&views);
             }
@@ -219,7 +303,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             let app = applications::find(&db, &parse_client_id(&client_id)?)
                 .await
                 .map_err(cli_error)?;
-            AppView::new(&app, None).print(json)
+            AppView::new(&app, None, &ctx).print(json)
         }
         AppCommand::Update {
             client_id,
@@ -230,6 +314,8 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             remove_domains,
             activate,
             deactivate,
+            token_ttl,
+            default_token_ttl,
             json,
         } => {
             let client_id = parse_client_id(&client_id)?;
@@ -244,26 +330,42 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
                     (_, true) => Some(false),
                     _ => None,
                 },
+                token_ttl_seconds: match (token_ttl, default_token_ttl) {
+                    (Some(t), _) => Some(Some(t)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                ..Changes::default()
             };
-            let app = applications::update(&db, &client_id, changes, now)
+            let app = applications::update(&db, &actor, &client_id, changes, max_ttl, now)
                 .await
                 .map_err(cli_error)?;
             warn_if_open(&app);
-            AppView::new(&app, None).print(json)
+            AppView::new(&app, None, &ctx).print(json)
         }
         AppCommand::RotateSecret {
             client_id,
+            grace,
             keep_tokens,
+            revoke_tokens,
             json,
         } => {
             let client_id = parse_client_id(&client_id)?;
-            let (app, secret) = applications::rotate_secret(&db, &client_id, keep_tokens, now)
+            let rotation = Rotation {
+                grace,
+                revoke_tokens: match (keep_tokens, revoke_tokens) {
+                    (true, _) => Some(false),
+                    (_, true) => Some(true),
+                    _ => None,
+                },
+            };
+            let (app, secret) = applications::rotate_secret(&db, &actor, &client_id, rotation, now)
                 .await
                 .map_err(cli_error)?;
-            AppView::new(&app, Some(&secret)).print(json)
+            AppView::new(&app, Some(&secret), &ctx).print(json)
         }
         AppCommand::Delete { client_id } => {
-            let app = applications::delete(&db, &parse_client_id(&client_id)?, now)
+            let app = applications::delete(&db, &actor, &parse_client_id(&client_id)?, now)
                 .await
                 .map_err(cli_error)?;
             println!("deleted application {}", app.client_id);

@@ -7,6 +7,8 @@ use shared::Clock;
 
 use super::{print_json, refused};
 use crate::config::Config;
+use crate::domain::audit::Actor;
+use crate::domain::key_lifecycle;
 use crate::domain::signing::{self, KeyRing};
 use crate::startup;
 
@@ -72,7 +74,7 @@ pub async fn run(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> any
             let db = startup::open_database(&config.database_url, 1).await?;
             let kek = startup::resolve_kek(&config, &db).await?;
             let ring = KeyRing::load(&db, config.signing_alg, None, kek, now).await?;
-            let kid = ring.rotate(&db, now, immediately).await?;
+            let kid = key_lifecycle::rotate(&db, &ring, &Actor::Cli, immediately, now).await?;
             if immediately {
                 println!(
                     "new key {kid} ({}) published; it signs from the servers' next key refresh",
@@ -90,7 +92,7 @@ pub async fn run(cmd: KeysCommand, config: Config, clock: Arc<dyn Clock>) -> any
         }
         KeysCommand::Retire { kid } => {
             let db = startup::open_database(&config.database_url, 1).await?;
-            match signing::retire(&db, &kid, now).await {
+            match key_lifecycle::retire(&db, &Actor::Cli, &kid, now).await {
                 Ok(()) => {
                     println!(
                         "key {kid} retired: verifiers refuse its tokens from their next feed poll; the servers drop it from the JWKS at their next key refresh"

@@ -3,6 +3,7 @@
 //! A thin front: each verb parses its arguments, calls one domain function (which holds the
 //! rule), and prints the result. One file per noun: `app.rs`, `user.rs`, `keys.rs`.
 
+mod admin_key;
 mod app;
 mod keys;
 mod user;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use shared::{Clock, SystemClock};
 
+pub use admin_key::AdminKeyCommand;
 pub use app::AppCommand;
 pub use keys::KeysCommand;
 pub use user::UserCommand;
@@ -51,6 +53,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the admin API's keys.
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
 }
 
 /// A refused operation: one line on stderr, exit 1.
@@ -110,7 +115,30 @@ async fn dispatch(command: Option<Command>, mut config: Config) -> anyhow::Resul
         Some(Command::App(cmd)) => app::run(cmd, &config, clock.now()).await,
         Some(Command::User(cmd)) => user::run(cmd, &config, clock.now()).await,
         Some(Command::Keys(cmd)) => keys::run(cmd, config, clock).await,
+        Some(Command::AdminKey(cmd)) => admin_key::run(cmd, &config, clock.now()).await,
     }
+}
+
+/// A duration as operators write it: `3600`, `3600s`, `90m`, `24h`, `7d`.
+pub(crate) fn parse_duration(s: &str) -> Result<chrono::TimeDelta, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 3600, 90m, 24h, 7d)"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    };
+    seconds
+        .and_then(chrono::TimeDelta::try_seconds)
+        .ok_or_else(|| format!("{s:?} is not a duration (e.g. 3600, 90m, 24h, 7d)"))
 }
 
 pub(crate) fn join_or(items: &[String], empty: &str) -> String {
@@ -124,4 +152,20 @@ pub(crate) fn join_or(items: &[String], empty: &str) -> String {
 pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_in_operator_units() {
+        assert_eq!(parse_duration("3600").unwrap().num_seconds(), 3600);
+        assert_eq!(parse_duration("90m").unwrap().num_seconds(), 5400);
+        assert_eq!(parse_duration("24h").unwrap().num_seconds(), 86_400);
+        assert_eq!(parse_duration("7d").unwrap().num_seconds(), 604_800);
+        for bad in ["", "h", "1w", "-5", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::{print_json, refused};
 use crate::config::Config;
-use crate::domain::users::{self, UserError};
+use crate::domain::audit::Actor;
+use crate::domain::users::{self, UserError, UserRef};
 use crate::startup;
 use crate::store::users::User;
 
@@ -32,10 +33,19 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Let a user be acted for again (earlier tokens stay dead).
-    Activate { email: String },
-    /// Refuse tokens for a user and kill those already issued.
-    Deactivate { email: String },
+    /// Show one user, by e-mail or id.
+    Show {
+        user: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a user (e-mail or id) be acted for again (earlier tokens stay dead).
+    Activate { user: String },
+    /// Refuse tokens for a user (e-mail or id) and kill those already issued.
+    Deactivate { user: String },
+    /// Delete a user (e-mail or id): its tokens die and its e-mail and sub are forgotten.
+    Delete { user: String },
 }
 
 #[derive(Serialize)]
@@ -74,12 +84,34 @@ fn parse_email(s: &str) -> anyhow::Result<Email> {
     Email::parse_trimmed(s).map_err(|e| refused(format!("invalid e-mail {s:?}: {e}")))
 }
 
+/// A user named on the command line: an id if it parses as one, else an e-mail.
+fn parse_user(s: &str) -> anyhow::Result<Named> {
+    match Uuid::parse_str(s.trim()) {
+        Ok(id) => Ok(Named::Id(id)),
+        Err(_) => Ok(Named::Email(parse_email(s)?)),
+    }
+}
+
+enum Named {
+    Id(Uuid),
+    Email(Email),
+}
+
+impl Named {
+    fn as_ref(&self) -> UserRef<'_> {
+        match self {
+            Named::Id(id) => UserRef::Id(*id),
+            Named::Email(e) => UserRef::Email(e),
+        }
+    }
+}
+
 pub async fn run(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
     let db = startup::open_database(&config.database_url, 1).await?;
     match cmd {
         UserCommand::Create { email, sub, json } => {
             let email = parse_email(&email)?;
-            let user = users::create(&db, &email, sub, now)
+            let user = users::create(&db, &Actor::Cli, &email, sub, now)
                 .await
                 .map_err(cli_error)?;
             let view = UserView::from(&user);
@@ -113,24 +145,54 @@ pub async fn run(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> anyho
             }
             Ok(())
         }
-        UserCommand::Activate { email } => set_active(&db, &email, true, now).await,
-        UserCommand::Deactivate { email } => set_active(&db, &email, false, now).await,
+        UserCommand::Show { user, json } => {
+            let user = match parse_user(&user)? {
+                Named::Id(id) => users::find(&db, id).await,
+                Named::Email(e) => users::find_by_email(&db, &e).await,
+            }
+            .map_err(cli_error)?;
+            let view = UserView::from(&user);
+            if json {
+                return print_json(&view);
+            }
+            println!("id:         {}", view.id);
+            println!("email:      {}", view.email);
+            println!(
+                "sub:        {}",
+                view.external_sub.as_deref().unwrap_or("(provisional)")
+            );
+            println!("active:     {}", view.is_active);
+            if let Some(c) = &view.created_by_client_id {
+                println!("created by: {c}");
+            }
+            Ok(())
+        }
+        UserCommand::Activate { user } => set_active(&db, &user, true, now).await,
+        UserCommand::Deactivate { user } => set_active(&db, &user, false, now).await,
+        UserCommand::Delete { user } => {
+            let named = parse_user(&user)?;
+            let gone = users::delete(&db, &Actor::Cli, named.as_ref(), now)
+                .await
+                .map_err(cli_error)?;
+            println!("deleted user {} ({})", gone.id, user.trim());
+            Ok(())
+        }
     }
 }
 
 async fn set_active(
     db: &crate::store::Db,
-    email: &str,
+    user: &str,
     active: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let email = parse_email(email)?;
-    users::set_active_by_email(db, &email, active, now)
+    let named = parse_user(user)?;
+    let user = users::set_active(db, &Actor::Cli, named.as_ref(), active, now)
         .await
         .map_err(cli_error)?;
     println!(
         "user {} {}",
-        email.normalized(),
+        user.email_normalized,
         if active { "activated" } else { "deactivated" }
     );
     Ok(())

@@ -1,24 +1,31 @@
 //! An application's lifecycle (docs/spec/auth-server.md §8): create, update, rotate its secret,
-//! delete — and which earlier tokens each change kills. Every front (the CLI today) calls these;
-//! none decides a rule itself.
+//! delete — and which earlier tokens each change kills. Both fronts (the CLI and the admin API)
+//! call these; neither decides a rule itself. Every change lands in one transaction with its
+//! audit event (`audit.rs`).
 //!
 //! A change that narrows what a token may do or who may hold one (a scope or a domain removed,
 //! deactivation, a new secret, deletion) moves `tokens_not_before` to the next whole second
 //! (`shared::claims::next_not_before`): every token minted before it dies at once for
 //! introspection and within one feed poll for local verifiers. Widening changes (a scope or a
-//! domain added, a rename, reactivation) kill nothing and revive nothing.
+//! domain added, a rename, reactivation, a lifetime change) kill nothing and revive nothing.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::SecretString;
+use serde_json::{Value, json};
 use server_kit::random;
 use shared::claims::next_not_before;
 use shared::client_id::CLIENT_ID_LEN;
 use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
 use uuid::Uuid;
 
+use super::audit::{self, Actor, Change, Resource};
 use super::client_secret;
+use super::paging::{Page, PageRequest};
 use crate::store::applications::{self as store, Application};
-use crate::store::{Conn, StoreError};
+use crate::store::{self as db_store, Conn, Db, StoreError};
+
+/// The longest grace a rotation may give the old secret.
+pub const MAX_GRACE: TimeDelta = TimeDelta::days(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,6 +35,10 @@ pub enum AppError {
     InvalidName,
     #[error("application has no domain {0}")]
     NoSuchDomain(DomainPattern),
+    #[error("token lifetime must be 1 to {max} seconds (the server's TOKEN_TTL_SECONDS)")]
+    InvalidTokenTtl { max: u32 },
+    #[error("grace must be at most 30 days")]
+    InvalidGrace,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The CSPRNG or the hasher failed while minting a client_id or a secret.
@@ -35,7 +46,18 @@ pub enum AppError {
     Mint(#[source] anyhow::Error),
 }
 
-/// What `update` may change; every field empty or `None` changes nothing.
+/// A new application as asked for.
+#[derive(Debug, Clone, Default)]
+pub struct NewApp {
+    pub name: String,
+    pub scopes: ScopeSet,
+    pub domains: Allowlist,
+    pub token_ttl_seconds: Option<u32>,
+}
+
+/// What `update` may change; every field empty or `None` changes nothing. The CLI adds and
+/// removes (`add_*`, `remove_*`); the admin API replaces (`scopes`, `domains`); the rule that
+/// decides which tokens die compares before and after, so both say the same thing.
 #[derive(Debug, Default, Clone)]
 pub struct Changes {
     pub name: Option<String>,
@@ -43,8 +65,24 @@ pub struct Changes {
     pub remove_scopes: Vec<Scope>,
     pub add_domains: Vec<DomainPattern>,
     pub remove_domains: Vec<DomainPattern>,
+    /// Every scope the application has after the change.
+    pub scopes: Option<ScopeSet>,
+    /// Every domain the application admits after the change (empty: any).
+    pub domains: Option<Vec<DomainPattern>>,
     /// `Some(false)` deactivates, `Some(true)` activates.
     pub active: Option<bool>,
+    /// `Some(None)` goes back to the server's lifetime.
+    pub token_ttl_seconds: Option<Option<u32>>,
+}
+
+/// A secret rotation: with a grace, the old secret keeps working until it ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rotation {
+    pub grace: Option<TimeDelta>,
+    /// Whether tokens issued before the rotation die. Unsaid: they die without a grace (a
+    /// leaked secret's tokens must not outlive it), and live with one (the integrator is
+    /// still using the old secret while it deploys the new).
+    pub revoke_tokens: Option<bool>,
 }
 
 fn valid_name(name: &str) -> Result<String, AppError> {
@@ -55,22 +93,53 @@ fn valid_name(name: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
+fn valid_ttl(ttl: Option<u32>, max: u32) -> Result<Option<u32>, AppError> {
+    match ttl {
+        Some(t) if t == 0 || t > max => Err(AppError::InvalidTokenTtl { max }),
+        other => Ok(other),
+    }
+}
+
 fn mint_secret() -> Result<(SecretString, String), AppError> {
     let secret = client_secret::generate().map_err(|e| AppError::Mint(e.into()))?;
     let hash = client_secret::hash(&secret).map_err(|e| AppError::Mint(e.into()))?;
     Ok((secret, hash))
 }
 
+/// What the audit trail shows of an application: everything an operator may change, never a
+/// secret or its hash.
+pub fn audit_view(app: &Application) -> Value {
+    json!({
+        "name": app.name,
+        "scopes": app.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "domains": app.domains.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        "is_active": app.is_active,
+        "token_ttl_seconds": app.token_ttl_seconds,
+        "tokens_not_before": app.tokens_not_before,
+        "previous_secret_expires_at": app.previous_secret_expires_at,
+    })
+}
+
+fn change(app: &Application, action: &'static str, changes: Value) -> Change {
+    Change {
+        resource: Resource::Application,
+        resource_id: app.client_id.to_string(),
+        action,
+        changes,
+    }
+}
+
 /// Registers an application and returns it with its secret — the only time the secret exists
 /// outside the caller's hands; the database keeps its argon2id hash.
 pub async fn create(
-    db: &impl Conn,
-    name: &str,
-    scopes: ScopeSet,
-    domains: Allowlist,
+    db: &Db,
+    actor: &Actor,
+    new: NewApp,
+    max_ttl: u32,
     now: DateTime<Utc>,
 ) -> Result<(Application, SecretString), AppError> {
-    let name = valid_name(name)?;
+    let name = valid_name(&new.name)?;
+    let token_ttl_seconds = valid_ttl(new.token_ttl_seconds, max_ttl)?;
     let (secret, secret_hash) = mint_secret()?;
     let client_id = random::base62(CLIENT_ID_LEN)
         .map_err(|e| AppError::Mint(e.into()))
@@ -80,14 +149,22 @@ pub async fn create(
         client_id,
         name,
         secret_hash,
-        scopes,
-        domains,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        scopes: new.scopes,
+        domains: new.domains,
         is_active: true,
         tokens_not_before: None,
+        token_ttl_seconds,
+        last_token_at: None,
         created_at: now,
         updated_at: now,
     };
-    store::insert(db, &app).await?;
+    let tx = db_store::begin(db).await?;
+    store::insert(&tx, &app).await?;
+    let diff = audit::diff(&Value::Null, &audit_view(&app));
+    audit::record(&tx, actor, change(&app, "create", diff), now).await?;
+    db_store::commit(tx).await?;
     Ok((app, secret))
 }
 
@@ -101,22 +178,41 @@ pub async fn list(db: &impl Conn) -> Result<Vec<Application>, AppError> {
     Ok(store::list(db).await?)
 }
 
+/// A page of applications, oldest first, optionally those whose name contains `name`
+/// (case-insensitive).
+pub async fn page(
+    db: &impl Conn,
+    name: Option<&str>,
+    page: PageRequest,
+) -> Result<Page<Application>, AppError> {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    let rows = store::page(db, page.after(), name, page.fetch()).await?;
+    Ok(Page::from_rows(rows, &page, |a| (a.created_at, a.id)))
+}
+
 /// The rule of `update`, without the database: the application as it is after `changes`.
 /// Nothing is changed when a change is refused.
 pub fn apply(
     app: &Application,
     changes: Changes,
+    max_ttl: u32,
     now: DateTime<Utc>,
 ) -> Result<Application, AppError> {
     let mut next = app.clone();
     if let Some(name) = &changes.name {
         next.name = valid_name(name)?;
     }
+    if let Some(scopes) = changes.scopes {
+        next.scopes = scopes;
+    }
     for s in changes.add_scopes {
         next.scopes.insert(s);
     }
     for s in changes.remove_scopes {
         next.scopes.remove(s);
+    }
+    if let Some(domains) = changes.domains {
+        next.domains = Allowlist::new(domains);
     }
     for d in changes.add_domains {
         next.domains.insert(d);
@@ -126,6 +222,9 @@ pub fn apply(
             return Err(AppError::NoSuchDomain(d.clone()));
         }
     }
+    if let Some(ttl) = changes.token_ttl_seconds {
+        next.token_ttl_seconds = valid_ttl(ttl, max_ttl)?;
+    }
     let deactivated = changes.active == Some(false);
     if let Some(active) = changes.active {
         next.is_active = active;
@@ -133,7 +232,11 @@ pub fn apply(
     // A token for a user of a removed domain, or with a removed scope, must not outlive the
     // removal; nor any token of a deactivated application (reactivation revives none).
     let lost_scope = !next.scopes.is_superset(app.scopes);
-    if lost_scope || !changes.remove_domains.is_empty() || deactivated {
+    let lost_domain = app
+        .domains
+        .iter()
+        .any(|d| !next.domains.iter().any(|n| n == d));
+    if lost_scope || lost_domain || deactivated {
         next.tokens_not_before = Some(next_not_before(now));
     }
     next.updated_at = now;
@@ -141,45 +244,80 @@ pub fn apply(
 }
 
 pub async fn update(
-    db: &impl Conn,
+    db: &Db,
+    actor: &Actor,
     client_id: &ClientId,
     changes: Changes,
+    max_ttl: u32,
     now: DateTime<Utc>,
 ) -> Result<Application, AppError> {
-    let app = apply(&find(db, client_id).await?, changes, now)?;
-    store::save(db, &app).await?;
+    let tx = db_store::begin(db).await?;
+    let before = find(&tx, client_id).await?;
+    let app = apply(&before, changes, max_ttl, now)?;
+    store::save(&tx, &app).await?;
+    let diff = audit::diff(&audit_view(&before), &audit_view(&app));
+    audit::record(&tx, actor, change(&app, "update", diff), now).await?;
+    db_store::commit(tx).await?;
     Ok(app)
 }
 
-/// The rule of `rotate_secret`: the new hash, and unless `keep_tokens` the end of every token
-/// issued with the old secret.
+/// The rule of `rotate_secret`: the new hash; with a grace the old hash stays valid until it
+/// ends (two secrets at most: a second rotation within a grace drops the oldest at once); and
+/// unless kept, the end of every token issued before.
 pub fn with_secret(
     app: &Application,
     secret_hash: String,
-    keep_tokens: bool,
+    rotation: Rotation,
     now: DateTime<Utc>,
-) -> Application {
+) -> Result<Application, AppError> {
+    let grace = rotation.grace.filter(|g| *g > TimeDelta::zero());
+    if grace.is_some_and(|g| g > MAX_GRACE) || rotation.grace.is_some_and(|g| g < TimeDelta::zero())
+    {
+        return Err(AppError::InvalidGrace);
+    }
     let mut next = app.clone();
-    next.secret_hash = secret_hash;
-    if !keep_tokens {
+    match grace {
+        Some(grace) => {
+            next.previous_secret_hash = Some(std::mem::replace(&mut next.secret_hash, secret_hash));
+            next.previous_secret_expires_at = Some(now + grace);
+        }
+        None => {
+            next.secret_hash = secret_hash;
+            next.previous_secret_hash = None;
+            next.previous_secret_expires_at = None;
+        }
+    }
+    if rotation.revoke_tokens.unwrap_or(grace.is_none()) {
         next.tokens_not_before = Some(next_not_before(now));
     }
     next.updated_at = now;
-    next
+    Ok(next)
 }
 
-/// Issues a new secret; the old one stops working at once, on every replica (the verified-secret
-/// cache is bound to the stored hash).
+/// Issues a new secret. Without a grace the old one stops working at once, on every replica
+/// (the verified-secret cache is bound to the stored hashes); with one, at the grace's end.
 pub async fn rotate_secret(
-    db: &impl Conn,
+    db: &Db,
+    actor: &Actor,
     client_id: &ClientId,
-    keep_tokens: bool,
+    rotation: Rotation,
     now: DateTime<Utc>,
 ) -> Result<(Application, SecretString), AppError> {
-    let app = find(db, client_id).await?;
     let (secret, hash) = mint_secret()?;
-    let app = with_secret(&app, hash, keep_tokens, now);
-    store::save(db, &app).await?;
+    let tx = db_store::begin(db).await?;
+    let before = find(&tx, client_id).await?;
+    let app = with_secret(&before, hash, rotation, now)?;
+    store::save(&tx, &app).await?;
+    let mut diff = audit::diff(&audit_view(&before), &audit_view(&app));
+    if let Value::Object(fields) = &mut diff {
+        // The fact of a new secret, never the secret.
+        fields.insert(
+            "secret".into(),
+            json!({ "before": "(previous)", "after": "(new)" }),
+        );
+    }
+    audit::record(&tx, actor, change(&app, "rotate_secret", diff), now).await?;
+    db_store::commit(tx).await?;
     Ok((app, secret))
 }
 
@@ -188,18 +326,25 @@ pub fn deleted(app: &Application, now: DateTime<Utc>) -> Application {
     let mut next = app.clone();
     next.is_active = false;
     next.tokens_not_before = Some(now);
+    next.previous_secret_hash = None;
     next.updated_at = now;
     next
 }
 
 /// Deletes by tombstone, so local verifiers still learn of it from the feed.
 pub async fn delete(
-    db: &impl Conn,
+    db: &Db,
+    actor: &Actor,
     client_id: &ClientId,
     now: DateTime<Utc>,
 ) -> Result<Application, AppError> {
-    let app = deleted(&find(db, client_id).await?, now);
-    store::delete(db, &app, now).await?;
+    let tx = db_store::begin(db).await?;
+    let before = find(&tx, client_id).await?;
+    let app = deleted(&before, now);
+    store::delete(&tx, &app, now).await?;
+    let diff = audit::diff(&audit_view(&before), &Value::Null);
+    audit::record(&tx, actor, change(&app, "delete", diff), now).await?;
+    db_store::commit(tx).await?;
     Ok(app)
 }
 
@@ -220,10 +365,14 @@ mod tests {
             client_id: ClientId::parse(&"a".repeat(shared::client_id::CLIENT_ID_LEN)).unwrap(),
             name: "calendar".into(),
             secret_hash: "old".into(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
             scopes: [Scope::RoomsCreate, Scope::RoomsList].into_iter().collect(),
             domains: Allowlist::new([domain("example.com")]),
             is_active: true,
             tokens_not_before: None,
+            token_ttl_seconds: None,
+            last_token_at: None,
             created_at: t0(),
             updated_at: t0(),
         }
@@ -263,7 +412,7 @@ mod tests {
             },
         ];
         for changes in cases {
-            let after = apply(&app(), changes.clone(), t0()).unwrap();
+            let after = apply(&app(), changes.clone(), 3600, t0()).unwrap();
             assert!(
                 kills(&after, earlier()),
                 "{changes:?} must kill earlier tokens"
@@ -303,7 +452,7 @@ mod tests {
             },
         ];
         for changes in cases {
-            let after = apply(&app(), changes.clone(), t0()).unwrap();
+            let after = apply(&app(), changes.clone(), 3600, t0()).unwrap();
             assert!(!kills(&after, earlier()), "{changes:?} must kill nothing");
         }
         let off = apply(
@@ -312,6 +461,7 @@ mod tests {
                 active: Some(false),
                 ..Changes::default()
             },
+            3600,
             t0(),
         )
         .unwrap();
@@ -321,6 +471,7 @@ mod tests {
                 active: Some(true),
                 ..Changes::default()
             },
+            3600,
             t0() + TimeDelta::seconds(5),
         )
         .unwrap();
@@ -339,6 +490,7 @@ mod tests {
                 remove_domains: vec![domain("example.net")],
                 ..Changes::default()
             },
+            3600,
             t0(),
         );
         assert!(matches!(err, Err(AppError::NoSuchDomain(_))));
@@ -349,6 +501,7 @@ mod tests {
                     name: Some("  ".into()),
                     ..Changes::default()
                 },
+                3600,
                 t0()
             ),
             Err(AppError::InvalidName)
@@ -358,12 +511,83 @@ mod tests {
 
     #[test]
     fn a_new_secret_kills_earlier_tokens_unless_kept() {
-        let rotated = with_secret(&app(), "new".into(), false, t0());
+        let rotated = with_secret(&app(), "new".into(), Rotation::default(), t0()).unwrap();
         assert_eq!(rotated.secret_hash, "new");
+        assert_eq!(rotated.accepted_hashes(t0()), ["new"]);
         assert!(kills(&rotated, earlier()));
-        let kept = with_secret(&app(), "new".into(), true, t0());
+        let kept = Rotation {
+            revoke_tokens: Some(false),
+            ..Rotation::default()
+        };
+        let kept = with_secret(&app(), "new".into(), kept, t0()).unwrap();
         assert_eq!(kept.secret_hash, "new");
         assert!(!kills(&kept, earlier()));
+    }
+
+    #[test]
+    fn a_grace_keeps_two_secrets_until_it_ends_and_the_tokens_by_default() {
+        let grace = Rotation {
+            grace: Some(TimeDelta::hours(1)),
+            ..Rotation::default()
+        };
+        let once = with_secret(&app(), "new".into(), grace, t0()).unwrap();
+        assert_eq!(once.accepted_hashes(t0()), ["new", "old"]);
+        assert_eq!(
+            once.accepted_hashes(t0() + TimeDelta::hours(1)),
+            ["new"],
+            "the old secret stops at the grace's end"
+        );
+        assert!(!kills(&once, earlier()));
+        // Two secrets at most: a second rotation within the grace drops the oldest.
+        let twice = with_secret(&once, "newer".into(), grace, t0()).unwrap();
+        assert_eq!(twice.accepted_hashes(t0()), ["newer", "new"]);
+        let revoked = Rotation {
+            revoke_tokens: Some(true),
+            ..grace
+        };
+        assert!(kills(
+            &with_secret(&app(), "new".into(), revoked, t0()).unwrap(),
+            earlier()
+        ));
+        for bad in [TimeDelta::days(31), TimeDelta::seconds(-1)] {
+            let r = Rotation {
+                grace: Some(bad),
+                ..Rotation::default()
+            };
+            assert!(matches!(
+                with_secret(&app(), "x".into(), r, t0()),
+                Err(AppError::InvalidGrace)
+            ));
+        }
+    }
+
+    #[test]
+    fn replacing_lists_narrows_like_removing_and_ttl_is_bounded() {
+        let replaced = apply(
+            &app(),
+            Changes {
+                domains: Some(vec![domain("example.org")]),
+                ..Changes::default()
+            },
+            3600,
+            t0(),
+        )
+        .unwrap();
+        assert!(kills(&replaced, earlier()), "example.com was removed");
+        let ttl = |t| Changes {
+            token_ttl_seconds: Some(t),
+            ..Changes::default()
+        };
+        let short = apply(&app(), ttl(Some(60)), 3600, t0()).unwrap();
+        assert_eq!(short.token_ttl_seconds, Some(60));
+        assert!(!kills(&short, earlier()));
+        for bad in [Some(0), Some(3601)] {
+            assert!(matches!(
+                apply(&app(), ttl(bad), 3600, t0()),
+                Err(AppError::InvalidTokenTtl { max: 3600 })
+            ));
+        }
+        assert_eq!(apply(&short, ttl(None), 3600, t0()).unwrap().token_ttl_seconds, None);
     }
 
     #[test]

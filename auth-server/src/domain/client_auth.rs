@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, Utc};
+
 use secrecy::SecretString;
 use shared::ClientId;
 use shared::basic_auth::{self, BasicAuthError};
@@ -109,8 +111,9 @@ pub async fn authenticate(
     clients: &ClientAuthenticator,
     presented: Presented,
     source: IpAddr,
+    now: DateTime<Utc>,
 ) -> Result<Application, AuthError> {
-    Ok(authenticate_with_user(db, clients, presented, source, None)
+    Ok(authenticate_with_user(db, clients, presented, source, None, now)
         .await?
         .0)
 }
@@ -123,6 +126,7 @@ pub async fn authenticate_with_user(
     presented: Presented,
     source: IpAddr,
     user: Option<UserKey<'_>>,
+    now: DateTime<Utc>,
 ) -> Result<(Application, Option<User>), AuthError> {
     let (client_id, secret) = credentials(presented);
     let (app, user) = match (ClientId::parse(&client_id), user) {
@@ -132,7 +136,7 @@ pub async fn authenticate_with_user(
         (Ok(id), None) => (applications::find_by_client_id(db, &id).await?, None),
         (Err(_), _) => (None, None),
     };
-    let app = check(clients, &client_id, secret, app, source).await?;
+    let app = check(clients, &client_id, secret, app, source, now).await?;
     Ok((app, user))
 }
 
@@ -145,13 +149,14 @@ pub async fn authenticate_with_token(
     presented: Presented,
     source: IpAddr,
     token: &TokenKey,
+    now: DateTime<Utc>,
 ) -> Result<(Application, Option<WithUser>), AuthError> {
     let (client_id, secret) = credentials(presented);
     let (app, found) = match ClientId::parse(&client_id) {
         Ok(id) => applications::find_caller_and_token(db, &id, token).await?,
         Err(_) => (None, None),
     };
-    let app = check(clients, &client_id, secret, app, source).await?;
+    let app = check(clients, &client_id, secret, app, source, now).await?;
     Ok((app, found))
 }
 
@@ -175,6 +180,9 @@ enum Miss {
 
 /// Authenticates `client_id`/`secret` against the application found for it (if any).
 ///
+/// The secrets an application accepts at `now` are its current one and, during a rotation's
+/// grace, the previous one (`Application::accepted_hashes`); the cache is bound to both.
+///
 /// 1. Credentials in the verified-secret cache: no argon2, no limit.
 /// 2. Otherwise the attempt is counted first (failure_limits.rs); within the limits it is
 ///    verified on the normal lane, past them on the reserved lane, where a correct secret
@@ -186,11 +194,19 @@ async fn check(
     secret: SecretString,
     app: Option<Application>,
     source: IpAddr,
+    now: DateTime<Utc>,
 ) -> Result<Application, AuthError> {
-    let phc = app.as_ref().map_or_else(
-        || clients.secrets.dummy_hash().to_owned(),
-        |a| a.secret_hash.clone(),
-    );
+    let hashes: Vec<String> = app.as_ref().map_or_else(Vec::new, |a| {
+        a.accepted_hashes(now)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    });
+    let phc = if hashes.is_empty() {
+        clients.secrets.dummy_hash().to_owned()
+    } else {
+        hashes.join("\n")
+    };
     let key = clients.cache.key(client_id, &phc, &secret);
     if let (Some(app), Some(key)) = (&app, &key)
         && clients.cache.contains(key).await
@@ -215,7 +231,6 @@ async fn check(
     } else {
         Lane::Normal
     };
-    let stored = app.as_ref().map(|a| a.secret_hash.clone());
     let verify = async {
         clients
             .metrics
@@ -226,11 +241,26 @@ async fn check(
                 "reserved"
             }])
             .inc();
-        match clients.secrets.verify(secret.clone(), stored, lane).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Miss::Wrong),
-            Err(e) => Err(Miss::Verify(e)),
+        if hashes.is_empty() {
+            // An unknown client: the dummy verification, which always fails.
+            return match clients.secrets.verify(secret.clone(), None, lane).await {
+                Ok(_) => Err(Miss::Wrong),
+                Err(e) => Err(Miss::Verify(e)),
+            };
         }
+        // During a grace a wrong secret costs two verifications (documented).
+        for stored in &hashes {
+            match clients
+                .secrets
+                .verify(secret.clone(), Some(stored.clone()), lane)
+                .await
+            {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(Miss::Verify(e)),
+            }
+        }
+        Err(Miss::Wrong)
     };
     let outcome = match (key, &app) {
         // Only a known client can succeed: unknown ids are never shared nor cached.

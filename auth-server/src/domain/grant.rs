@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::client_auth::{self, AuthError, ClientAuthenticator, Presented};
 use super::client_secret::VerifyError;
 use super::signing::{KeyError, KeyRing};
-use crate::store::applications::UserKey;
+use crate::store::applications::{self, Application, UserKey};
 use crate::store::{Db, StoreError, users};
 
 /// What the tokens this server issues say, and whether it may create users on the way.
@@ -19,6 +19,32 @@ pub struct TokenPolicy {
     pub audience: String,
     pub ttl_seconds: i64,
     pub allow_user_creation: bool,
+}
+
+impl TokenPolicy {
+    /// The lifetime of `app`'s tokens: its own if set, never past the server's.
+    pub fn ttl_for(&self, app: &Application) -> i64 {
+        app.token_ttl_seconds
+            .map_or(self.ttl_seconds, |t| i64::from(t).min(self.ttl_seconds))
+    }
+}
+
+/// Records when `app` last obtained a token, at most once a minute per application and off the
+/// request's path: the row just read says when the last write was, so a busy application costs
+/// one UPDATE a minute, not one per token; a failed write is only logged.
+fn note_last_token(db: &Db, app: &Application, now: chrono::DateTime<chrono::Utc>) {
+    if app
+        .last_token_at
+        .is_some_and(|t| now - t < chrono::TimeDelta::minutes(1))
+    {
+        return;
+    }
+    let (db, id) = (db.clone(), app.id);
+    tokio::spawn(async move {
+        if let Err(e) = applications::touch_last_token(&db, id, now).await {
+            tracing::warn!(error = %e, "could not record the application's last token time");
+        }
+    });
 }
 
 /// Everything the exchange reads or writes, passed in: no hidden state.
@@ -165,6 +191,7 @@ pub async fn exchange(
         presented,
         source,
         parsed.as_ref().ok().map(UserKey::Email),
+        deps.clock.now(),
     )
     .await?;
     tracing::Span::current().record("client_id", app.client_id.as_str());
@@ -213,6 +240,7 @@ pub async fn exchange(
         _ => now,
     };
     let scopes = app.scopes.token_scopes();
+    let ttl_seconds = deps.policy.ttl_for(&app);
     let claims = AccessTokenClaims::issue(Issue {
         issuer: &deps.policy.issuer,
         audience: &deps.policy.audience,
@@ -220,14 +248,15 @@ pub async fn exchange(
         client_id: app.client_id.as_str(),
         scopes,
         now: issue_at,
-        ttl_seconds: deps.policy.ttl_seconds,
+        ttl_seconds,
         jti: Uuid::new_v4().to_string(),
     });
     let token = deps.keys.sign(&claims, now)?;
     tracing::info!(user_id = %user.id, "issued access token");
+    note_last_token(deps.db, &app, issue_at);
     Ok(Issued {
         access_token: SecretString::from(token),
-        expires_in: deps.policy.ttl_seconds,
+        expires_in: ttl_seconds,
         scope: scopes.to_claim(),
         client_id: app.client_id.to_string(),
     })

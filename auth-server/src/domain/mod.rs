@@ -2,13 +2,17 @@
 //! here (wire types live in `api/`, their status mapping in `error.rs`), and no `AppState`:
 //! each function takes the parts it needs and the time.
 
+pub mod admin_keys;
 pub mod applications;
+pub mod audit;
 pub mod client_auth;
 pub mod client_secret;
 pub mod failure_limits;
 pub mod grant;
 pub mod introspection;
 pub mod key_encryption;
+pub mod key_lifecycle;
+pub mod paging;
 pub mod revocation;
 pub mod secret_cache;
 pub mod signing;

@@ -43,6 +43,8 @@ pub enum KeyError {
     MissingKek,
     #[error("could not claim a key generation after several attempts")]
     Contended,
+    #[error("HS256 keys are the shared secret: rotate TOKEN_HS256_SECRET instead")]
+    Symmetric,
 }
 
 fn jose(e: josekit::JoseError) -> KeyError {
@@ -363,9 +365,7 @@ impl KeyRing {
         immediately: bool,
     ) -> Result<String, KeyError> {
         if !self.alg.is_asymmetric() {
-            return Err(KeyError::Jose(
-                "HS256 keys are the shared secret: rotate TOKEN_HS256_SECRET instead".into(),
-            ));
+            return Err(KeyError::Symmetric);
         }
         let activates_at = if immediately {
             now

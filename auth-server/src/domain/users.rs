@@ -1,15 +1,19 @@
 //! A user's lifecycle (docs/spec/auth-server.md §8): create (or give a provisional user its
-//! `sub`), deactivate, activate — and which tokens each kills. Deactivation kills every token
-//! issued for the user before it (`tokens_not_before` to the next whole second); activation
-//! leaves that time where it is, so it revives nothing.
+//! `sub`), deactivate, activate, delete — and which tokens each kills. Deactivation and deletion
+//! kill every token issued for the user before them (`tokens_not_before` to the next whole
+//! second); activation leaves that time where it is, so it revives nothing. Each change lands
+//! with its audit event, in one transaction.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use shared::Email;
 use shared::claims::next_not_before;
 use uuid::Uuid;
 
+use super::audit::{self, Actor, Change, Resource};
+use super::paging::{Page, PageRequest};
 use crate::store::users::{self as store, User};
-use crate::store::{Conn, StoreError};
+use crate::store::{self as db_store, Conn, Db, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -25,16 +29,37 @@ pub enum UserError {
     Store(#[from] StoreError),
 }
 
+/// What the audit trail shows of a user.
+pub fn audit_view(user: &User) -> Value {
+    json!({
+        "email": user.email,
+        "external_sub": user.external_sub,
+        "is_active": user.is_active,
+        "tokens_not_before": user.tokens_not_before,
+    })
+}
+
+fn change(user: &User, action: &'static str, changes: Value) -> Change {
+    Change {
+        resource: Resource::User,
+        resource_id: user.id.to_string(),
+        action,
+        changes,
+    }
+}
+
 /// Creates the user, or attaches `sub` to the provisional user (created by the token endpoint)
 /// who already has this e-mail. Anything else that exists is refused.
 pub async fn create(
-    db: &impl Conn,
+    db: &Db,
+    actor: &Actor,
     email: &Email,
     sub: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<User, UserError> {
     let sub = sub.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let (mut user, created) = store::insert_if_absent(db, email, sub.clone(), None, now)
+    let tx = db_store::begin(db).await?;
+    let (mut user, created) = store::insert_if_absent(&tx, email, sub.clone(), None, now)
         .await
         .map_err(|e| {
             if e.is_unique_violation() {
@@ -43,21 +68,58 @@ pub async fn create(
                 e.into()
             }
         })?;
-    if created {
-        return Ok(user);
-    }
-    match (&user.external_sub, sub) {
-        (None, Some(s)) => {
-            store::attach_external_sub(db, user.id, &s).await?;
-            user.external_sub = Some(s);
-            Ok(user)
+    let action = if created {
+        "create"
+    } else {
+        match (&user.external_sub, sub) {
+            (None, Some(s)) => {
+                store::attach_external_sub(&tx, user.id, &s).await?;
+                user.external_sub = Some(s);
+                "attach_sub"
+            }
+            _ => return Err(UserError::Exists(email.normalized().to_owned())),
         }
-        _ => Err(UserError::Exists(email.normalized().to_owned())),
-    }
+    };
+    let before = if created {
+        Value::Null
+    } else {
+        json!({ "external_sub": null })
+    };
+    let diff = if created {
+        audit::diff(&before, &audit_view(&user))
+    } else {
+        audit::diff(&before, &json!({ "external_sub": user.external_sub }))
+    };
+    audit::record(&tx, actor, change(&user, action, diff), now).await?;
+    db_store::commit(tx).await?;
+    Ok(user)
 }
 
 pub async fn list(db: &impl Conn) -> Result<Vec<User>, UserError> {
     Ok(store::list(db).await?)
+}
+
+/// A page of users, oldest first; with `email`, the one user it names (or none).
+pub async fn page(
+    db: &impl Conn,
+    email: Option<&Email>,
+    page: PageRequest,
+) -> Result<Page<User>, UserError> {
+    let rows = match email {
+        Some(email) => store::find_by_email(db, email)
+            .await?
+            .into_iter()
+            .filter(|u| page.after.is_none_or(|c| (u.created_at, u.id) > (c.at, c.id)))
+            .collect(),
+        None => store::page(db, page.after(), page.fetch()).await?,
+    };
+    Ok(Page::from_rows(rows, &page, |u| (u.created_at, u.id)))
+}
+
+pub async fn find(db: &impl Conn, id: Uuid) -> Result<User, UserError> {
+    store::find_by_id(db, id)
+        .await?
+        .ok_or(UserError::NoSuchId(id))
 }
 
 pub async fn find_by_email(db: &impl Conn, email: &Email) -> Result<User, UserError> {
@@ -76,37 +138,62 @@ pub fn with_active(user: &User, active: bool, now: DateTime<Utc>) -> User {
     next
 }
 
-async fn save_active(
-    db: &impl Conn,
-    user: &User,
-    active: bool,
-    now: DateTime<Utc>,
-) -> Result<User, UserError> {
-    let user = with_active(user, active, now);
-    store::save_state(db, &user).await?;
-    Ok(user)
+/// Which user a change names.
+#[derive(Debug, Clone, Copy)]
+pub enum UserRef<'a> {
+    Id(Uuid),
+    Email(&'a Email),
+}
+
+async fn resolve(db: &impl Conn, user: UserRef<'_>) -> Result<User, UserError> {
+    match user {
+        UserRef::Id(id) => find(db, id).await,
+        UserRef::Email(email) => find_by_email(db, email).await,
+    }
 }
 
 pub async fn set_active(
-    db: &impl Conn,
-    id: Uuid,
+    db: &Db,
+    actor: &Actor,
+    user: UserRef<'_>,
     active: bool,
     now: DateTime<Utc>,
 ) -> Result<User, UserError> {
-    let user = store::find_by_id(db, id)
-        .await?
-        .ok_or(UserError::NoSuchId(id))?;
-    save_active(db, &user, active, now).await
+    let tx = db_store::begin(db).await?;
+    let before = resolve(&tx, user).await?;
+    let user = with_active(&before, active, now);
+    store::save_state(&tx, &user).await?;
+    let diff = audit::diff(&audit_view(&before), &audit_view(&user));
+    let action = if active { "activate" } else { "deactivate" };
+    audit::record(&tx, actor, change(&user, action, diff), now).await?;
+    db_store::commit(tx).await?;
+    Ok(user)
 }
 
-/// One lookup by e-mail, then the write.
-pub async fn set_active_by_email(
-    db: &impl Conn,
-    email: &Email,
-    active: bool,
+/// The rule of `delete`: every token ever issued for the user refused.
+pub fn deleted(user: &User, now: DateTime<Utc>) -> User {
+    let mut next = user.clone();
+    next.is_active = false;
+    next.tokens_not_before = Some(next_not_before(now));
+    next
+}
+
+/// Deletes the user: a tombstone without its e-mail or `sub` stays, so local verifiers learn
+/// from the feed that its tokens died, and the e-mail may be registered again.
+pub async fn delete(
+    db: &Db,
+    actor: &Actor,
+    user: UserRef<'_>,
     now: DateTime<Utc>,
 ) -> Result<User, UserError> {
-    save_active(db, &find_by_email(db, email).await?, active, now).await
+    let tx = db_store::begin(db).await?;
+    let before = resolve(&tx, user).await?;
+    let user = deleted(&before, now);
+    store::delete(&tx, &user, now).await?;
+    let diff = audit::diff(&audit_view(&before), &Value::Null);
+    audit::record(&tx, actor, change(&user, "delete", diff), now).await?;
+    db_store::commit(tx).await?;
+    Ok(user)
 }
 
 #[cfg(test)]
@@ -130,6 +217,7 @@ mod tests {
             tokens_not_before: None,
             created_by_client_id: None,
             created_at: t0(),
+            deleted_at: None,
         }
     }
 
@@ -150,5 +238,12 @@ mod tests {
         assert!(kills(&on, earlier), "reactivation revives no token");
         assert!(!kills(&on, t0() + TimeDelta::seconds(3)));
         assert!(!kills(&with_active(&user(), true, t0()), earlier));
+    }
+
+    #[test]
+    fn deletion_kills_every_earlier_token() {
+        let gone = deleted(&user(), t0());
+        assert!(kills(&gone, t0() - TimeDelta::milliseconds(1)));
+        assert!(kills(&gone, t0() + TimeDelta::days(1)), "and it is inactive");
     }
 }

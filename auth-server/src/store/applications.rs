@@ -2,10 +2,10 @@
 //! verifiers can still learn of the deletion; every read here skips them.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, LikeExpr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QueryTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
 };
 use server_kit::db::at_most_one;
 use shared::{ClientId, ScopeSet};
@@ -24,12 +24,34 @@ pub struct Application {
     pub client_id: ClientId,
     pub name: String,
     pub secret_hash: String,
+    /// The secret a rotation with grace replaced, valid until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub scopes: ScopeSet,
     pub domains: Allowlist,
     pub is_active: bool,
     pub tokens_not_before: Option<DateTime<Utc>>,
+    /// This application's token lifetime, if shorter than the server's `TOKEN_TTL_SECONDS`.
+    pub token_ttl_seconds: Option<u32>,
+    /// When it last obtained a token, to the minute (written at most once a minute).
+    pub last_token_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Application {
+    /// The stored secret hashes a presented secret may match at `now`: the current one, and
+    /// the previous one until its grace ends.
+    pub fn accepted_hashes(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut hashes = vec![self.secret_hash.as_str()];
+        if let (Some(previous), Some(until)) =
+            (&self.previous_secret_hash, self.previous_secret_expires_at)
+            && now < until
+        {
+            hashes.push(previous.as_str());
+        }
+        hashes
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -54,12 +76,20 @@ impl TryFrom<Model> for Application {
                 .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
             name: m.name,
             secret_hash: m.secret_hash,
+            previous_secret_hash: m.previous_secret_hash,
+            previous_secret_expires_at: m.previous_secret_expires_at,
             scopes: ScopeSet::parse(&m.scopes)
                 .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
             domains: Allowlist::parse_stored(&m.domains)
                 .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
             is_active: m.is_active,
             tokens_not_before: m.tokens_not_before,
+            token_ttl_seconds: m
+                .token_ttl_seconds
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
+            last_token_at: m.last_token_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
         })
@@ -231,16 +261,76 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Application>, StoreEr
         .collect()
 }
 
+/// At most `limit` applications after `after` in (created_at, id) order, read along
+/// `idx_applications_created`. `name_contains` filters case-insensitively on the way: a
+/// search reads rows until it has `limit` matches (admin only; documented as such).
+pub async fn page(
+    db: &impl ConnectionTrait,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    name_contains: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Application>, StoreError> {
+    let mut query = Entity::find().filter(Column::DeletedAt.is_null());
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Expr::tuple([Expr::col(Column::CreatedAt), Expr::col(Column::Id)])
+                .gt(Expr::tuple([Expr::value(at), Expr::value(id)])),
+        );
+    }
+    if let Some(needle) = name_contains {
+        query = query.filter(
+            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(Column::Name)))
+                .like(
+                    LikeExpr::new(format!("%{}%", super::escape_like(&needle.to_lowercase())))
+                        .escape('\\'),
+                ),
+        );
+    }
+    query
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Application::try_from)
+        .collect()
+}
+
+/// Records that the application obtained a token at `at`, unless a write in the last minute
+/// already did (so at most one write a minute per application, whatever the traffic).
+pub async fn touch_last_token(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::LastTokenAt, Expr::value(Some(at)))
+        .filter(Column::Id.eq(id))
+        .filter(
+            Column::LastTokenAt
+                .is_null()
+                .or(Column::LastTokenAt.lte(at - chrono::TimeDelta::minutes(1))),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert(db: &impl ConnectionTrait, app: &Application) -> Result<(), StoreError> {
     ActiveModel {
         id: Set(app.id),
         client_id: Set(app.client_id.to_string()),
         name: Set(app.name.clone()),
         secret_hash: Set(app.secret_hash.clone()),
+        previous_secret_hash: Set(app.previous_secret_hash.clone()),
+        previous_secret_expires_at: Set(app.previous_secret_expires_at),
         scopes: Set(app.scopes.to_string()),
         domains: Set(app.domains.to_stored()),
         is_active: Set(app.is_active),
         tokens_not_before: Set(app.tokens_not_before),
+        token_ttl_seconds: Set(app.token_ttl_seconds.map(ttl_column)),
+        last_token_at: Set(app.last_token_at),
         deleted_at: Set(None),
         created_at: Set(app.created_at),
         updated_at: Set(app.updated_at),
@@ -250,11 +340,28 @@ pub async fn insert(db: &impl ConnectionTrait, app: &Application) -> Result<(), 
     Ok(())
 }
 
-/// Writes every mutable field of `app`.
+/// Lifetimes are bounded by `TOKEN_TTL_SECONDS` (a u32) long before i32's limit.
+fn ttl_column(ttl: u32) -> i32 {
+    i32::try_from(ttl).unwrap_or(i32::MAX)
+}
+
+/// Writes every mutable field of `app` (not `last_token_at`: only the token endpoint does).
 pub async fn save(db: &impl ConnectionTrait, app: &Application) -> Result<(), StoreError> {
     Entity::update_many()
         .col_expr(Column::Name, Expr::value(app.name.clone()))
         .col_expr(Column::SecretHash, Expr::value(app.secret_hash.clone()))
+        .col_expr(
+            Column::PreviousSecretHash,
+            Expr::value(app.previous_secret_hash.clone()),
+        )
+        .col_expr(
+            Column::PreviousSecretExpiresAt,
+            Expr::value(app.previous_secret_expires_at),
+        )
+        .col_expr(
+            Column::TokenTtlSeconds,
+            Expr::value(app.token_ttl_seconds.map(ttl_column)),
+        )
         .col_expr(Column::Scopes, Expr::value(app.scopes.to_string()))
         .col_expr(Column::Domains, Expr::value(app.domains.to_stored()))
         .col_expr(Column::IsActive, Expr::value(app.is_active))
@@ -278,6 +385,7 @@ pub async fn delete(
         .col_expr(Column::IsActive, Expr::value(app.is_active))
         .col_expr(Column::TokensNotBefore, Expr::value(app.tokens_not_before))
         .col_expr(Column::DeletedAt, Expr::value(Some(now)))
+        .col_expr(Column::PreviousSecretHash, Expr::value(None::<String>))
         .col_expr(Column::UpdatedAt, Expr::value(app.updated_at))
         .filter(Column::Id.eq(app.id))
         .exec(db)

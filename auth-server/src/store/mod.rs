@@ -1,7 +1,9 @@
 //! The only code that queries the database (sea-orm). Functions take a `Db` and plain values
 //! and return plain records; the rest of the crate holds the connection only as a `Db`.
 
+pub mod admin_keys;
 pub mod applications;
+pub mod audit;
 pub mod entity;
 pub mod keys;
 pub mod revocations;
@@ -32,4 +34,37 @@ impl StoreError {
         matches!(self, StoreError::Db(e)
             if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
     }
+}
+
+/// An open transaction: several writes that land together or not at all (a change and its
+/// audit event).
+pub type Tx = sea_orm::DatabaseTransaction;
+
+/// On SQLite the transaction takes the write lock at once (a write that matches no row): a
+/// deferred transaction that reads first and writes later fails with SQLITE_BUSY, without
+/// waiting, when another connection (the server, a CLI command) wrote in between.
+pub async fn begin(db: &Db) -> Result<Tx, StoreError> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let tx = db.begin().await?;
+    if tx.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        tx.execute_unprepared("UPDATE audit_events SET actor = actor WHERE 0 = 1")
+            .await?;
+    }
+    Ok(tx)
+}
+
+pub async fn commit(tx: Tx) -> Result<(), StoreError> {
+    Ok(tx.commit().await?)
+}
+
+/// `s` with LIKE's wildcards escaped (`\\` is the escape character).
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

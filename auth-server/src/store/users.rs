@@ -1,9 +1,10 @@
 //! Users: the people applications act for, keyed by normalised e-mail.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use server_kit::db::at_most_one;
 use shared::{ClientId, Email};
@@ -25,16 +26,66 @@ pub async fn find_by_email(
     Ok(at_most_one(rows))
 }
 
+/// A user by id; a deleted user's tombstone is nobody.
 pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, StoreError> {
-    Ok(at_most_one(Entity::find_by_id(id).all(db).await?))
+    Ok(at_most_one(
+        Entity::find_by_id(id)
+            .filter(Column::DeletedAt.is_null())
+            .all(db)
+            .await?,
+    ))
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<User>, StoreError> {
     Ok(Entity::find()
+        .filter(Column::DeletedAt.is_null())
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
         .all(db)
         .await?)
+}
+
+/// At most `limit` users after `after` in (created_at, id) order, along `idx_users_created`.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<User>, StoreError> {
+    let mut query = Entity::find().filter(Column::DeletedAt.is_null());
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Expr::tuple([Expr::col(Column::CreatedAt), Expr::col(Column::Id)])
+                .gt(Expr::tuple([Expr::value(at), Expr::value(id)])),
+        );
+    }
+    Ok(query
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Deletes by tombstone: the row stays (inactive, its `tokens_not_before` set by the domain) so
+/// the revocation feed still tells local verifiers, but its e-mail and `sub` are gone, so the
+/// e-mail can be registered again and nothing personal is kept.
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let placeholder = format!("deleted-{}@deleted.invalid", user.id.simple());
+    Entity::update_many()
+        .col_expr(Column::IsActive, Expr::value(false))
+        .col_expr(Column::TokensNotBefore, Expr::value(user.tokens_not_before))
+        .col_expr(Column::Email, Expr::value(placeholder.clone()))
+        .col_expr(Column::EmailNormalized, Expr::value(placeholder))
+        .col_expr(Column::ExternalSub, Expr::value(None::<String>))
+        .col_expr(Column::DeletedAt, Expr::value(Some(now)))
+        .filter(Column::Id.eq(user.id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 fn new_row(
@@ -52,6 +103,7 @@ fn new_row(
         tokens_not_before: Set(None),
         created_by_client_id: Set(created_by.map(ToString::to_string)),
         created_at: Set(now),
+        deleted_at: Set(None),
     }
 }
 

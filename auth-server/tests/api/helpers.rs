@@ -87,9 +87,14 @@ impl TestApp {
     pub async fn create_client(&self, scopes: &str, domains: &[&str]) -> TestClient {
         let (app, secret) = auth_server::domain::applications::create(
             &self.state.db,
-            "test app",
-            ScopeSet::parse(scopes).unwrap(),
-            Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
+            &auth_server::domain::audit::Actor::Cli,
+            auth_server::domain::applications::NewApp {
+                name: "test app".into(),
+                scopes: ScopeSet::parse(scopes).unwrap(),
+                domains: Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
+                token_ttl_seconds: None,
+            },
+            u32::MAX,
             Utc::now(),
         )
         .await

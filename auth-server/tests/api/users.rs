@@ -39,6 +39,7 @@ async fn the_unique_index_refuses_a_duplicate_normalised_email() {
         tokens_not_before: Set(None),
         created_by_client_id: Set(None),
         created_at: Set(Utc::now()),
+        deleted_at: Set(None),
     };
     let err = auth_server::store::entity::users::Entity::insert(row)
         .exec(&app.state.db)

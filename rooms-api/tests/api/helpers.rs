@@ -107,9 +107,14 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     let resource_client = if options.revocation_feed || options.introspection {
         let (app, secret) = auth_server::domain::applications::create(
             &auth_state.db,
-            "rooms-api",
-            ScopeSet::parse("tokens:introspect tokens:revocations").unwrap(),
-            Allowlist::default(),
+            &auth_server::domain::audit::Actor::Cli,
+            auth_server::domain::applications::NewApp {
+                name: "rooms-api".into(),
+                scopes: ScopeSet::parse("tokens:introspect tokens:revocations").unwrap(),
+                domains: Allowlist::default(),
+                token_ttl_seconds: None,
+            },
+            u32::MAX,
             Utc::now(),
         )
         .await
@@ -254,9 +259,14 @@ impl Stack {
     pub async fn client(&self, scopes: &str, domains: &[&str]) -> Client {
         let (app, secret) = auth_server::domain::applications::create(
             &self.auth.db,
-            "test",
-            ScopeSet::parse(scopes).unwrap(),
-            Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
+            &auth_server::domain::audit::Actor::Cli,
+            auth_server::domain::applications::NewApp {
+                name: "test".into(),
+                scopes: ScopeSet::parse(scopes).unwrap(),
+                domains: Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
+                token_ttl_seconds: None,
+            },
+            u32::MAX,
             Utc::now(),
         )
         .await

@@ -93,11 +93,11 @@ async fn a_deactivated_application_is_refused_and_reactivation_revives_nothing()
 async fn a_deactivated_user_is_refused() {
     let s = stack().await;
     let sub = subject(&s).await;
-    auth_server::domain::users::set_active(&s.auth.db, sub.user_id, false, s.clock.now())
+    auth_server::domain::users::set_active(&s.auth.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(sub.user_id), false, s.clock.now())
         .await
         .unwrap();
     refused_after_poll(&s, &sub.token).await;
-    auth_server::domain::users::set_active(&s.auth.db, sub.user_id, true, s.clock.now())
+    auth_server::domain::users::set_active(&s.auth.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(sub.user_id), true, s.clock.now())
         .await
         .unwrap();
     refused_after_poll(&s, &sub.token).await;

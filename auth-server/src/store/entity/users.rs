@@ -14,6 +14,7 @@ pub struct Model {
     pub tokens_not_before: Option<DateTimeUtc>,
     pub created_by_client_id: Option<String>,
     pub created_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

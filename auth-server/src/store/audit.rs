@@ -1,0 +1,68 @@
+//! The audit trail: append-only rows, read a page at a time along `(at, id)` or
+//! `(resource, at, id)`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::StoreError;
+use super::entity::audit_events::{ActiveModel, Column, Entity, Model};
+
+pub type AuditEvent = Model;
+
+pub async fn insert(db: &impl ConnectionTrait, event: &AuditEvent) -> Result<(), StoreError> {
+    ActiveModel {
+        id: Set(event.id),
+        at: Set(event.at),
+        actor: Set(event.actor.clone()),
+        action: Set(event.action.clone()),
+        resource: Set(event.resource.clone()),
+        resource_id: Set(event.resource_id.clone()),
+        changes: Set(event.changes.clone()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Filters of a page of events.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub resource: Option<String>,
+    pub resource_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// Strictly after this (at, id): the cursor.
+    pub after: Option<(DateTime<Utc>, uuid::Uuid)>,
+}
+
+pub async fn page(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    limit: u64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut query = Entity::find();
+    if let Some(resource) = &filter.resource {
+        query = query.filter(Column::Resource.eq(resource.as_str()));
+    }
+    if let Some(id) = &filter.resource_id {
+        query = query.filter(Column::ResourceId.eq(id.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(Column::At.gte(since));
+    }
+    if let Some((at, id)) = filter.after {
+        query = query.filter(
+            Expr::tuple([Expr::col(Column::At), Expr::col(Column::Id)])
+                .gt(Expr::tuple([Expr::value(at), Expr::value(id)])),
+        );
+    }
+    Ok(query
+        .order_by_asc(Column::At)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
