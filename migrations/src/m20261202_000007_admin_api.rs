@@ -92,7 +92,10 @@ impl MigrationTrait for Migration {
             (
                 "idx_applications_created",
                 Applications::Table.into_iden(),
-                [Applications::CreatedAt.into_iden(), Applications::Id.into_iden()],
+                [
+                    Applications::CreatedAt.into_iden(),
+                    Applications::Id.into_iden(),
+                ],
             ),
             (
                 "idx_users_created",

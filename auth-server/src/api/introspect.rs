@@ -144,7 +144,7 @@ impl IntrospectApi {
                 state.clock.now(),
             )
             .await
-                .map(|app| (app, None)),
+            .map(|app| (app, None)),
         };
         let (_, found) = client::authorized(result, Some(Scope::TokensIntrospect))?;
         if token.is_none() {

@@ -81,7 +81,9 @@ pub async fn run(cmd: AdminKeyCommand, config: &Config, now: DateTime<Utc>) -> a
             println!("id:   {}", view.id);
             println!("name: {}", view.name);
             println!("key:  {}", secret.expose_secret());
-            println!("      (shown only now: send it as `Authorization: Bearer <key>` to the admin listener)");
+            println!(
+                "      (shown only now: send it as `Authorization: Bearer <key>` to the admin listener)"
+            );
             Ok(())
         }
         AdminKeyCommand::List { json } => {
@@ -104,8 +106,11 @@ pub async fn run(cmd: AdminKeyCommand, config: &Config, now: DateTime<Utc>) -> a
             Ok(())
         }
         AdminKeyCommand::Revoke { id } => {
-            let id = Uuid::parse_str(id.trim())
-                .map_err(|_| refused(format!("{id:?} is not an admin key id (see admin-key list)")))?;
+            let id = Uuid::parse_str(id.trim()).map_err(|_| {
+                refused(format!(
+                    "{id:?} is not an admin key id (see admin-key list)"
+                ))
+            })?;
             let key = admin_keys::revoke(&db, &Actor::Cli, id, now)
                 .await
                 .map_err(cli_error)?;

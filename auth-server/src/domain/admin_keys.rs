@@ -70,7 +70,8 @@ fn valid_name(name: &str) -> Result<String, AdminKeyError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         && name != CLI_ACTOR;
-    ok.then(|| name.to_owned()).ok_or(AdminKeyError::InvalidName)
+    ok.then(|| name.to_owned())
+        .ok_or(AdminKeyError::InvalidName)
 }
 
 /// What the audit trail and the listings show of a key: never its digest.
@@ -117,7 +118,10 @@ pub async fn create(
     };
     audit::record(&tx, actor, change, now).await?;
     db_store::commit(tx).await?;
-    Ok((key, SecretString::from(format!("{PREFIX}{key_id}_{secret}"))))
+    Ok((
+        key,
+        SecretString::from(format!("{PREFIX}{key_id}_{secret}")),
+    ))
 }
 
 pub async fn list(db: &impl Conn) -> Result<Vec<AdminKey>, AdminKeyError> {
@@ -164,7 +168,9 @@ fn split(presented: &str) -> (Option<&str>, &str) {
         return (None, presented);
     };
     match rest.split_once('_') {
-        Some((id, secret)) if id.len() == KEY_ID_LEN && id.chars().all(|c| c.is_ascii_alphanumeric()) => {
+        Some((id, secret))
+            if id.len() == KEY_ID_LEN && id.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
             (Some(id), secret)
         }
         _ => (None, presented),
@@ -223,7 +229,13 @@ mod tests {
         let id = "A".repeat(KEY_ID_LEN);
         let key = format!("adm_{id}_s3cr_et");
         assert_eq!(split(&key), (Some(id.as_str()), "s3cr_et"));
-        for other in ["", "adm_", "adm_short_x", "Bearer x", "adm_!!!!!!!!!!!!!!!!_x"] {
+        for other in [
+            "",
+            "adm_",
+            "adm_short_x",
+            "Bearer x",
+            "adm_!!!!!!!!!!!!!!!!_x",
+        ] {
             assert_eq!(split(other).0, None, "{other:?}");
         }
     }

@@ -587,7 +587,12 @@ mod tests {
                 Err(AppError::InvalidTokenTtl { max: 3600 })
             ));
         }
-        assert_eq!(apply(&short, ttl(None), 3600, t0()).unwrap().token_ttl_seconds, None);
+        assert_eq!(
+            apply(&short, ttl(None), 3600, t0())
+                .unwrap()
+                .token_ttl_seconds,
+            None
+        );
     }
 
     #[test]

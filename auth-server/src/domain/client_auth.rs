@@ -113,9 +113,11 @@ pub async fn authenticate(
     source: IpAddr,
     now: DateTime<Utc>,
 ) -> Result<Application, AuthError> {
-    Ok(authenticate_with_user(db, clients, presented, source, None, now)
-        .await?
-        .0)
+    Ok(
+        authenticate_with_user(db, clients, presented, source, None, now)
+            .await?
+            .0,
+    )
 }
 
 /// `authenticate`, reading the user `user` names in the same query as the application (the

@@ -109,7 +109,10 @@ pub async fn page(
         Some(email) => store::find_by_email(db, email)
             .await?
             .into_iter()
-            .filter(|u| page.after.is_none_or(|c| (u.created_at, u.id) > (c.at, c.id)))
+            .filter(|u| {
+                page.after
+                    .is_none_or(|c| (u.created_at, u.id) > (c.at, c.id))
+            })
             .collect(),
         None => store::page(db, page.after(), page.fetch()).await?,
     };
@@ -244,6 +247,9 @@ mod tests {
     fn deletion_kills_every_earlier_token() {
         let gone = deleted(&user(), t0());
         assert!(kills(&gone, t0() - TimeDelta::milliseconds(1)));
-        assert!(kills(&gone, t0() + TimeDelta::days(1)), "and it is inactive");
+        assert!(
+            kills(&gone, t0() + TimeDelta::days(1)),
+            "and it is inactive"
+        );
     }
 }

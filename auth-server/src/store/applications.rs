@@ -279,11 +279,10 @@ pub async fn page(
     }
     if let Some(needle) = name_contains {
         query = query.filter(
-            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(Column::Name)))
-                .like(
-                    LikeExpr::new(format!("%{}%", super::escape_like(&needle.to_lowercase())))
-                        .escape('\\'),
-                ),
+            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(Column::Name))).like(
+                LikeExpr::new(format!("%{}%", super::escape_like(&needle.to_lowercase())))
+                    .escape('\\'),
+            ),
         );
     }
     query

@@ -154,13 +154,25 @@ async fn a_deactivated_application_and_a_deactivated_user_make_tokens_inactive_a
     // User (a later change: iat has whole-second precision).
     s.app.clock.advance(TimeDelta::seconds(2));
     let now = s.app.state.clock.now();
-    auth_server::domain::users::set_active(&s.app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(s.user_id), false, now)
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &s.app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(s.user_id),
+        false,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(s.app.introspection(&s.rs, &fresh).await, inactive());
-    auth_server::domain::users::set_active(&s.app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(s.user_id), true, now)
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &s.app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(s.user_id),
+        true,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(s.app.introspection(&s.rs, &fresh).await, inactive());
     let newest = s.app.access_token(&s.client, "jane@example.com").await;
     assert_eq!(s.app.introspection(&s.rs, &newest).await["active"], true);
@@ -170,9 +182,14 @@ async fn a_deactivated_application_and_a_deactivated_user_make_tokens_inactive_a
 async fn a_deleted_application_makes_its_tokens_inactive() {
     let s = setup().await;
     let app = s.app.find_client(&s.client).await;
-    auth_server::domain::applications::delete(&s.app.state.db, &auth_server::domain::audit::Actor::Cli, &app.client_id, Utc::now())
-        .await
-        .unwrap();
+    auth_server::domain::applications::delete(
+        &s.app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        &app.client_id,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.app.introspection(&s.rs, &s.token).await, inactive());
 }
 
@@ -204,14 +221,26 @@ async fn a_cached_signature_check_still_honours_revocation_deactivation_and_expi
     assert_eq!(s.app.introspection(&s.rs, &second).await["active"], true);
     s.app.clock.advance(TimeDelta::seconds(2));
     let now = s.app.state.clock.now();
-    auth_server::domain::users::set_active(&s.app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(s.user_id), false, now)
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &s.app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(s.user_id),
+        false,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(s.app.introspection(&s.rs, &second).await, inactive());
 
-    auth_server::domain::users::set_active(&s.app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(s.user_id), true, now)
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &s.app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(s.user_id),
+        true,
+        now,
+    )
+    .await
+    .unwrap();
     s.app.clock.advance(TimeDelta::seconds(2));
     let third = s.app.access_token(&s.client, "jane@example.com").await;
     assert_eq!(s.app.introspection(&s.rs, &third).await["active"], true);
@@ -249,9 +278,14 @@ async fn an_application_may_introspect_its_own_tokens_and_an_inactive_caller_is_
     .await;
     // A deleted caller is an unknown client, whatever the token.
     let caller = s.app.find_client(&both).await;
-    auth_server::domain::applications::delete(&s.app.state.db, &auth_server::domain::audit::Actor::Cli, &caller.client_id, Utc::now())
-        .await
-        .unwrap();
+    auth_server::domain::applications::delete(
+        &s.app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        &caller.client_id,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_error(
         s.app.introspect(&both, &s.token).await,
         401,

@@ -112,7 +112,10 @@ async fn the_feed_gives_a_snapshot_then_changes_since_the_cursor() {
 
     // Much later (past the overlap), a user deactivation and a secret rotation appear as changes.
     app.clock.advance(TimeDelta::seconds(30));
-    auth_server::domain::users::set_active(&app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(user),
+    auth_server::domain::users::set_active(
+        &app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(user),
         false,
         shared::Clock::now(app.clock.as_ref()),
     )
@@ -211,9 +214,15 @@ async fn snapshots_and_deltas_come_in_pages_that_lose_and_repeat_nothing() {
     for u in &users[..3] {
         let id = uuid::Uuid::parse_str(u).unwrap();
         let now = shared::Clock::now(app.clock.as_ref());
-        auth_server::domain::users::set_active(&app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(id), false, now)
-            .await
-            .unwrap();
+        auth_server::domain::users::set_active(
+            &app.state.db,
+            &auth_server::domain::audit::Actor::Cli,
+            auth_server::domain::users::UserRef::Id(id),
+            false,
+            now,
+        )
+        .await
+        .unwrap();
     }
     app.clock.advance(TimeDelta::seconds(10));
 
@@ -266,9 +275,15 @@ async fn snapshots_and_deltas_come_in_pages_that_lose_and_repeat_nothing() {
     }
     let id = uuid::Uuid::parse_str(&users[4]).unwrap();
     let now = shared::Clock::now(app.clock.as_ref());
-    auth_server::domain::users::set_active(&app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(id), false, now)
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(id),
+        false,
+        now,
+    )
+    .await
+    .unwrap();
     let cursor = quiet[0]["cursor"].as_str().unwrap().to_owned();
     let delta = pull(&app, &rs, Some(&cursor), 3).await;
     assert_eq!(delta.len(), 2);

@@ -403,9 +403,15 @@ async fn unknown_user_is_404_and_disabled_user_403() {
     .await;
     assert_eq!(body["error_description"], "User not found");
     let id = app.create_user("off@example.com").await;
-    auth_server::domain::users::set_active(&app.state.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(id), false, chrono::Utc::now())
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(id),
+        false,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let body = assert_error(
         app.token_basic(&c, "off@example.com").await,
         403,

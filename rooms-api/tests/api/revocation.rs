@@ -93,13 +93,25 @@ async fn a_deactivated_application_is_refused_and_reactivation_revives_nothing()
 async fn a_deactivated_user_is_refused() {
     let s = stack().await;
     let sub = subject(&s).await;
-    auth_server::domain::users::set_active(&s.auth.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(sub.user_id), false, s.clock.now())
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &s.auth.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(sub.user_id),
+        false,
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
     refused_after_poll(&s, &sub.token).await;
-    auth_server::domain::users::set_active(&s.auth.db, &auth_server::domain::audit::Actor::Cli, auth_server::domain::users::UserRef::Id(sub.user_id), true, s.clock.now())
-        .await
-        .unwrap();
+    auth_server::domain::users::set_active(
+        &s.auth.db,
+        &auth_server::domain::audit::Actor::Cli,
+        auth_server::domain::users::UserRef::Id(sub.user_id),
+        true,
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
     refused_after_poll(&s, &sub.token).await;
 }
 
@@ -113,21 +125,26 @@ async fn removing_a_scope_rotating_the_secret_and_deleting_the_app_each_refuse_o
         let id = &app.client_id;
         let db = &s.auth.db;
         use auth_server::domain::applications;
+        use auth_server::domain::audit::Actor;
         match change {
             "remove-scope" => {
                 let changes = applications::Changes {
                     remove_scopes: vec![shared::Scope::RoomsDelete],
                     ..Default::default()
                 };
-                applications::update(db, id, changes, now).await.unwrap();
+                applications::update(db, &Actor::Cli, id, changes, u32::MAX, now)
+                    .await
+                    .unwrap();
             }
             "rotate-secret" => {
-                applications::rotate_secret(db, id, false, now)
+                applications::rotate_secret(db, &Actor::Cli, id, Default::default(), now)
                     .await
                     .unwrap();
             }
             _ => {
-                applications::delete(db, id, now).await.unwrap();
+                applications::delete(db, &Actor::Cli, id, now)
+                    .await
+                    .unwrap();
             }
         }
         refused_after_poll(&s, &sub.token).await;
