@@ -20,6 +20,9 @@ pub struct Settings {
     /// Address the HTTP API listens on.
     #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:8081")]
     pub auth_listen: SocketAddr,
+    /// Address of the admin API (keep it private, like the metrics one); empty turns it off.
+    #[arg(long, env = "AUTH_ADMIN_LISTEN", default_value = "127.0.0.1:9091")]
+    pub auth_admin_listen: String,
     /// sqlite://path?mode=rwc or postgres://user@host/db
     #[arg(
         long,
@@ -86,6 +89,8 @@ impl ConfigError {
 pub struct Config {
     pub listen: SocketAddr,
     pub metrics_listen: SocketAddr,
+    /// `None`: no admin API (`AUTH_ADMIN_LISTEN` set to empty).
+    pub admin_listen: Option<SocketAddr>,
     pub database_url: String,
     pub issuer: String,
     pub audience: String,
@@ -127,6 +132,7 @@ impl Config {
         Ok(Self {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             metrics_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             database_url,
             issuer: "http://127.0.0.1:8081".into(),
             audience: "rooms-api".into(),
@@ -211,9 +217,19 @@ impl Config {
                 .map_err(|_| ConfigError::new("AUTH_DATABASE_URL", "must be UTF-8"))?,
             None => s.auth_database_url.clone(),
         };
+        let admin_listen = match s.auth_admin_listen.trim() {
+            "" => None,
+            addr => Some(addr.parse().map_err(|_| {
+                ConfigError::new(
+                    "AUTH_ADMIN_LISTEN",
+                    "must be host:port (e.g. 127.0.0.1:9091), or empty to turn the admin API off",
+                )
+            })?),
+        };
         Ok(Self {
             listen: s.auth_listen,
             metrics_listen: s.auth_metrics_listen,
+            admin_listen,
             database_url,
             issuer: s.auth_issuer.clone(),
             audience: s.common.token_audience.clone(),

@@ -137,6 +137,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     .context("cannot load signing keys")?;
     let secrets = SecretVerifier::new(config.argon2_max_concurrent)?;
     let failure_limits = FailureLimits::new(config.failure_limit, config.failure_window);
+    let (config_failure_limit, config_failure_window) =
+        (config.failure_limit, config.failure_window);
     let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
     let metrics = crate::metrics::AuthMetrics::new()?;
     let keys = Arc::new(keys);
@@ -165,6 +167,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         },
         own_tokens,
         policy,
+        admin_limits: FailureLimits::new(config_failure_limit, config_failure_window),
         metrics,
     }))
 }
@@ -217,6 +220,41 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         })
 }
 
+/// The admin API's routes (its own listener): the same protections as the public API, with
+/// errors as RFC 9457 problems, and nothing cached (answers carry secrets).
+pub fn admin_routes(state: Arc<AppState>) -> impl Endpoint {
+    let api = api::admin::service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let metrics = Arc::clone(&state.metrics.http);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(
+        state.config.timeouts.max_in_flight,
+    ));
+    let body_read = state.config.timeouts.body_read;
+    Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .data(state)
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(http::refuse_duplicate_json_keys)
+        .around(http::refuse_repeated_query)
+        .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
+        .around(move |ep, req| timeouts::body_read_deadline(body_read, ep, req))
+        .boxed()
+        .around(|ep, req| async move {
+            let mut resp = ep.get_response(req).await;
+            resp.headers_mut().insert(
+                poem::http::header::CACHE_CONTROL,
+                poem::http::HeaderValue::from_static("no-store"),
+            );
+            Ok(resp)
+        })
+        .around(move |ep, req| {
+            http::problem_request_context(Arc::clone(&metrics), Arc::clone(&in_flight), ep, req)
+        })
+}
+
 /// Endpoints whose answers carry credentials or token state: never cached.
 fn is_token_path(path: &str) -> bool {
     matches!(
@@ -238,11 +276,15 @@ impl Application {
         let listen = config.listen;
         let metrics_listen = config.metrics_listen;
         let state = build_state(config, clock).await?;
+        let admin_listen = state.config.admin_listen;
         let listeners = http::Listeners::bind(
             listen,
             metrics_listen,
             ("AUTH_LISTEN", "AUTH_METRICS_LISTEN"),
         )
+        .await
+        .map_err(anyhow::Error::msg)?
+        .with_private(admin_listen, "AUTH_ADMIN_LISTEN")
         .await
         .map_err(anyhow::Error::msg)?;
         Ok(Self { listeners, state })
@@ -254,6 +296,11 @@ impl Application {
 
     pub fn metrics_port(&self) -> u16 {
         self.listeners.metrics_port()
+    }
+
+    /// The admin API's port, unless `AUTH_ADMIN_LISTEN` is empty.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.listeners.private_port()
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -272,12 +319,31 @@ impl Application {
         spawn_key_refresh(Arc::clone(&self.state));
         spawn_purge(Arc::clone(&self.state));
         tracing::info!(port = self.listeners.api_port(), issuer = %self.state.config.issuer, "auth-server listening");
+        let admin = match self.listeners.private_port() {
+            Some(port) => {
+                warn_without_admin_keys(&self.state, port).await;
+                Some(admin_routes(Arc::clone(&self.state)))
+            }
+            None => None,
+        };
         let metrics = Arc::clone(&self.state.metrics.http);
         let timeouts = self.state.config.timeouts;
         self.listeners
-            .serve(routes(self.state), metrics, timeouts, stop)
+            .serve_with_private(routes(self.state), admin, metrics, timeouts, stop)
             .await?;
         Ok(())
+    }
+}
+
+/// An admin listener with no key to open it answers 401 to everything: say so once, with the fix.
+async fn warn_without_admin_keys(state: &AppState, port: u16) {
+    match crate::domain::admin_keys::usable(&state.db).await {
+        Ok(0) => tracing::warn!(
+            port,
+            "admin API: no admin key exists, every call answers 401; create one with `auth-server admin-key create --name NAME`"
+        ),
+        Ok(_) => tracing::info!(port, "admin API listening"),
+        Err(e) => tracing::warn!(error = %e, "admin API: cannot count admin keys"),
     }
 }
 

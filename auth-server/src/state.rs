@@ -7,6 +7,7 @@ use shared::Clock;
 
 use crate::config::Config;
 use crate::domain::client_auth::ClientAuthenticator;
+use crate::domain::failure_limits::FailureLimits;
 use crate::domain::grant::{Exchange, TokenPolicy};
 use crate::domain::introspection::OwnTokens;
 use crate::domain::signing::KeyRing;
@@ -23,6 +24,8 @@ pub struct AppState {
     /// Our own tokens (introspection, revocation), with their verified-signature cache.
     pub own_tokens: OwnTokens,
     pub policy: TokenPolicy,
+    /// Failed admin-key attempts, per source (the admin API's own limits).
+    pub admin_limits: FailureLimits,
     pub metrics: crate::metrics::AuthMetrics,
 }
 

@@ -69,6 +69,74 @@ pub async fn request_context<E: Endpoint>(
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
+    context(ErrorShape::OAuth, metrics, in_flight, next, req).await
+}
+
+/// `request_context` for an API whose errors are RFC 9457 problem details (the admin API).
+pub async fn problem_request_context<E: Endpoint>(
+    metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
+    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
+    next: E,
+    req: Request,
+) -> poem::Result<Response> {
+    context(ErrorShape::Problem, metrics, in_flight, next, req).await
+}
+
+/// The body an API's errors take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error", "error_description"}` (RFC 6749 §5.2), `application/json`.
+    OAuth,
+    /// RFC 9457 problem details, `application/problem+json`.
+    Problem,
+}
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem: `type` is `about:blank`, so `title` is the status's reason phrase.
+pub fn problem_response(status: StatusCode, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    Response::builder()
+        .status(status)
+        .content_type(PROBLEM_CONTENT_TYPE)
+        .body(body.to_string())
+}
+
+/// `framework_error_response` in the given shape.
+pub fn framework_error(shape: ErrorShape, status: StatusCode) -> Response {
+    let oauth = framework_error_response(status);
+    match shape {
+        ErrorShape::OAuth => oauth,
+        ErrorShape::Problem => {
+            let detail = match oauth.status() {
+                StatusCode::UNAUTHORIZED => "A valid admin key is required",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    "Unsupported content type: use application/json"
+                }
+                StatusCode::NOT_FOUND => "Not found",
+                StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+                StatusCode::PAYLOAD_TOO_LARGE => "Request body too large",
+                s if s.is_client_error() => "Malformed request",
+                StatusCode::SERVICE_UNAVAILABLE => "The service is temporarily unavailable",
+                _ => "Internal error",
+            };
+            problem_response(oauth.status(), detail)
+        }
+    }
+}
+
+async fn context<E: Endpoint>(
+    shape: ErrorShape,
+    metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
+    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
+    next: E,
+    req: Request,
+) -> poem::Result<Response> {
     // The headers are in: the connection's header clock stops (timeouts.rs).
     crate::timeouts::headers_received(req.local_addr(), req.remote_addr());
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -83,11 +151,17 @@ pub async fn request_context<E: Endpoint>(
         .sum();
     let mut response = async {
         if header_bytes > MAX_HEADER_BYTES {
-            return error_response(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                ErrorCode::InvalidRequest,
-                "Request headers too large (limit 16 KiB)",
-            );
+            let detail = "Request headers too large (limit 16 KiB)";
+            return match shape {
+                ErrorShape::OAuth => error_response(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    ErrorCode::InvalidRequest,
+                    detail,
+                ),
+                ErrorShape::Problem => {
+                    problem_response(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, detail)
+                }
+            };
         }
         // Never closed, so acquiring can't fail; if it ever did, the request goes on unqueued.
         let _permit = if crate::timeouts::declares_body(&req) {
@@ -102,7 +176,7 @@ pub async fn request_context<E: Endpoint>(
                 if status.is_server_error() {
                     tracing::error!(error = %err, "request failed");
                 }
-                framework_error_response(status)
+                framework_error(shape, status)
             }
         }
     }
@@ -127,7 +201,7 @@ pub async fn request_context<E: Endpoint>(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    let mut response = replace_non_json_error(response, status, &request_id);
+    let mut response = replace_non_json_error(shape, response, status, &request_id);
     protect(response.headers_mut());
     Ok(response)
 }
@@ -150,14 +224,23 @@ fn protect(headers: &mut poem::http::HeaderMap) {
 
 /// Errors from the router or a bare handler must still use the one JSON shape, and must not
 /// leak their text.
-fn replace_non_json_error(response: Response, status: StatusCode, request_id: &str) -> Response {
+fn replace_non_json_error(
+    shape: ErrorShape,
+    response: Response,
+    status: StatusCode,
+    request_id: &str,
+) -> Response {
     if status.is_client_error() || status.is_server_error() {
+        let expected: &[u8] = match shape {
+            ErrorShape::OAuth => b"application/json",
+            ErrorShape::Problem => PROBLEM_CONTENT_TYPE.as_bytes(),
+        };
         let is_json = response
             .headers()
             .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+            .is_some_and(|v| v.as_bytes().starts_with(expected));
         if !is_json {
-            let mut replaced = framework_error_response(status);
+            let mut replaced = framework_error(shape, status);
             for (name, value) in response.headers() {
                 if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                     replaced.headers_mut().insert(name.clone(), value.clone());
@@ -288,6 +371,8 @@ pub struct Listeners {
     api_port: u16,
     metrics: poem::listener::TcpAcceptor,
     metrics_port: u16,
+    /// A third, private API (the auth-server's admin API), when configured.
+    private: Option<(poem::listener::TcpAcceptor, u16)>,
 }
 
 impl Listeners {
@@ -308,7 +393,28 @@ impl Listeners {
             api_port,
             metrics: metrics_acceptor,
             metrics_port,
+            private: None,
         })
+    }
+
+    /// Also binds the private API's listener, if `addr` is set (`setting` names it in errors).
+    pub async fn with_private(
+        mut self,
+        addr: Option<std::net::SocketAddr>,
+        setting: &str,
+    ) -> Result<Self, String> {
+        if let Some(addr) = addr {
+            self.private = Some(
+                bind(addr)
+                    .await
+                    .map_err(|e| format!("{setting}: cannot listen on {addr}: {e}"))?,
+            );
+        }
+        Ok(self)
+    }
+
+    pub fn private_port(&self) -> Option<u16> {
+        self.private.as_ref().map(|(_, port)| *port)
     }
 
     pub fn api_port(&self) -> u16 {
@@ -327,7 +433,56 @@ impl Listeners {
         timeouts: crate::timeouts::Timeouts,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        serve(self.api, api, self.metrics, metrics, timeouts, stop).await
+        self.serve_with_private(
+            api,
+            None::<poem::endpoint::BoxEndpoint<'static>>,
+            metrics,
+            timeouts,
+            stop,
+        )
+        .await
+    }
+
+    /// `serve`, plus `private` on the private listener (if both are there).
+    pub async fn serve_with_private(
+        self,
+        api: impl Endpoint + 'static,
+        private: Option<impl Endpoint + 'static>,
+        metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
+        timeouts: crate::timeouts::Timeouts,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        use crate::timeouts::TimedAcceptor;
+        use std::time::Duration;
+        let (stopped, stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop.await;
+            let _ = stopped.send(true);
+        });
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let private = match (self.private, private) {
+            (Some((acceptor, _)), Some(ep)) => Some(
+                poem::Server::new_with_acceptor(TimedAcceptor::new(acceptor, &timeouts))
+                    .idle_timeout(timeouts.idle)
+                    .run_with_graceful_shutdown(
+                        ep,
+                        until(stopping.clone()),
+                        Some(Duration::from_secs(30)),
+                    ),
+            ),
+            _ => None,
+        };
+        let stop = until(stopping);
+        let both = serve(self.api, api, self.metrics, metrics, timeouts, stop);
+        match private {
+            Some(private) => {
+                let (a, b) = tokio::join!(both, private);
+                a.and(b)
+            }
+            None => both.await,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP layer: thin poem-openapi operations that parse, call `domain`, and map the result.
 
+pub mod admin;
 pub mod client;
 pub mod health;
 pub mod introspect;

@@ -1,6 +1,9 @@
 //! The one mapping from domain errors to status, headers and RFC 6749 §5.2 bodies, and the
 //! response types that carry them: the token endpoint's (`TokenResponse`) and the other client
-//! endpoints' (`ClientEndpointError`: introspection, revocation, the feed).
+//! endpoints' (`ClientEndpointError`: introspection, revocation, the feed). The admin API's
+//! RFC 9457 problems are in `problem.rs`.
+
+pub mod problem;
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};

@@ -1,0 +1,379 @@
+//! `/admin/v1/applications`: the `auth-server app …` commands over HTTP.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use secrecy::{ExposeSecret, SecretString};
+use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
+use uuid::Uuid;
+
+use super::{AdminKey, AdminTag, authenticate};
+use crate::domain::applications::{self, Changes, NewApp, Rotation};
+use crate::domain::paging::PageRequest;
+use crate::error::problem::{AdminError, FieldError};
+use crate::state::AppState;
+use crate::store::applications::Application;
+
+/// A secret that works now.
+#[derive(Object)]
+pub struct SecretInfo {
+    /// `current`, or `previous` during a rotation's grace.
+    pub which: String,
+    /// When it stops working; absent for the current secret.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Object)]
+#[oai(rename = "Application")]
+pub struct ApplicationOut {
+    pub id: Uuid,
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Admitted e-mail domains; empty admits any.
+    pub domains: Vec<String>,
+    pub is_active: bool,
+    /// The application's own token lifetime, if set.
+    pub token_ttl_seconds: Option<u32>,
+    /// The lifetime its tokens get: its own, or the server's `TOKEN_TTL_SECONDS`.
+    pub effective_token_ttl_seconds: u32,
+    pub secrets: Vec<SecretInfo>,
+    /// When it last obtained a token (to the minute).
+    pub last_token_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Only in the answers to create and rotate-secret: store it now, it is never shown again.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
+}
+
+impl ApplicationOut {
+    fn new(app: &Application, secret: Option<&SecretString>, state: &AppState) -> Self {
+        let now = state.clock.now();
+        let max = u32::try_from(state.config.token_ttl_seconds).unwrap_or(u32::MAX);
+        let mut secrets = vec![SecretInfo {
+            which: "current".into(),
+            expires_at: None,
+        }];
+        if app.accepted_hashes(now).len() > 1 {
+            secrets.push(SecretInfo {
+                which: "previous".into(),
+                expires_at: app.previous_secret_expires_at,
+            });
+        }
+        Self {
+            id: app.id,
+            client_id: app.client_id.to_string(),
+            name: app.name.clone(),
+            scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
+            domains: app.domains.iter().map(|d| d.to_string()).collect(),
+            is_active: app.is_active,
+            token_ttl_seconds: app.token_ttl_seconds,
+            effective_token_ttl_seconds: app.token_ttl_seconds.unwrap_or(max).min(max),
+            secrets,
+            last_token_at: app.last_token_at,
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+            client_secret: secret.map(|s| s.expose_secret().to_owned()),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct ApplicationPage {
+    pub items: Vec<ApplicationOut>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ApplicationCreate {
+    /// 1 to 255 characters.
+    pub name: String,
+    /// rooms:create rooms:list rooms:retrieve rooms:update rooms:delete tokens:introspect
+    /// tokens:revocations
+    #[oai(default)]
+    pub scopes: Vec<String>,
+    /// example.com or *.example.com; none admits any e-mail domain.
+    #[oai(default)]
+    pub domains: Vec<String>,
+    /// At most the server's `TOKEN_TTL_SECONDS`; absent: that.
+    pub token_ttl_seconds: Option<u32>,
+}
+
+/// Only the fields sent change. `scopes` and `domains` replace the whole list.
+#[derive(Object)]
+pub struct ApplicationUpdate {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub domains: Option<Vec<String>>,
+    /// false deactivates (its tokens die); true activates (earlier tokens stay dead).
+    pub is_active: Option<bool>,
+    /// A number sets the application's own lifetime; `null` goes back to the server's.
+    pub token_ttl_seconds: MaybeUndefined<u32>,
+}
+
+#[derive(Object)]
+pub struct RotateSecret {
+    /// Keep the old secret valid this many seconds (at most 30 days); absent or 0: it stops now.
+    pub grace_seconds: Option<u32>,
+    /// Kill tokens issued before the rotation. Default: true without a grace, false with one.
+    pub revoke_tokens: Option<bool>,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    /// Created; `client_secret` is shown this once.
+    #[oai(status = 201)]
+    Created(Json<ApplicationOut>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted: its credentials and every token it issued stop working.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn parse_scopes(field: &str, items: &[String], errors: &mut Vec<FieldError>) -> Vec<Scope> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            s.parse::<Scope>()
+                .map_err(|e| {
+                    errors.push(FieldError {
+                        field: format!("{field}[{i}]"),
+                        message: e.to_string(),
+                    })
+                })
+                .ok()
+        })
+        .collect()
+}
+
+fn parse_domains(
+    field: &str,
+    items: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Vec<DomainPattern> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            DomainPattern::parse(d)
+                .map_err(|e| {
+                    errors.push(FieldError {
+                        field: format!("{field}[{i}]"),
+                        message: format!("invalid domain {d:?}: {e}"),
+                    })
+                })
+                .ok()
+        })
+        .collect()
+}
+
+/// A client_id that can't be one names no application: 404, like an unknown one.
+fn client_id(raw: &str) -> Result<ClientId, AdminError> {
+    ClientId::parse(raw)
+        .map_err(|_| AdminError::not_found(format!("no application with client_id {raw}")))
+}
+
+fn max_ttl(state: &AppState) -> u32 {
+    u32::try_from(state.config.token_ttl_seconds).unwrap_or(u32::MAX)
+}
+
+pub struct ApplicationsApi;
+
+#[OpenApi(prefix_path = "/admin/v1/applications", tag = "AdminTag::Applications")]
+impl ApplicationsApi {
+    /// Register an application; the answer carries its secret, this once.
+    #[oai(path = "/", method = "post", operation_id = "createApplication")]
+    async fn create(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        key: AdminKey,
+        body: Json<ApplicationCreate>,
+    ) -> Result<Created, AdminError> {
+        let actor = authenticate(&state, &key, req).await?;
+        let Json(body) = body;
+        let mut errors = Vec::new();
+        let scopes: ScopeSet = parse_scopes("scopes", &body.scopes, &mut errors)
+            .into_iter()
+            .collect();
+        let domains = Allowlist::new(parse_domains("domains", &body.domains, &mut errors));
+        if !errors.is_empty() {
+            return Err(AdminError::fields(errors));
+        }
+        let new = NewApp {
+            name: body.name,
+            scopes,
+            domains,
+            token_ttl_seconds: body.token_ttl_seconds,
+        };
+        let (app, secret) =
+            applications::create(&state.db, &actor, new, max_ttl(&state), state.clock.now())
+                .await?;
+        Ok(Created::Created(Json(ApplicationOut::new(
+            &app,
+            Some(&secret),
+            &state,
+        ))))
+    }
+
+    /// Applications, oldest first, a page at a time; `name` keeps those whose name contains
+    /// it (case-insensitive).
+    #[oai(path = "/", method = "get", operation_id = "listApplications")]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        key: AdminKey,
+        name: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u64>>,
+    ) -> Result<Json<ApplicationPage>, AdminError> {
+        authenticate(&state, &key, req).await?;
+        let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
+        let page = applications::page(&state.db, name.0.as_deref(), page).await?;
+        let page = page.map(|a| ApplicationOut::new(&a, None, &state));
+        Ok(Json(ApplicationPage {
+            items: page.items,
+            next_cursor: page.next,
+        }))
+    }
+
+    /// One application.
+    #[oai(path = "/:client_id", method = "get", operation_id = "getApplication")]
+    async fn show(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        key: AdminKey,
+        client_id: Path<String>,
+    ) -> Result<Json<ApplicationOut>, AdminError> {
+        authenticate(&state, &key, req).await?;
+        let app = applications::find(&state.db, &self::client_id(&client_id.0)?).await?;
+        Ok(Json(ApplicationOut::new(&app, None, &state)))
+    }
+
+    /// Change an application. Removing a scope or a domain, or deactivating, kills the tokens
+    /// it issued before.
+    #[oai(
+        path = "/:client_id",
+        method = "patch",
+        operation_id = "updateApplication"
+    )]
+    async fn update(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        key: AdminKey,
+        client_id: Path<String>,
+        body: Json<ApplicationUpdate>,
+    ) -> Result<Json<ApplicationOut>, AdminError> {
+        let actor = authenticate(&state, &key, req).await?;
+        let Json(body) = body;
+        let mut errors = Vec::new();
+        let scopes = body
+            .scopes
+            .as_ref()
+            .map(|s| parse_scopes("scopes", s, &mut errors).into_iter().collect());
+        let domains = body
+            .domains
+            .as_ref()
+            .map(|d| parse_domains("domains", d, &mut errors));
+        if !errors.is_empty() {
+            return Err(AdminError::fields(errors));
+        }
+        let changes = Changes {
+            name: body.name,
+            scopes,
+            domains,
+            active: body.is_active,
+            token_ttl_seconds: match body.token_ttl_seconds {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(t) => Some(Some(t)),
+            },
+            ..Changes::default()
+        };
+        let app = applications::update(
+            &state.db,
+            &actor,
+            &self::client_id(&client_id.0)?,
+            changes,
+            max_ttl(&state),
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Json(ApplicationOut::new(&app, None, &state)))
+    }
+
+    /// Issue a new secret (shown this once). With `grace_seconds` the old one keeps working
+    /// until the grace ends: deploy the new one meanwhile.
+    #[oai(
+        path = "/:client_id/rotate-secret",
+        method = "post",
+        operation_id = "rotateApplicationSecret"
+    )]
+    async fn rotate_secret(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        key: AdminKey,
+        client_id: Path<String>,
+        body: Json<RotateSecret>,
+    ) -> Result<Json<ApplicationOut>, AdminError> {
+        let actor = authenticate(&state, &key, req).await?;
+        let rotation = Rotation {
+            grace: body
+                .0
+                .grace_seconds
+                .map(|s| TimeDelta::seconds(i64::from(s))),
+            revoke_tokens: body.0.revoke_tokens,
+        };
+        let (app, secret) = applications::rotate_secret(
+            &state.db,
+            &actor,
+            &self::client_id(&client_id.0)?,
+            rotation,
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Json(ApplicationOut::new(&app, Some(&secret), &state)))
+    }
+
+    /// Delete an application.
+    #[oai(
+        path = "/:client_id",
+        method = "delete",
+        operation_id = "deleteApplication"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        key: AdminKey,
+        client_id: Path<String>,
+    ) -> Result<Deleted, AdminError> {
+        let actor = authenticate(&state, &key, req).await?;
+        applications::delete(
+            &state.db,
+            &actor,
+            &self::client_id(&client_id.0)?,
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Deleted::NoContent)
+    }
+}
