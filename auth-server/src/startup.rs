@@ -244,6 +244,21 @@ pub fn admin_routes(state: Arc<AppState>) -> impl Endpoint {
         .boxed()
         .around(|ep, req| async move {
             let mut resp = ep.get_response(req).await;
+            if resp.status() == poem::http::StatusCode::UNAUTHORIZED
+                && !resp
+                    .headers()
+                    .contains_key(poem::http::header::WWW_AUTHENTICATE)
+            {
+                // No bearer at all: poem-openapi refuses it before our handler runs.
+                resp = http::problem_response(
+                    poem::http::StatusCode::UNAUTHORIZED,
+                    "A valid admin key is required",
+                );
+                resp.headers_mut().insert(
+                    poem::http::header::WWW_AUTHENTICATE,
+                    poem::http::HeaderValue::from_static(crate::error::problem::ADMIN_CHALLENGE),
+                );
+            }
             resp.headers_mut().insert(
                 poem::http::header::CACHE_CONTROL,
                 poem::http::HeaderValue::from_static("no-store"),

@@ -114,7 +114,7 @@ pub fn framework_error(shape: ErrorShape, status: StatusCode) -> Response {
         ErrorShape::OAuth => oauth,
         ErrorShape::Problem => {
             let detail = match oauth.status() {
-                StatusCode::UNAUTHORIZED => "A valid admin key is required",
+                StatusCode::UNAUTHORIZED => "Authentication required",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                     "Unsupported content type: use application/json"
                 }

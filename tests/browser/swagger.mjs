@@ -1,10 +1,12 @@
 // Opens each service's Swagger UI in headless Chromium, checks every operation is listed,
 // authorises with a real token, runs "Try it out" on room creation and expects 201.
-// Env: AUTH_URL, ROOMS_URL, TOKEN, SCREENSHOT_DIR (git-ignored), CHROMIUM (default /usr/bin/chromium).
+// Then the admin API's: every operation listed, authorised with ADMIN_KEY, "Try it out" on the
+// application list (200).
+// Env: AUTH_URL, ROOMS_URL, TOKEN, ADMIN_URL, ADMIN_KEY, SCREENSHOT_DIR (git-ignored), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-const { AUTH_URL, ROOMS_URL, TOKEN } = process.env;
+const { AUTH_URL, ROOMS_URL, TOKEN, ADMIN_URL, ADMIN_KEY } = process.env;
 const shots = process.env.SCREENSHOT_DIR || "screenshots";
 mkdirSync(shots, { recursive: true });
 
@@ -61,7 +63,30 @@ try {
   const code = (await status.textContent()).trim();
   await page.screenshot({ path: `${shots}/rooms-api-try-it-out.png`, fullPage: false });
   if (!code.startsWith("201")) throw new Error(`Try it out on POST /rooms answered ${code}`);
-  console.log(`swagger: ${authOps.length} auth-server and ${roomOps.length} rooms-api operations listed; Try it out POST /rooms -> ${code}`);
+
+  await page.goto(`${ADMIN_URL}/docs`);
+  const adminOps = await operations(page);
+  expectAll(adminOps, ["POST /admin/v1/applications", "GET /admin/v1/applications",
+    "GET /admin/v1/applications/{client_id}", "PATCH /admin/v1/applications/{client_id}",
+    "DELETE /admin/v1/applications/{client_id}", "POST /admin/v1/applications/{client_id}/rotate-secret",
+    "POST /admin/v1/users", "GET /admin/v1/users", "GET /admin/v1/users/{id}", "PATCH /admin/v1/users/{id}",
+    "DELETE /admin/v1/users/{id}", "GET /admin/v1/signing-keys", "POST /admin/v1/signing-keys/rotate",
+    "POST /admin/v1/signing-keys/{kid}/retire", "GET /admin/v1/admin-keys", "DELETE /admin/v1/admin-keys/{id}",
+    "GET /admin/v1/audit-events"], "admin /docs");
+  await page.click("button.authorize");
+  await page.fill(".modal-ux input", ADMIN_KEY);
+  await page.click(".modal-ux .auth-btn-wrapper button.authorize");
+  await page.click(".modal-ux button.btn-done");
+  const list = page.locator(".opblock-get").filter({ hasText: "/admin/v1/applications" }).first();
+  await list.locator(".opblock-summary").click();
+  await list.locator("button.try-out__btn").click();
+  await list.locator("button.execute").click();
+  const listStatus = list.locator(".live-responses-table tbody .response-col_status").first();
+  await listStatus.waitFor({ timeout: 30000 });
+  const listCode = (await listStatus.textContent()).trim();
+  await page.screenshot({ path: `${shots}/admin-try-it-out.png`, fullPage: false });
+  if (!listCode.startsWith("200")) throw new Error(`Try it out on GET /admin/v1/applications answered ${listCode}`);
+  console.log(`swagger: ${authOps.length} auth-server, ${roomOps.length} rooms-api and ${adminOps.length} admin operations listed; Try it out POST /rooms -> ${code}, GET /admin/v1/applications -> ${listCode}`);
 } finally {
   await browser.close();
 }

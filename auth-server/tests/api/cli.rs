@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::helpers::{fresh_database_url, spawn_on};
 
-struct Cli {
+pub(crate) struct Cli {
     url: String,
     kek: String,
     _dir: Option<tempfile::TempDir>,
@@ -28,7 +28,7 @@ impl Cli {
         )
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_auth-server"))
             .env_clear()
             .env("AUTH_DATABASE_URL", &self.url)
@@ -38,7 +38,7 @@ impl Cli {
             .unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
         assert!(
             o.status.success(),
@@ -48,11 +48,11 @@ impl Cli {
         String::from_utf8(o.stdout).unwrap()
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
 
-    fn refused(&self, args: &[&str]) -> String {
+    pub(crate) fn refused(&self, args: &[&str]) -> String {
         let o = self.run(args);
         assert_eq!(o.status.code(), Some(1), "{args:?} should be refused");
         let err = String::from_utf8(o.stderr).unwrap();
@@ -407,7 +407,7 @@ async fn migrate_and_openapi_subcommands() {
 }
 
 /// A running server and a CLI on its database.
-async fn live() -> (crate::helpers::TestApp, Cli) {
+pub(crate) async fn live() -> (crate::helpers::TestApp, Cli) {
     use base64::Engine;
     use secrecy::ExposeSecret;
     let dir = tempfile::tempdir().unwrap();

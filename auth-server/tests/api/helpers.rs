@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The admin API's base URL.
+    pub admin_address: String,
     pub clock: Arc<ManualClock>,
     pub state: Arc<AppState>,
     pub database_url: String,
@@ -65,11 +67,13 @@ pub async fn spawn_on(
         .await
         .expect("build app");
     let port = app.port();
+    let admin_port = app.admin_port().unwrap_or(0);
     let state = app.state();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        admin_address: format!("http://127.0.0.1:{admin_port}"),
         clock,
         state,
         database_url: url,
@@ -81,6 +85,41 @@ pub async fn spawn_on(
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_address)
+    }
+
+    /// Creates an admin key as the CLI does; returns (its id, the key).
+    pub async fn admin_key(&self, name: &str) -> (Uuid, String) {
+        let (key, secret) = auth_server::domain::admin_keys::create(
+            &self.state.db,
+            &auth_server::domain::audit::Actor::Cli,
+            name,
+            self.state.clock.now(),
+        )
+        .await
+        .unwrap();
+        (key.id, secret.expose_secret().to_owned())
+    }
+
+    /// An admin API call with `key` (none if empty) and a JSON body (none if `Value::Null`).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, self.admin_url(path));
+        if !key.is_empty() {
+            req = req.bearer_auth(key);
+        }
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap()
     }
 
     /// Registers an application directly in the store (the CLI has its own tests).

@@ -3,6 +3,7 @@
 //! Black-box tests: each spawns the real auth-server on port 0 over a fresh database (SQLite,
 //! or PostgreSQL when TEST_DATABASE_URL is set) and talks HTTP to it.
 
+mod admin;
 mod cli;
 mod config;
 mod db_faults;

@@ -132,6 +132,7 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
         .env("AUTH_ISSUER", &auth_url)
         .env("RUST_LOG", "debug")
         .env("AUTH_METRICS_LISTEN", "127.0.0.1:0")
+        .env("AUTH_ADMIN_LISTEN", "127.0.0.1:0")
         .stderr(Stdio::from(std::fs::File::create(&auth_log).unwrap()))
         .spawn()
         .unwrap();

@@ -52,6 +52,7 @@ fn the_dev_script_starts_the_stack_and_its_printed_curl_creates_a_room() {
         .env("AUTH_PORT", auth_port.to_string())
         .env("ROOMS_PORT", rooms_port.to_string())
         .env("AUTH_METRICS_LISTEN", "127.0.0.1:0")
+        .env("AUTH_ADMIN_LISTEN", "127.0.0.1:0")
         .env("ROOMS_METRICS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

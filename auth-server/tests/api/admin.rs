@@ -1,0 +1,1176 @@
+//! docs/spec/admin-api.md: every admin operation over HTTP on the admin listener, its audit
+//! event, its 401 without a key, its problem details; rotation with a grace; per-application
+//! token lifetimes; the CLI and the API seeing each other's changes.
+
+use chrono::TimeDelta;
+use reqwest::Method;
+use serde_json::{Value, json};
+use shared::Clock;
+
+use crate::cli::live;
+use crate::helpers::{TestApp, TestClient, spawn_app, spawn_app_with};
+
+const PROBLEM: &str = "application/problem+json";
+
+/// Asserts an RFC 9457 answer with `status`; returns its body.
+async fn problem(r: reqwest::Response, status: u16) -> Value {
+    assert_eq!(r.status(), status, "expected {status}");
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with(PROBLEM), "content-type {ct}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], "about:blank");
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+    body
+}
+
+async fn ok(r: reqwest::Response, status: u16) -> Value {
+    let got = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// The audit events of one resource, oldest first.
+async fn events(app: &TestApp, key: &str, resource: &str, id: &str) -> Vec<Value> {
+    let path = format!("/admin/v1/audit-events?resource={resource}&resource_id={id}&limit=200");
+    let page = ok(app.admin(Method::GET, &path, key, Value::Null).await, 200).await;
+    page["items"].as_array().unwrap().clone()
+}
+
+fn client_of(app: &Value) -> TestClient {
+    TestClient {
+        client_id: app["client_id"].as_str().unwrap().to_owned(),
+        secret: app["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn create_app(app: &TestApp, key: &str, body: Value) -> Value {
+    ok(
+        app.admin(Method::POST, "/admin/v1/applications", key, body)
+            .await,
+        201,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_operation_needs_a_valid_admin_key() {
+    // 68 refusals from one source: past the default limits, which have their own test.
+    let app = spawn_app_with(|c| c.failure_limit = 1000).await;
+    let (id, key) = app.admin_key("ops").await;
+    let (_, revoked) = app.admin_key("old").await;
+    // Revoke "old" through the API.
+    let keys = ok(
+        app.admin(Method::GET, "/admin/v1/admin-keys", &key, Value::Null)
+            .await,
+        200,
+    )
+    .await;
+    let old_id = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "old")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/admin-keys/{old_id}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        204,
+    )
+    .await;
+    let uuid = uuid::Uuid::new_v4();
+    let ops: Vec<(Method, String, Value)> = vec![
+        (Method::GET, "/admin/v1/applications".into(), Value::Null),
+        (
+            Method::POST,
+            "/admin/v1/applications".into(),
+            json!({"name": "x"}),
+        ),
+        (
+            Method::GET,
+            "/admin/v1/applications/abc".into(),
+            Value::Null,
+        ),
+        (
+            Method::PATCH,
+            "/admin/v1/applications/abc".into(),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/applications/abc/rotate-secret".into(),
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            "/admin/v1/applications/abc".into(),
+            Value::Null,
+        ),
+        (Method::GET, "/admin/v1/users".into(), Value::Null),
+        (
+            Method::POST,
+            "/admin/v1/users".into(),
+            json!({"email": "a@example.com"}),
+        ),
+        (Method::GET, format!("/admin/v1/users/{uuid}"), Value::Null),
+        (
+            Method::PATCH,
+            format!("/admin/v1/users/{uuid}"),
+            json!({"is_active": false}),
+        ),
+        (
+            Method::DELETE,
+            format!("/admin/v1/users/{uuid}"),
+            Value::Null,
+        ),
+        (Method::GET, "/admin/v1/signing-keys".into(), Value::Null),
+        (
+            Method::POST,
+            "/admin/v1/signing-keys/rotate".into(),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/signing-keys/k/retire".into(),
+            Value::Null,
+        ),
+        (Method::GET, "/admin/v1/admin-keys".into(), Value::Null),
+        (
+            Method::DELETE,
+            format!("/admin/v1/admin-keys/{id}"),
+            Value::Null,
+        ),
+        (Method::GET, "/admin/v1/audit-events".into(), Value::Null),
+    ];
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    for (method, path, body) in &ops {
+        for bad in ["", "not-a-key", wrong.as_str(), revoked.as_str()] {
+            let r = app.admin(method.clone(), path, bad, body.clone()).await;
+            let www = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = problem(r, 401).await;
+            assert_eq!(body["detail"], "A valid admin key is required");
+            assert!(
+                www.is_some_and(|w| w.starts_with("Bearer")),
+                "{method} {path}: a Bearer challenge"
+            );
+        }
+    }
+    // Nothing was changed by any of them.
+    let trail = ok(
+        app.admin(Method::GET, "/admin/v1/audit-events", &key, Value::Null)
+            .await,
+        200,
+    )
+    .await;
+    let actions: Vec<(&str, &str)> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("cli", "create"), ("cli", "create"), ("ops", "revoke")]
+    );
+}
+
+#[tokio::test]
+async fn wrong_admin_keys_are_limited_and_the_right_one_still_works() {
+    let app = spawn_app_with(|c| c.failure_limit = 3).await;
+    let (_, key) = app.admin_key("ops").await;
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = app
+            .admin(Method::GET, "/admin/v1/applications", &wrong, Value::Null)
+            .await;
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            problem(r, 429).await;
+        }
+    }
+    assert_eq!(&statuses[..3], [401, 401, 401]);
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    let r = app
+        .admin(Method::GET, "/admin/v1/applications", &key, Value::Null)
+        .await;
+    assert_eq!(r.status(), 200, "a correct key is never refused");
+}
+
+#[tokio::test]
+async fn applications_over_http_with_their_audit_trail() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("onboarding").await;
+    let user = "ada@example.com";
+    app.create_user(user).await;
+    let created = create_app(
+        &app,
+        &key,
+        json!({"name": "Calendar", "scopes": ["rooms:create", "rooms:list"], "domains": ["example.com"]}),
+    )
+    .await;
+    assert_eq!(created["name"], "Calendar");
+    assert_eq!(created["scopes"], json!(["rooms:create", "rooms:list"]));
+    assert_eq!(created["effective_token_ttl_seconds"], 3600);
+    assert_eq!(created["secrets"], json!([{"which": "current"}]));
+    let client = client_of(&created);
+    let cid = client.client_id.clone();
+    assert_eq!(app.token_basic(&client, user).await.status(), 200);
+
+    // Show never carries the secret.
+    let shown = ok(
+        app.admin(
+            Method::GET,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(shown.get("client_secret").is_none());
+    assert_eq!(shown["id"], created["id"]);
+
+    // Update: replace the scopes (one removed), rename, shorter tokens.
+    let token_before = app.access_token(&client, user).await;
+    let updated = ok(
+        app.admin(
+            Method::PATCH,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            json!({"name": "Calendar 2", "scopes": ["rooms:create"], "token_ttl_seconds": 600}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(updated["name"], "Calendar 2");
+    assert_eq!(updated["scopes"], json!(["rooms:create"]));
+    assert_eq!(updated["token_ttl_seconds"], 600);
+    app.clock.advance(TimeDelta::seconds(1));
+    let caller = app.create_client("tokens:introspect", &[]).await;
+    assert_eq!(
+        app.introspection(&caller, &token_before).await["active"],
+        false,
+        "a removed scope kills earlier tokens"
+    );
+    let r = app.token_basic(&client, user).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["expires_in"], 600);
+    assert_eq!(body["scope"], "rooms:create");
+
+    // Deactivate, reactivate.
+    for (active, status) in [(false, 401), (true, 200)] {
+        ok(
+            app.admin(
+                Method::PATCH,
+                &format!("/admin/v1/applications/{cid}"),
+                &key,
+                json!({"is_active": active}),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(app.token_basic(&client, user).await.status(), status);
+    }
+
+    // Rotate without a grace: the old secret is dead at once.
+    let rotated = ok(
+        app.admin(
+            Method::POST,
+            &format!("/admin/v1/applications/{cid}/rotate-secret"),
+            &key,
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let new_client = client_of(&rotated);
+    assert_ne!(new_client.secret, client.secret);
+    assert_eq!(app.token_basic(&client, user).await.status(), 401);
+    assert_eq!(app.token_basic(&new_client, user).await.status(), 200);
+
+    // Delete: 204, then 404 everywhere.
+    ok(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        204,
+    )
+    .await;
+    problem(
+        app.admin(
+            Method::GET,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert_eq!(app.token_basic(&new_client, user).await.status(), 401);
+
+    // The trail: every change, by this key, with before/after, never a secret.
+    let trail = events(&app, &key, "application", &cid).await;
+    let actions: Vec<&str> = trail
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create",
+            "update",
+            "update",
+            "update",
+            "rotate_secret",
+            "delete"
+        ]
+    );
+    assert!(trail.iter().all(|e| e["actor"] == "onboarding"));
+    assert_eq!(
+        trail[1]["changes"]["name"],
+        json!({"before": "Calendar", "after": "Calendar 2"})
+    );
+    assert_eq!(
+        trail[1]["changes"]["scopes"]["after"],
+        json!(["rooms:create"])
+    );
+    assert_eq!(trail[2]["changes"]["is_active"]["after"], false);
+    let all = serde_json::to_string(&trail).unwrap();
+    for secret in [&client.secret, &new_client.secret] {
+        assert!(!all.contains(secret.as_str()), "a secret in the trail");
+    }
+    assert!(!all.contains("argon2"), "a hash in the trail");
+}
+
+#[tokio::test]
+async fn application_lists_page_by_cursor_and_search_by_name() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("ops").await;
+    for name in [
+        "Alpha calendar",
+        "Beta LMS",
+        "gamma Calendar",
+        "Delta webinar",
+        "epsilon",
+    ] {
+        create_app(&app, &key, json!({"name": name})).await;
+        app.clock.advance(TimeDelta::milliseconds(5));
+    }
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/admin/v1/applications?limit=2&cursor={c}"),
+            None => "/admin/v1/applications?limit=2".into(),
+        };
+        let page = ok(app.admin(Method::GET, &path, &key, Value::Null).await, 200).await;
+        pages += 1;
+        for item in page["items"].as_array().unwrap() {
+            names.push(item["name"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        names,
+        [
+            "Alpha calendar",
+            "Beta LMS",
+            "gamma Calendar",
+            "Delta webinar",
+            "epsilon"
+        ]
+    );
+    let found = ok(
+        app.admin(
+            Method::GET,
+            "/admin/v1/applications?name=CALENDAR",
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let found: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["Alpha calendar", "gamma Calendar"]);
+    // LIKE's wildcards are matched literally.
+    let none = ok(
+        app.admin(
+            Method::GET,
+            "/admin/v1/applications?name=%25",
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(none["items"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_input_answers_problem_details() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("ops").await;
+    // 422 with per-field errors.
+    let cases = [
+        (
+            json!({"name": "x", "scopes": ["rooms:create", "rooms:fly"], "domains": ["not a domain"]}),
+            vec!["scopes[1]", "domains[0]"],
+        ),
+        (json!({"name": "  "}), vec!["name"]),
+        (
+            json!({"name": "x", "token_ttl_seconds": 3601}),
+            vec!["token_ttl_seconds"],
+        ),
+        (
+            json!({"name": "x", "token_ttl_seconds": 0}),
+            vec!["token_ttl_seconds"],
+        ),
+    ];
+    for (body, fields) in cases {
+        let r = app
+            .admin(Method::POST, "/admin/v1/applications", &key, body.clone())
+            .await;
+        let p = problem(r, 422).await;
+        let got: Vec<&str> = p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, fields, "{body}");
+    }
+    let created = create_app(&app, &key, json!({"name": "x", "domains": ["example.com"]})).await;
+    let cid = created["client_id"].as_str().unwrap();
+    let p = problem(
+        app.admin(
+            Method::POST,
+            &format!("/admin/v1/applications/{cid}/rotate-secret"),
+            &key,
+            json!({"grace_seconds": 31 * 86_400}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "grace_seconds");
+    // 400: what does not parse.
+    for path in [
+        "/admin/v1/applications?cursor=bm90LWEtY3Vyc29y",
+        "/admin/v1/applications?limit=0",
+        "/admin/v1/applications?limit=x",
+        "/admin/v1/users?email=nope",
+        "/admin/v1/audit-events?resource=planet",
+        "/admin/v1/audit-events?since=yesterday",
+        "/admin/v1/users/not-a-uuid",
+    ] {
+        problem(app.admin(Method::GET, path, &key, Value::Null).await, 400).await;
+    }
+    let r = app
+        .client
+        .post(app.admin_url("/admin/v1/applications"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    problem(r, 400).await;
+    let r = app
+        .client
+        .post(app.admin_url("/admin/v1/applications"))
+        .bearer_auth(&key)
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    problem(r, 415).await;
+    // 404: unknown ids, and no route.
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        "/admin/v1/applications/doesnotexist".to_owned(),
+        format!("/admin/v1/users/{unknown}"),
+        "/admin/v1/nothing-here".to_owned(),
+    ] {
+        problem(app.admin(Method::GET, &path, &key, Value::Null).await, 404).await;
+    }
+    problem(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/admin-keys/{unknown}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        404,
+    )
+    .await;
+    // 409: a duplicate e-mail; the signing key itself.
+    ok(
+        app.admin(
+            Method::POST,
+            "/admin/v1/users",
+            &key,
+            json!({"email": "dup@example.com", "external_sub": "1"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    problem(
+        app.admin(
+            Method::POST,
+            "/admin/v1/users",
+            &key,
+            json!({"email": "DUP@example.com"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let keys = ok(
+        app.admin(Method::GET, "/admin/v1/signing-keys", &key, Value::Null)
+            .await,
+        200,
+    )
+    .await;
+    let kid = keys[0]["kid"].as_str().unwrap();
+    problem(
+        app.admin(
+            Method::POST,
+            &format!("/admin/v1/signing-keys/{kid}/retire"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        409,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn users_over_http() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("support").await;
+    let client = app.create_client("rooms:create", &["example.com"]).await;
+    let created = ok(
+        app.admin(
+            Method::POST,
+            "/admin/v1/users",
+            &key,
+            json!({"email": "Grace@Example.com", "external_sub": "emp-7"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["external_sub"], "emp-7");
+    assert_eq!(created["is_active"], true);
+    let found = ok(
+        app.admin(
+            Method::GET,
+            "/admin/v1/users?email=grace@example.com",
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(found["items"][0]["id"], id.as_str());
+    assert_eq!(
+        ok(
+            app.admin(
+                Method::GET,
+                "/admin/v1/users?email=nobody@example.com",
+                &key,
+                Value::Null
+            )
+            .await,
+            200
+        )
+        .await["items"],
+        json!([])
+    );
+    let token = app.access_token(&client, "grace@example.com").await;
+    let path = format!("/admin/v1/users/{id}");
+    let off = ok(
+        app.admin(Method::PATCH, &path, &key, json!({"is_active": false}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(off["is_active"], false);
+    assert_eq!(
+        app.token_basic(&client, "grace@example.com").await.status(),
+        403
+    );
+    app.clock.advance(TimeDelta::seconds(1));
+    ok(
+        app.admin(Method::PATCH, &path, &key, json!({"is_active": true}))
+            .await,
+        200,
+    )
+    .await;
+    let token2 = app.access_token(&client, "grace@example.com").await;
+    let caller = app.create_client("tokens:introspect", &[]).await;
+    assert_eq!(app.introspection(&caller, &token).await["active"], false);
+    assert_eq!(app.introspection(&caller, &token2).await["active"], true);
+    // Delete: the tokens die, the user is gone, the e-mail is free again.
+    ok(
+        app.admin(Method::DELETE, &path, &key, Value::Null).await,
+        204,
+    )
+    .await;
+    assert_eq!(app.introspection(&caller, &token2).await["active"], false);
+    problem(app.admin(Method::GET, &path, &key, Value::Null).await, 404).await;
+    problem(
+        app.admin(Method::DELETE, &path, &key, Value::Null).await,
+        404,
+    )
+    .await;
+    assert_eq!(
+        app.token_basic(&client, "grace@example.com").await.status(),
+        404
+    );
+    ok(
+        app.admin(
+            Method::POST,
+            "/admin/v1/users",
+            &key,
+            json!({"email": "grace@example.com"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let trail = events(&app, &key, "user", &id).await;
+    let actions: Vec<&str> = trail
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["create", "deactivate", "activate", "delete"]);
+    assert_eq!(
+        trail[3]["changes"]["email"],
+        json!({"before": "Grace@Example.com", "after": null})
+    );
+}
+
+#[tokio::test]
+async fn signing_and_admin_keys_over_http() {
+    let app = spawn_app().await;
+    let (own_id, key) = app.admin_key("ops").await;
+    let (other_id, other) = app.admin_key("robot").await;
+    let first = ok(
+        app.admin(Method::GET, "/admin/v1/signing-keys", &key, Value::Null)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    let first_kid = first[0]["kid"].as_str().unwrap().to_owned();
+    let pending = ok(
+        app.admin(
+            Method::POST,
+            "/admin/v1/signing-keys/rotate",
+            &key,
+            json!({}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(pending["state"], "pending");
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == pending["kid"]),
+        "published at once by this replica"
+    );
+    let now = ok(
+        app.admin(
+            Method::POST,
+            "/admin/v1/signing-keys/rotate",
+            &key,
+            json!({"now": true}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(now["state"], "active");
+    let retired = ok(
+        app.admin(
+            Method::POST,
+            &format!("/admin/v1/signing-keys/{first_kid}/retire"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(retired["state"], "retired");
+    problem(
+        app.admin(
+            Method::POST,
+            &format!("/admin/v1/signing-keys/{first_kid}/retire"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        409,
+    )
+    .await;
+    let trail = ok(
+        app.admin(
+            Method::GET,
+            "/admin/v1/audit-events?resource=signing_key",
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let actions: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["rotate", "rotate", "retire"]);
+
+    // Admin keys: listed without secrets; revoking one stops it at once.
+    let listed = ok(
+        app.admin(Method::GET, "/admin/v1/admin-keys", &key, Value::Null)
+            .await,
+        200,
+    )
+    .await;
+    let text = listed.to_string();
+    assert!(!text.contains(&key[20..]) && !text.contains(&other[20..]));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    ok(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/admin-keys/{other_id}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        204,
+    )
+    .await;
+    problem(
+        app.admin(Method::GET, "/admin/v1/admin-keys", &other, Value::Null)
+            .await,
+        401,
+    )
+    .await;
+    problem(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/admin-keys/{other_id}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        409,
+    )
+    .await;
+    // A key may revoke itself.
+    ok(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/admin-keys/{own_id}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        204,
+    )
+    .await;
+    problem(
+        app.admin(Method::GET, "/admin/v1/admin-keys", &key, Value::Null)
+            .await,
+        401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_rotation_with_grace_keeps_both_secrets_until_it_ends() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("ops").await;
+    let user = "ada@example.com";
+    app.create_user(user).await;
+    let created = create_app(
+        &app,
+        &key,
+        json!({"name": "LMS", "scopes": ["rooms:list"], "domains": ["example.com"]}),
+    )
+    .await;
+    let old = client_of(&created);
+    let cid = old.client_id.clone();
+    let token_with_old = app.access_token(&old, user).await;
+    let rotated = ok(
+        app.admin(
+            Method::POST,
+            &format!("/admin/v1/applications/{cid}/rotate-secret"),
+            &key,
+            json!({"grace_seconds": 3600}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let new = client_of(&rotated);
+    let secrets = rotated["secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 2);
+    assert_eq!(secrets[1]["which"], "previous");
+    let until: chrono::DateTime<chrono::Utc> =
+        secrets[1]["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!((until - app.clock.now()).num_seconds(), 3600);
+    // Both work during the grace (each twice: the second from the verified-secret cache).
+    for c in [&old, &new, &old, &new] {
+        assert_eq!(app.token_basic(c, user).await.status(), 200);
+    }
+    let caller = app.create_client("tokens:introspect", &[]).await;
+    assert_eq!(
+        app.introspection(&caller, &token_with_old).await["active"],
+        true,
+        "a grace keeps the earlier tokens"
+    );
+    // One second before the end: still both; at the end: only the new one.
+    app.clock.advance(TimeDelta::seconds(3599));
+    assert_eq!(app.token_basic(&old, user).await.status(), 200);
+    app.clock.advance(TimeDelta::seconds(1));
+    let r = app.token_basic(&old, user).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    assert_eq!(app.token_basic(&new, user).await.status(), 200);
+    let shown = ok(
+        app.admin(
+            Method::GET,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(shown["secrets"], json!([{"which": "current"}]));
+}
+
+#[tokio::test]
+async fn the_cli_and_the_api_see_each_others_changes() {
+    let (app, cli) = live().await;
+    let (_, key) = app.admin_key("ops").await;
+    // CLI creates with a grace rotation and a lifetime; the API sees it all.
+    let made = cli.json(&[
+        "app",
+        "create",
+        "--name",
+        "From CLI",
+        "--scope",
+        "rooms:create",
+        "--domain",
+        "example.com",
+        "--token-ttl",
+        "900",
+        "--json",
+    ]);
+    let cid = made["client_id"].as_str().unwrap().to_owned();
+    let rotated = cli.json(&["app", "rotate-secret", &cid, "--grace", "2h", "--json"]);
+    assert_eq!(rotated["secrets"].as_array().unwrap().len(), 2);
+    let shown = ok(
+        app.admin(
+            Method::GET,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(shown["name"], "From CLI");
+    assert_eq!(shown["token_ttl_seconds"], 900);
+    assert_eq!(shown["secrets"].as_array().unwrap().len(), 2);
+    // The API changes it; the CLI sees it. (The server's test clock to the CLI's time, so
+    // the trail's order is the order of the changes.)
+    app.clock.set(chrono::Utc::now());
+    ok(
+        app.admin(
+            Method::PATCH,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            json!({"name": "From API", "token_ttl_seconds": null, "domains": ["example.com", "*.example.org"]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let after = cli.json(&["app", "show", &cid, "--json"]);
+    assert_eq!(after["name"], "From API");
+    assert_eq!(after["token_ttl_is_default"], true);
+    assert_eq!(after["domains"], json!(["example.com", "*.example.org"]));
+    let text = cli.ok(&["app", "show", &cid]);
+    assert!(text.contains("previous (valid until"), "{text}");
+    assert!(text.contains("last token:    never"), "{text}");
+    // Users and keys both ways.
+    cli.ok(&["user", "create", "--email", "cli@example.com"]);
+    let found = ok(
+        app.admin(
+            Method::GET,
+            "/admin/v1/users?email=cli@example.com",
+            &key,
+            Value::Null,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let uid = found["items"][0]["id"].as_str().unwrap().to_owned();
+    ok(
+        app.admin(
+            Method::PATCH,
+            &format!("/admin/v1/users/{uid}"),
+            &key,
+            json!({"is_active": false}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        cli.json(&["user", "show", &uid, "--json"])["is_active"],
+        false
+    );
+    cli.ok(&["user", "delete", "cli@example.com"]);
+    problem(
+        app.admin(
+            Method::GET,
+            &format!("/admin/v1/users/{uid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        404,
+    )
+    .await;
+    let keys = cli.json(&["admin-key", "list", "--json"]);
+    assert_eq!(keys[0]["name"], "ops");
+    assert!(keys[0].get("key").is_none());
+    let created = cli.json(&["admin-key", "create", "--name", "robot", "--json"]);
+    let robot = created["key"].as_str().unwrap();
+    assert_eq!(
+        app.admin(Method::GET, "/admin/v1/admin-keys", robot, Value::Null)
+            .await
+            .status(),
+        200
+    );
+    cli.refused(&["admin-key", "create", "--name", "robot"]);
+    cli.refused(&["admin-key", "create", "--name", "cli"]);
+    cli.ok(&["admin-key", "revoke", created["id"].as_str().unwrap()]);
+    assert_eq!(
+        app.admin(Method::GET, "/admin/v1/admin-keys", robot, Value::Null)
+            .await
+            .status(),
+        401
+    );
+    // The trail has both actors, in order.
+    let trail = events(&app, &key, "application", &cid).await;
+    let who: Vec<(&str, &str)> = trail
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            ("cli", "create"),
+            ("cli", "rotate_secret"),
+            ("ops", "update")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn per_application_lifetimes_are_honoured_and_bounded() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("ops").await;
+    let user = "ada@example.com";
+    app.create_user(user).await;
+    let created = create_app(
+        &app,
+        &key,
+        json!({"name": "short", "scopes": ["rooms:list"], "domains": ["example.com"], "token_ttl_seconds": 120}),
+    )
+    .await;
+    let client = client_of(&created);
+    let r = app.token_basic(&client, user).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["expires_in"], 120);
+    let (_, claims) = crate::helpers::decode_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+    // Back to the server's.
+    ok(
+        app.admin(
+            Method::PATCH,
+            &format!("/admin/v1/applications/{}", client.client_id),
+            &key,
+            json!({"token_ttl_seconds": null}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let body: Value = app.token_basic(&client, user).await.json().await.unwrap();
+    assert_eq!(body["expires_in"], 3600);
+}
+
+#[tokio::test]
+async fn the_last_token_time_is_recorded_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("ops").await;
+    let user = "ada@example.com";
+    app.create_user(user).await;
+    let created = create_app(
+        &app,
+        &key,
+        json!({"name": "busy", "scopes": ["rooms:list"], "domains": ["example.com"]}),
+    )
+    .await;
+    let client = client_of(&created);
+    let path = format!("/admin/v1/applications/{}", client.client_id);
+    assert_eq!(created["last_token_at"], Value::Null);
+    let last = || async {
+        for _ in 0..100 {
+            let shown = ok(app.admin(Method::GET, &path, &key, Value::Null).await, 200).await;
+            if let Some(t) = shown["last_token_at"].as_str() {
+                return t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("last_token_at never written");
+    };
+    assert_eq!(app.token_basic(&client, user).await.status(), 200);
+    let first = last().await;
+    assert!((app.clock.now() - first).num_seconds().abs() <= 1);
+    // Within the minute: not written again.
+    app.clock.advance(TimeDelta::seconds(30));
+    assert_eq!(app.token_basic(&client, user).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(last().await, first);
+    // After it: written.
+    app.clock.advance(TimeDelta::seconds(31));
+    assert_eq!(app.token_basic(&client, user).await.status(), 200);
+    let mut second = last().await;
+    for _ in 0..100 {
+        if second != first {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        second = last().await;
+    }
+    assert!(second > first, "{second} after {first}");
+}
+
+#[tokio::test]
+async fn swagger_ui_and_the_committed_spec_on_the_admin_listener() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.admin_url("/docs")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("swagger"));
+    let served: Value = app
+        .client
+        .get(app.admin_url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(served["paths"]["/admin/v1/applications"]["post"].is_object());
+    assert!(
+        served["components"]["securitySchemes"]["AdminKey"].is_object(),
+        "{}",
+        served["components"]
+    );
+    // Not on the public listener.
+    let r = app
+        .client
+        .get(app.url("/admin/v1/applications"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let yaml = auth_server::api::admin::service().spec_yaml();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/auth-admin.yaml");
+    if let Err(e) = server_kit::testing::check_committed(std::path::Path::new(path), &yaml) {
+        panic!("{e}");
+    }
+}
+
+#[tokio::test]
+async fn no_admin_listener_when_turned_off() {
+    let app = spawn_app_with(|c| c.admin_listen = None).await;
+    assert!(app.admin_address.ends_with(":0"));
+}
