@@ -2,11 +2,12 @@
 //!
 //! - `applications`: a second secret valid until a grace ends (rotation with overlap), an
 //!   optional per-application token lifetime, and when the application last obtained a token;
-//!   `(created_at, id)` for the admin list's cursor.
+//!   `(deleted_at, created_at, id)` for the admin list's cursor and the tombstone purge.
 //! - `users.deleted_at`: a deleted user is a tombstone (inactive, its e-mail replaced) so local
 //!   verifiers still learn from the feed that its tokens died.
 //! - `admin_keys`: the admin API's bearer keys, stored as SHA-256 digests.
-//! - `audit_events`: every administrative change, append-only.
+//! - `audit_events`: every administrative change, append-only, read along `(at, id)`,
+//!   `(resource, at, id)` or `(resource_id, at, id)`.
 //!
 //! SQLite alters one column per statement, so each column is its own `ALTER TABLE`.
 
@@ -24,6 +25,7 @@ enum Applications {
     Table,
     Id,
     CreatedAt,
+    DeletedAt,
     PreviousSecretHash,
     PreviousSecretExpiresAt,
     TokenTtlSeconds,
@@ -89,10 +91,13 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, table, columns) in [
+            // Live applications in the admin list's order (`deleted_at IS NULL` is its
+            // equality prefix), and the tombstone purge's range (`deleted_at < ?`).
             (
-                "idx_applications_created",
+                "idx_applications_deleted_created",
                 Applications::Table.into_iden(),
-                [
+                vec![
+                    Applications::DeletedAt.into_iden(),
                     Applications::CreatedAt.into_iden(),
                     Applications::Id.into_iden(),
                 ],
@@ -100,7 +105,7 @@ impl MigrationTrait for Migration {
             (
                 "idx_users_created",
                 Users::Table.into_iden(),
-                [Users::CreatedAt.into_iden(), Users::Id.into_iden()],
+                vec![Users::CreatedAt.into_iden(), Users::Id.into_iden()],
             ),
         ] {
             let mut index = Index::create();
@@ -160,6 +165,18 @@ impl MigrationTrait for Migration {
                     .col(AuditEvents::Id)
                     .to_owned(),
             )
+            .await?;
+        // One resource's history (`resource_id`, with or without `resource`).
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_audit_events_resource_id_at")
+                    .table(AuditEvents::Table)
+                    .col(AuditEvents::ResourceId)
+                    .col(AuditEvents::At)
+                    .col(AuditEvents::Id)
+                    .to_owned(),
+            )
             .await
     }
 
@@ -170,7 +187,7 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(AdminKeys::Table).to_owned())
             .await?;
-        for name in ["idx_applications_created", "idx_users_created"] {
+        for name in ["idx_applications_deleted_created", "idx_users_created"] {
             manager
                 .drop_index(Index::drop().name(name).to_owned())
                 .await?;

@@ -59,39 +59,41 @@ impl Problem {
 pub enum AdminError {
     /// The request does not parse (a body, a parameter, a cursor).
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
+    BadRequest(Json<Box<Problem>>),
     /// No admin key, or not a valid one.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    Unauthorized(
+        Json<Box<Problem>>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
     /// No such resource.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
+    NotFound(Json<Box<Problem>>),
     /// The change conflicts with the current state (a duplicate e-mail, the signing key).
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
+    Conflict(Json<Box<Problem>>),
     /// The request parses but a field's value is refused.
     #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
+    Unprocessable(Json<Box<Problem>>),
     /// The body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<Problem>),
+    UnsupportedMediaType(Json<Box<Problem>>),
     /// Too many failed admin authentications from this source.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    TooManyRequests(Json<Box<Problem>>, #[oai(header = "Retry-After")] u64),
     #[oai(status = 500, content_type = "application/problem+json")]
-    Internal(Json<Problem>),
+    Internal(Json<Box<Problem>>),
     /// The database is unavailable.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    Unavailable(Json<Box<Problem>>, #[oai(header = "Retry-After")] u64),
 }
 
 fn admin_bad_request(err: poem::Error) -> AdminError {
     use poem::http::StatusCode;
     match err.status() {
         StatusCode::UNAUTHORIZED => AdminError::unauthorized(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => AdminError::UnsupportedMediaType(Json(Problem::new(
-            415,
-            "Unsupported content type: use application/json",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AdminError::UnsupportedMediaType(Json(Box::new(
+            Problem::new(415, "Unsupported content type: use application/json"),
         ))),
         // poem-openapi's text names the parameter or the body and what was wrong with it
         // ("failed to parse parameter `limit`: …"), never server internals.
@@ -103,7 +105,7 @@ impl AdminError {
     pub fn bad_request(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
         let mut p = Problem::new(400, detail);
         p.errors = errors;
-        AdminError::BadRequest(Json(p))
+        AdminError::BadRequest(Json(Box::new(p)))
     }
 
     /// One refused field: 422 with its per-field error.
@@ -114,7 +116,7 @@ impl AdminError {
             field: field.to_owned(),
             message,
         }];
-        AdminError::Unprocessable(Json(p))
+        AdminError::Unprocessable(Json(Box::new(p)))
     }
 
     /// Several refused fields at once.
@@ -126,27 +128,27 @@ impl AdminError {
             .join("; ");
         let mut p = Problem::new(422, detail);
         p.errors = errors;
-        AdminError::Unprocessable(Json(p))
+        AdminError::Unprocessable(Json(Box::new(p)))
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        AdminError::NotFound(Json(Problem::new(404, detail)))
+        AdminError::NotFound(Json(Box::new(Problem::new(404, detail))))
     }
 
     pub fn conflict(detail: impl Into<String>) -> Self {
-        AdminError::Conflict(Json(Problem::new(409, detail)))
+        AdminError::Conflict(Json(Box::new(Problem::new(409, detail))))
     }
 
     pub fn unauthorized() -> Self {
         AdminError::Unauthorized(
-            Json(Problem::new(401, "A valid admin key is required")),
+            Json(Box::new(Problem::new(401, "A valid admin key is required"))),
             ADMIN_CHALLENGE.to_owned(),
         )
     }
 
     fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "admin request failed");
-        AdminError::Internal(Json(Problem::new(500, "Internal error")))
+        AdminError::Internal(Json(Box::new(Problem::new(500, "Internal error"))))
     }
 }
 
@@ -158,7 +160,7 @@ impl From<StoreError> for AdminError {
                 "database unavailable"
             );
             AdminError::Unavailable(
-                Json(Problem::new(503, "The database is unavailable")),
+                Json(Box::new(Problem::new(503, "The database is unavailable"))),
                 RETRY_AFTER_SECONDS,
             )
         } else {
@@ -175,10 +177,10 @@ impl From<AdminAuthError> for AdminError {
                 AdminError::unauthorized()
             }
             AdminAuthError::Limited { retry_after } => AdminError::TooManyRequests(
-                Json(Problem::new(
+                Json(Box::new(Problem::new(
                     429,
                     "Too many failed admin authentications, retry later",
-                )),
+                ))),
                 retry_after,
             ),
             AdminAuthError::Store(e) => e.into(),

@@ -262,7 +262,7 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Application>, StoreEr
 }
 
 /// At most `limit` applications after `after` in (created_at, id) order, read along
-/// `idx_applications_created`. `name_contains` filters case-insensitively on the way: a
+/// `idx_applications_deleted_created`. `name_contains` filters case-insensitively on the way: a
 /// search reads rows until it has `limit` matches (admin only; documented as such).
 pub async fn page(
     db: &impl ConnectionTrait,
@@ -285,7 +285,10 @@ pub async fn page(
             ),
         );
     }
+    // `deleted_at` leads the order (NULL for every row here): PostgreSQL walks the index in
+    // order only when the ORDER BY names its columns from the first.
     query
+        .order_by_asc(Column::DeletedAt)
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
         .limit(limit)

@@ -1174,3 +1174,164 @@ async fn no_admin_listener_when_turned_off() {
     let app = spawn_app_with(|c| c.admin_listen = None).await;
     assert!(app.admin_address.ends_with(":0"));
 }
+
+/// Every statement the admin API runs, EXPLAINed as it ran: no growing table read whole, no
+/// sort of its rows. A walk in index order that stops at `LIMIT` (a first page) costs
+/// O(page) and is allowed; the name search reads rows along that walk until it has a page of
+/// matches, documented as the one admin read that may cost O(applications).
+#[tokio::test]
+async fn no_admin_statement_scans_a_growing_table() {
+    use server_kit::testing::{plan_problems, record_statements, recorded_statements};
+    const GROWING: &[&str] = &["applications", "users", "revoked_tokens", "audit_events"];
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("ops").await;
+    record_statements();
+    let made = create_app(
+        &app,
+        &key,
+        json!({"name": "plans", "domains": ["example.com"]}),
+    )
+    .await;
+    let cid = made["client_id"].as_str().unwrap().to_owned();
+    let get = |path: String| {
+        let app = &app;
+        let key = &key;
+        async move { ok(app.admin(Method::GET, &path, key, Value::Null).await, 200).await }
+    };
+    let page = get("/admin/v1/applications?limit=1".into()).await;
+    let _ = get(format!(
+        "/admin/v1/applications?limit=1&cursor={}",
+        page["next_cursor"].as_str().unwrap_or("")
+    ))
+    .await;
+    get(format!("/admin/v1/applications/{cid}")).await;
+    ok(
+        app.admin(
+            Method::PATCH,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            json!({"name": "plans 2"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    ok(
+        app.admin(
+            Method::POST,
+            &format!("/admin/v1/applications/{cid}/rotate-secret"),
+            &key,
+            json!({"grace_seconds": 60}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let user = ok(
+        app.admin(
+            Method::POST,
+            "/admin/v1/users",
+            &key,
+            json!({"email": "p@example.com"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let users = get("/admin/v1/users?limit=1".into()).await;
+    if let Some(c) = users["next_cursor"].as_str() {
+        get(format!("/admin/v1/users?limit=1&cursor={c}")).await;
+    }
+    get("/admin/v1/users?email=p@example.com".into()).await;
+    get(format!("/admin/v1/users/{uid}")).await;
+    ok(
+        app.admin(
+            Method::PATCH,
+            &format!("/admin/v1/users/{uid}"),
+            &key,
+            json!({"is_active": false}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    ok(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/users/{uid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        204,
+    )
+    .await;
+    let events = get("/admin/v1/audit-events?limit=1".into()).await;
+    get(format!(
+        "/admin/v1/audit-events?limit=1&cursor={}",
+        events["next_cursor"].as_str().unwrap()
+    ))
+    .await;
+    get("/admin/v1/audit-events?resource=user&since=2020-01-01T00:00:00Z".into()).await;
+    get(format!("/admin/v1/audit-events?resource_id={cid}")).await;
+    get(format!(
+        "/admin/v1/audit-events?resource=application&resource_id={cid}"
+    ))
+    .await;
+    ok(
+        app.admin(
+            Method::DELETE,
+            &format!("/admin/v1/applications/{cid}"),
+            &key,
+            Value::Null,
+        )
+        .await,
+        204,
+    )
+    .await;
+
+    let mut checked = Vec::new();
+    let mut failures = Vec::new();
+    for stmt in recorded_statements() {
+        let sql = stmt.sql.trim_start().to_owned();
+        let verb = sql
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        if !matches!(verb.as_str(), "SELECT" | "UPDATE" | "DELETE") || sql == "SELECT 1" {
+            continue;
+        }
+        let limited = sql.contains(" LIMIT ");
+        let problems: Vec<String> = plan_problems(&app.state.db, &stmt, GROWING)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| {
+                // A walk in index order, stopped by LIMIT.
+                !(limited && (p.contains(" USING INDEX ") || p.contains("Scan of all of")))
+            })
+            .collect();
+        if !problems.is_empty() {
+            failures.push(format!("{sql}\n    -> {}", problems.join("; ")));
+        }
+        checked.push(sql);
+    }
+    assert!(
+        failures.is_empty(),
+        "full scans or sorts:\n{}",
+        failures.join("\n")
+    );
+    for needle in [
+        "\"audit_events\"",
+        "\"users\"",
+        "\"applications\"",
+        "\"admin_keys\"",
+    ] {
+        assert!(
+            checked.iter().any(|sql| sql.contains(needle)),
+            "no statement with {needle} was checked: {checked:#?}"
+        );
+    }
+}
