@@ -17,6 +17,18 @@ pub const ROUTES: &[&str] = &[
     "/readyz",
     "/openapi.json",
     "/docs",
+    // The admin listener's.
+    "/admin/v1/applications",
+    "/admin/v1/applications/{client_id}",
+    "/admin/v1/applications/{client_id}/rotate-secret",
+    "/admin/v1/users",
+    "/admin/v1/users/{id}",
+    "/admin/v1/signing-keys",
+    "/admin/v1/signing-keys/rotate",
+    "/admin/v1/signing-keys/{kid}/retire",
+    "/admin/v1/admin-keys",
+    "/admin/v1/admin-keys/{id}",
+    "/admin/v1/audit-events",
 ];
 
 #[derive(Debug, Clone)]
