@@ -152,7 +152,8 @@ def main():
         subprocess.run(["sh", os.path.join(ROOT, "deploy/postgres/init.sh")], env=init_env, check=True)
 
         auth_port, rooms_port = free_port(), free_port()
-        ports = {"8081": auth_port, "8082": rooms_port, "9081": free_port(), "9082": free_port()}
+        ports = {"8081": auth_port, "8082": rooms_port, "9081": free_port(), "9082": free_port(),
+                 "9091": free_port()}
 
         def rewrite(v):
             v = v.replace("@postgres:5432", "@127.0.0.1:5432").replace("auth-server:8081", f"127.0.0.1:{auth_port}")

@@ -33,7 +33,7 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     /// Per-field errors (400 and 422).
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<FieldError>,
 }
 

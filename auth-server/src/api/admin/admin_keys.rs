@@ -25,6 +25,7 @@ pub struct AdminKeyOut {
     /// The public part of the key (`adm_<key_id>_…`).
     pub key_id: String,
     pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

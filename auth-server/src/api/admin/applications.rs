@@ -41,11 +41,13 @@ pub struct ApplicationOut {
     pub domains: Vec<String>,
     pub is_active: bool,
     /// The application's own token lifetime, if set.
+    #[oai(skip_serializing_if_is_none)]
     pub token_ttl_seconds: Option<u32>,
     /// The lifetime its tokens get: its own, or the server's `TOKEN_TTL_SECONDS`.
     pub effective_token_ttl_seconds: u32,
     pub secrets: Vec<SecretInfo>,
     /// When it last obtained a token (to the minute).
+    #[oai(skip_serializing_if_is_none)]
     pub last_token_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -25,6 +25,7 @@ pub struct SigningKeyOut {
     pub created_at: DateTime<Utc>,
     /// When it signs (or signed) from.
     pub activates_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub superseded_at: Option<DateTime<Utc>>,
 }
 

@@ -24,9 +24,11 @@ pub struct UserOut {
     pub id: Uuid,
     pub email: String,
     /// The user's id in the operator's own system; absent for a provisional user.
+    #[oai(skip_serializing_if_is_none)]
     pub external_sub: Option<String>,
     pub is_active: bool,
     /// The application whose token request created this provisional user, if one did.
+    #[oai(skip_serializing_if_is_none)]
     pub created_by_client_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
