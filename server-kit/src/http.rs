@@ -452,45 +452,29 @@ impl Listeners {
         timeouts: crate::timeouts::Timeouts,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use crate::timeouts::TimedAcceptor;
-        use std::time::Duration;
-        let (stopped, stopping) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            stop.await;
-            let _ = stopped.send(true);
-        });
-        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let private = match (self.private, private) {
-            (Some((acceptor, _)), Some(ep)) => Some(
-                poem::Server::new_with_acceptor(TimedAcceptor::new(acceptor, &timeouts))
-                    .idle_timeout(timeouts.idle)
-                    .run_with_graceful_shutdown(
-                        ep,
-                        until(stopping.clone()),
-                        Some(Duration::from_secs(30)),
-                    ),
-            ),
+            (Some((acceptor, _)), Some(ep)) => Some((acceptor, ep)),
             _ => None,
         };
-        let stop = until(stopping);
-        let both = serve(self.api, api, self.metrics, metrics, timeouts, stop);
-        match private {
-            Some(private) => {
-                let (a, b) = tokio::join!(both, private);
-                a.and(b)
-            }
-            None => both.await,
-        }
+        serve(
+            self.api,
+            api,
+            private,
+            self.metrics,
+            metrics,
+            timeouts,
+            stop,
+        )
+        .await
     }
 }
 
-/// Serves the API and the metrics listener until `stop` resolves, then lets in-flight API
-/// requests finish (up to 30 s).
+/// Serves the API, the private API (if any) and the metrics listener until `stop` resolves,
+/// then lets in-flight API requests finish (up to 30 s).
 pub async fn serve(
     api_acceptor: poem::listener::TcpAcceptor,
     api: impl Endpoint + 'static,
+    private: Option<(poem::listener::TcpAcceptor, impl Endpoint + 'static)>,
     metrics_acceptor: poem::listener::TcpAcceptor,
     metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
     timeouts: crate::timeouts::Timeouts,
@@ -506,18 +490,36 @@ pub async fn serve(
     let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let metrics = poem::Server::new_with_acceptor(TimedAcceptor::new(metrics_acceptor, &timeouts))
-        .idle_timeout(timeouts.idle)
-        .run_with_graceful_shutdown(
-            crate::metrics::endpoint(metrics),
-            until(stopping.clone()),
-            Some(Duration::from_secs(5)),
-        );
-    let api = poem::Server::new_with_acceptor(TimedAcceptor::new(api_acceptor, &timeouts))
-        .idle_timeout(timeouts.idle)
-        .run_with_graceful_shutdown(api, until(stopping), Some(Duration::from_secs(30)));
-    let (api, metrics) = tokio::join!(api, metrics);
-    api.and(metrics)
+    let server = |acceptor| {
+        poem::Server::new_with_acceptor(TimedAcceptor::new(acceptor, &timeouts))
+            .idle_timeout(timeouts.idle)
+    };
+    let metrics = server(metrics_acceptor).run_with_graceful_shutdown(
+        crate::metrics::endpoint(metrics),
+        until(stopping.clone()),
+        Some(Duration::from_secs(5)),
+    );
+    let private = async {
+        match private {
+            Some((acceptor, ep)) => {
+                server(acceptor)
+                    .run_with_graceful_shutdown(
+                        ep,
+                        until(stopping.clone()),
+                        Some(Duration::from_secs(30)),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    let api = server(api_acceptor).run_with_graceful_shutdown(
+        api,
+        until(stopping.clone()),
+        Some(Duration::from_secs(30)),
+    );
+    let (api, private, metrics) = tokio::join!(api, private, metrics);
+    api.and(private).and(metrics)
 }
 
 /// Resolves on SIGTERM or Ctrl-C; the server then drains in-flight requests.
