@@ -31,7 +31,7 @@ pub const MAX_GRACE: TimeDelta = TimeDelta::days(30);
 pub enum AppError {
     #[error("no application with client_id {0}")]
     NotFound(ClientId),
-    #[error("name must be 1 to 255 characters")]
+    #[error("name must be 1 to 255 characters, none of them a control character")]
     InvalidName,
     #[error("application has no domain {0}")]
     NoSuchDomain(DomainPattern),
@@ -87,7 +87,9 @@ pub struct Rotation {
 
 fn valid_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 255 {
+    // No control characters: a NUL can't be stored in PostgreSQL text (it answered 500), and a
+    // line break would forge lines in the CLI's listings.
+    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(AppError::InvalidName);
     }
     Ok(name.to_owned())
@@ -186,6 +188,13 @@ pub async fn page(
     page: PageRequest,
 ) -> Result<Page<Application>, AppError> {
     let name = name.map(str::trim).filter(|n| !n.is_empty());
+    // A name holds no control character (`valid_name`): such a search matches nothing, and a
+    // NUL would be a database error on PostgreSQL.
+    if name.is_some_and(|n| n.chars().any(char::is_control)) {
+        return Ok(Page::from_rows(Vec::new(), &page, |a: &Application| {
+            (a.created_at, a.id)
+        }));
+    }
     let rows = store::page(db, page.after(), name, page.fetch()).await?;
     Ok(Page::from_rows(rows, &page, |a| (a.created_at, a.id)))
 }

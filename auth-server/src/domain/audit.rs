@@ -131,6 +131,17 @@ pub async fn list(
     query: Query,
     page: PageRequest,
 ) -> Result<Page<AuditEvent>, StoreError> {
+    // Resource ids are at most 64 printable characters: another one matches nothing (and a
+    // NUL would be a database error on PostgreSQL).
+    if query
+        .resource_id
+        .as_deref()
+        .is_some_and(|id| id.chars().count() > 64 || id.chars().any(char::is_control))
+    {
+        return Ok(Page::from_rows(Vec::new(), &page, |e: &AuditEvent| {
+            (e.at, e.id)
+        }));
+    }
     let filter = Filter {
         resource: query.resource.map(|r| r.as_str().to_owned()),
         resource_id: query.resource_id,

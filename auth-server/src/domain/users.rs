@@ -25,6 +25,8 @@ pub enum UserError {
     Exists(String),
     #[error("another user already has this sub")]
     SubTaken,
+    #[error("sub must be at most 255 characters, none of them a control character")]
+    InvalidSub,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -58,6 +60,13 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<User, UserError> {
     let sub = sub.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    // The column holds 255 characters and PostgreSQL text no NUL: refused here, not as a 500.
+    if sub
+        .as_deref()
+        .is_some_and(|s| s.chars().count() > 255 || s.chars().any(char::is_control))
+    {
+        return Err(UserError::InvalidSub);
+    }
     let tx = db_store::begin(db).await?;
     let (mut user, created) = store::insert_if_absent(&tx, email, sub.clone(), None, now)
         .await

@@ -225,6 +225,7 @@ impl From<UserError> for AdminError {
         match e {
             UserError::NotFound(_) | UserError::NoSuchId(_) => AdminError::not_found(e.to_string()),
             UserError::Exists(_) | UserError::SubTaken => AdminError::conflict(e.to_string()),
+            UserError::InvalidSub => AdminError::field("external_sub", e.to_string()),
             UserError::Store(e) => e.into(),
         }
     }

@@ -525,6 +525,42 @@ async fn bad_input_answers_problem_details() {
         .await
         .unwrap();
     problem(r, 415).await;
+    // Characters no column can hold, and values longer than one: refused per field (or, in a
+    // search, matching nothing), never a database error.
+    for (body, field) in [
+        (json!({"name": "nul\u{0}byte"}), "name"),
+        (json!({"name": "line\nbreak"}), "name"),
+    ] {
+        let p = problem(
+            app.admin(Method::POST, "/admin/v1/applications", &key, body)
+                .await,
+            422,
+        )
+        .await;
+        assert_eq!(p["errors"][0]["field"], field);
+    }
+    for sub in ["x".repeat(256), "nul\u{0}".to_owned()] {
+        let p = problem(
+            app.admin(
+                Method::POST,
+                "/admin/v1/users",
+                &key,
+                json!({"email": "sub@example.com", "external_sub": sub}),
+            )
+            .await,
+            422,
+        )
+        .await;
+        assert_eq!(p["errors"][0]["field"], "external_sub");
+    }
+    for path in [
+        "/admin/v1/applications?name=%00",
+        "/admin/v1/audit-events?resource_id=%00",
+        "/admin/v1/audit-events?resource=user&resource_id=%00",
+    ] {
+        let page = ok(app.admin(Method::GET, path, &key, Value::Null).await, 200).await;
+        assert_eq!(page["items"], json!([]), "{path}");
+    }
     // 404: unknown ids, and no route.
     let unknown = uuid::Uuid::new_v4();
     for path in [
