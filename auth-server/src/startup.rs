@@ -172,6 +172,22 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     }))
 }
 
+/// The input checks both listeners run, inside their outer context: paths without a trailing
+/// slash, JSON keys and query parameters named once, the body cap and its read deadline.
+/// Boxed: it cuts the nested future type in two (without it the layout of the outer middleware
+/// futures exceeds the compiler's query depth limit).
+fn guarded(
+    ep: impl Endpoint<Output = poem::Response> + 'static,
+    body_read: Duration,
+) -> poem::endpoint::BoxEndpoint<'static> {
+    ep.with(NormalizePath::new(TrailingSlash::Trim))
+        .around(http::refuse_duplicate_json_keys)
+        .around(http::refuse_repeated_query)
+        .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
+        .around(move |ep, req| timeouts::body_read_deadline(body_read, ep, req))
+        .boxed()
+}
+
 /// The whole route table, wrapped in the middleware every request passes through.
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let api = api::service(&state.config.issuer);
@@ -183,20 +199,13 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         state.config.timeouts.max_in_flight,
     ));
     let body_read = state.config.timeouts.body_read;
-    Route::new()
+    let routes = Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state)
-        .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
-        .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(http::refuse_duplicate_json_keys)
-        .around(http::refuse_repeated_query)
-        .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
-        .around(move |ep, req| timeouts::body_read_deadline(body_read, ep, req))
-        // Boxing here cuts the nested future type in two: without it the layout of the
-        // outer middleware futures exceeds the compiler's query depth limit.
-        .boxed()
+        .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req));
+    guarded(routes, body_read)
         .around(|ep, req| async move {
             // Outside the body limit, so a 413 from the token endpoint carries it too.
             let no_store = is_token_path(req.uri().path());
@@ -231,17 +240,12 @@ pub fn admin_routes(state: Arc<AppState>) -> impl Endpoint {
         state.config.timeouts.max_in_flight,
     ));
     let body_read = state.config.timeouts.body_read;
-    Route::new()
+    let routes = Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
-        .data(state)
-        .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(http::refuse_duplicate_json_keys)
-        .around(http::refuse_repeated_query)
-        .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
-        .around(move |ep, req| timeouts::body_read_deadline(body_read, ep, req))
-        .boxed()
+        .data(state);
+    guarded(routes, body_read)
         .around(|ep, req| async move {
             let mut resp = ep.get_response(req).await;
             if resp.status() == poem::http::StatusCode::UNAUTHORIZED

@@ -63,6 +63,52 @@ enum AuditEvents {
     Changes,
 }
 
+/// (name, table, columns): the order each admin list and the tombstone purge read in.
+fn indexes() -> Vec<(&'static str, DynIden, Vec<DynIden>)> {
+    vec![
+        // Live applications in the admin list's order (`deleted_at IS NULL` is its
+        // equality prefix), and the tombstone purge's range (`deleted_at < ?`).
+        (
+            "idx_applications_deleted_created",
+            Applications::Table.into_iden(),
+            vec![
+                Applications::DeletedAt.into_iden(),
+                Applications::CreatedAt.into_iden(),
+                Applications::Id.into_iden(),
+            ],
+        ),
+        (
+            "idx_users_created",
+            Users::Table.into_iden(),
+            vec![Users::CreatedAt.into_iden(), Users::Id.into_iden()],
+        ),
+        (
+            "idx_audit_events_at",
+            AuditEvents::Table.into_iden(),
+            vec![AuditEvents::At.into_iden(), AuditEvents::Id.into_iden()],
+        ),
+        (
+            "idx_audit_events_resource_at",
+            AuditEvents::Table.into_iden(),
+            vec![
+                AuditEvents::Resource.into_iden(),
+                AuditEvents::At.into_iden(),
+                AuditEvents::Id.into_iden(),
+            ],
+        ),
+        // One resource's history (`resource_id`, with or without `resource`).
+        (
+            "idx_audit_events_resource_id_at",
+            AuditEvents::Table.into_iden(),
+            vec![
+                AuditEvents::ResourceId.into_iden(),
+                AuditEvents::At.into_iden(),
+                AuditEvents::Id.into_iden(),
+            ],
+        ),
+    ]
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -90,31 +136,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (name, table, columns) in [
-            // Live applications in the admin list's order (`deleted_at IS NULL` is its
-            // equality prefix), and the tombstone purge's range (`deleted_at < ?`).
-            (
-                "idx_applications_deleted_created",
-                Applications::Table.into_iden(),
-                vec![
-                    Applications::DeletedAt.into_iden(),
-                    Applications::CreatedAt.into_iden(),
-                    Applications::Id.into_iden(),
-                ],
-            ),
-            (
-                "idx_users_created",
-                Users::Table.into_iden(),
-                vec![Users::CreatedAt.into_iden(), Users::Id.into_iden()],
-            ),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table(table);
-            for c in columns {
-                index.col(c);
-            }
-            manager.create_index(index).await?;
-        }
         manager
             .create_table(
                 Table::create()
@@ -145,39 +166,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_audit_events_at")
-                    .table(AuditEvents::Table)
-                    .col(AuditEvents::At)
-                    .col(AuditEvents::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_audit_events_resource_at")
-                    .table(AuditEvents::Table)
-                    .col(AuditEvents::Resource)
-                    .col(AuditEvents::At)
-                    .col(AuditEvents::Id)
-                    .to_owned(),
-            )
-            .await?;
-        // One resource's history (`resource_id`, with or without `resource`).
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_audit_events_resource_id_at")
-                    .table(AuditEvents::Table)
-                    .col(AuditEvents::ResourceId)
-                    .col(AuditEvents::At)
-                    .col(AuditEvents::Id)
-                    .to_owned(),
-            )
-            .await
+        for (name, table, columns) in indexes() {
+            let mut index = Index::create();
+            index.name(name).table(table);
+            for c in columns {
+                index.col(c);
+            }
+            manager.create_index(index).await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
