@@ -136,9 +136,11 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     .await
     .context("cannot load signing keys")?;
     let secrets = SecretVerifier::new(config.argon2_max_concurrent)?;
-    let failure_limits = FailureLimits::new(config.failure_limit, config.failure_window);
-    let (config_failure_limit, config_failure_window) =
-        (config.failure_limit, config.failure_window);
+    // Shared by every replica on PostgreSQL, in memory on SQLite (failure_limits.rs).
+    let failure_limits =
+        FailureLimits::for_database(&db, config.failure_limit, config.failure_window);
+    let admin_limits =
+        FailureLimits::for_database(&db, config.failure_limit, config.failure_window);
     let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
     let metrics = crate::metrics::AuthMetrics::new()?;
     let keys = Arc::new(keys);
@@ -167,7 +169,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         },
         own_tokens,
         policy,
-        admin_limits: FailureLimits::new(config_failure_limit, config_failure_window),
+        admin_limits,
         metrics,
     }))
 }
@@ -383,8 +385,27 @@ fn spawn_purge(state: Arc<AppState>) {
                 Ok(n) => tracing::info!(rows = n, "purged expired revocations and tombstones"),
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "purge failed"),
             }
+            if state.clients.limits.is_shared() {
+                sweep_failure_counters(&state.db, state.clock.now()).await;
+            }
         }
     });
+}
+
+/// Deletes shared failure counters whose window ended, a batch at a time. Every replica sweeps;
+/// two sweeping at once delete disjoint or already-deleted rows.
+async fn sweep_failure_counters(db: &crate::store::Db, now: chrono::DateTime<chrono::Utc>) {
+    const BATCH: u64 = 10_000;
+    loop {
+        match crate::store::failure_counters::sweep(db, now, BATCH).await {
+            Ok(n) if n == BATCH => continue,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "failure counter sweep failed");
+                break;
+            }
+        }
+    }
 }
 
 /// Re-reads the key table so rotations made by the CLI or another replica take effect.

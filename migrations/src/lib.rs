@@ -17,9 +17,10 @@ mod m20261201_000005_retire_signing_keys;
 mod m20261202_000006_feed_indexes;
 mod m20261202_000007_admin_api;
 mod m20261202_000103_room_list_index;
+mod m20261203_000008_failure_counters;
 
 /// The auth-server's tables: applications, users, signing keys, revoked tokens, admin keys,
-/// audit events.
+/// audit events, shared failure counters.
 pub struct AuthMigrator;
 
 #[async_trait::async_trait]
@@ -33,6 +34,7 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261201_000005_retire_signing_keys::Migration),
             Box::new(m20261202_000006_feed_indexes::Migration),
             Box::new(m20261202_000007_admin_api::Migration),
+            Box::new(m20261203_000008_failure_counters::Migration),
         ]
     }
 }

@@ -185,6 +185,7 @@ pub async fn authenticate(
     limits: &FailureLimits,
     presented: &SecretString,
     source: IpAddr,
+    now: DateTime<Utc>,
 ) -> Result<AdminKey, AdminAuthError> {
     let (key_id, secret) = split(presented.expose_secret());
     let found = match key_id {
@@ -195,11 +196,13 @@ pub async fn authenticate(
         .as_ref()
         .map_or_else(|| "0".repeat(64), |k| k.secret_digest.clone());
     let matches: bool = digest(secret).as_bytes().ct_eq(expected.as_bytes()).into();
-    let limit_key = format!("admin:{}", key_id.unwrap_or("-"));
-    let attempt = limits.begin(&limit_key, source);
     match found {
         Some(key) if matches && key.revoked_at.is_none() => Ok(key),
         _ => {
+            // Counted only when wrong: a digest comparison is cheap, so there is no
+            // verification to reserve a count for, and a correct key writes nothing.
+            let limit_key = format!("admin:{}", key_id.unwrap_or("-"));
+            let attempt = limits.begin(&limit_key, source, now).await?;
             let over = attempt.over_limit();
             let retry_after = attempt.retry_after();
             attempt.failed();

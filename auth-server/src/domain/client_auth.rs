@@ -227,7 +227,7 @@ async fn check(
         .inc();
     // Keys are bounded: an attacker's 10,000-character "client_id" is counted by a prefix.
     let limit_key: String = client_id.chars().take(64).collect();
-    let attempt = clients.limits.begin(&limit_key, source);
+    let attempt = clients.limits.begin(&limit_key, source, now).await?;
     let lane = if attempt.over_limit() {
         Lane::Reserved { source }
     } else {

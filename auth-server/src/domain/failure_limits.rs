@@ -1,6 +1,6 @@
 //! Brute-force limits on client authentication (docs/spec/security.md "Client authentication").
 //!
-//! Three counters, each in a bounded map whose entries expire with the window:
+//! Three counters per attempt, each kept for a window from its first attempt:
 //! - per (client_id, source): `limit`;
 //! - per client_id across all sources: `10 × limit` (distributed guessing);
 //! - per source across all client_ids: `10 × limit` (one address spraying random ids). IPv6
@@ -11,11 +11,20 @@
 //! refuse a request by itself: the caller verifies it on the reserved lane and refuses only a
 //! wrong secret (client_auth.rs), so guesses never lock out the real client. Unknown client_ids
 //! are counted exactly like known ones, so a 429 never says whether an id exists.
+//!
+//! Where the counters live follows the database: on SQLite (one process) in bounded maps in
+//! memory; on PostgreSQL in the `failure_counters` table every replica shares, so a fleet of N
+//! replicas has one limit, not N (one upsert per counted attempt, next to the argon2 run it
+//! guards; store/failure_counters.rs).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::{Db, StoreError, failure_counters};
 
 /// Entries per map. A flood of random client_ids from random sources fills them and then
 /// evicts the least used: memory stays under ~30 MiB for the three maps together.
@@ -29,19 +38,39 @@ type Counters<K> = moka::sync::Cache<K, Arc<AtomicU32>>;
 pub struct FailureLimits {
     limit: u32,
     window: Duration,
-    per_pair: Counters<(String, IpAddr)>,
-    per_client: Counters<String>,
-    per_source: Counters<IpAddr>,
+    counters: Store,
+}
+
+/// Where the counters are kept.
+#[derive(Debug)]
+enum Store {
+    Memory {
+        per_pair: Counters<(String, IpAddr)>,
+        per_client: Counters<String>,
+        per_source: Counters<IpAddr>,
+    },
+    Shared(Db),
 }
 
 /// One counted attempt. Dropped without `failed()`, its count is given back: a success, or a
 /// verification that never ran (argon2 busy), costs the client nothing.
 #[derive(Debug)]
 pub struct Attempt {
-    counters: [Arc<AtomicU32>; 3],
+    held: Held,
     over: bool,
     retry_after: u64,
     failed: bool,
+}
+
+#[derive(Debug)]
+enum Held {
+    Memory([Arc<AtomicU32>; 3]),
+    /// The database's keys and when they were counted (a give-back within that window).
+    Shared {
+        db: Db,
+        keys: [String; 3],
+        at: DateTime<Utc>,
+    },
 }
 
 impl Attempt {
@@ -63,10 +92,27 @@ impl Attempt {
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        if !self.failed {
-            for c in &self.counters {
-                // Never below zero, even if the entry was evicted and re-created meanwhile.
-                let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if self.failed {
+            return;
+        }
+        match &mut self.held {
+            Held::Memory(counters) => {
+                for c in counters.iter() {
+                    // Never below zero, even if the entry was evicted and re-created meanwhile.
+                    let _ =
+                        c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                }
+            }
+            Held::Shared { db, keys, at } => {
+                // Off the request path: the answer does not wait for the give-back.
+                let (db, keys, at) = (db.clone(), std::mem::take(keys), *at);
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        if let Err(e) = failure_counters::give_back(&db, &keys, at).await {
+                            tracing::warn!(error = %e, "failure counter give-back failed");
+                        }
+                    });
+                }
             }
         }
     }
@@ -87,6 +133,7 @@ fn source_key(source: IpAddr) -> IpAddr {
 }
 
 impl FailureLimits {
+    /// Counters in this process's memory (one process: SQLite, tests of the rules).
     pub fn new(limit: u32, window: Duration) -> Self {
         fn counters<K>(window: Duration) -> Counters<K>
         where
@@ -100,40 +147,112 @@ impl FailureLimits {
         Self {
             limit,
             window,
-            per_pair: counters(window),
-            per_client: counters(window),
-            per_source: counters(window),
+            counters: Store::Memory {
+                per_pair: counters(window),
+                per_client: counters(window),
+                per_source: counters(window),
+            },
         }
     }
 
-    /// Counts an attempt before its verification runs. The window of a key starts at its first
-    /// attempt.
-    pub fn begin(&self, client_id: &str, source: IpAddr) -> Attempt {
-        let source = source_key(source);
-        let fresh = || Arc::new(AtomicU32::new(0));
-        let counters = [
-            self.per_pair
-                .get_with((client_id.to_owned(), source), fresh),
-            self.per_client.get_with(client_id.to_owned(), fresh),
-            self.per_source.get_with(source, fresh),
-        ];
-        let ceiling = self.limit.saturating_mul(CEILING_FACTOR);
-        let limits = [self.limit, ceiling, ceiling];
-        let mut over = false;
-        for (c, limit) in counters.iter().zip(limits) {
-            // `>=` before the increment: the limit-th attempt still runs normally.
-            let before = c
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_add(1))
-                .unwrap_or(u32::MAX);
-            over |= before >= limit;
-        }
-        Attempt {
-            counters,
-            over,
-            retry_after: self.window.as_secs().max(1),
-            failed: false,
+    /// Counters where `db` keeps them for every replica (PostgreSQL), else in memory.
+    pub fn for_database(db: &Db, limit: u32, window: Duration) -> Self {
+        if crate::store::is_shared(db) {
+            Self {
+                limit,
+                window,
+                counters: Store::Shared(db.clone()),
+            }
+        } else {
+            Self::new(limit, window)
         }
     }
+
+    /// Whether the counters are shared by every replica.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.counters, Store::Shared(_))
+    }
+
+    /// Counts an attempt before its verification runs. The window of a key starts at its first
+    /// attempt. Fails only if the shared counters can't be reached (the database is down, and
+    /// with it the lookup this attempt needs anyway).
+    pub async fn begin(
+        &self,
+        client_id: &str,
+        source: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Attempt, StoreError> {
+        let source = source_key(source);
+        let ceiling = self.limit.saturating_mul(CEILING_FACTOR);
+        let limits = [self.limit, ceiling, ceiling];
+        let window_secs = self.window.as_secs().max(1);
+        match &self.counters {
+            Store::Memory {
+                per_pair,
+                per_client,
+                per_source,
+            } => {
+                let fresh = || Arc::new(AtomicU32::new(0));
+                let counters = [
+                    per_pair.get_with((client_id.to_owned(), source), fresh),
+                    per_client.get_with(client_id.to_owned(), fresh),
+                    per_source.get_with(source, fresh),
+                ];
+                let mut over = false;
+                for (c, limit) in counters.iter().zip(limits) {
+                    // `>=` before the increment: the limit-th attempt still runs normally.
+                    let before = c
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_add(1))
+                        .unwrap_or(u32::MAX);
+                    over |= before >= limit;
+                }
+                Ok(Attempt {
+                    held: Held::Memory(counters),
+                    over,
+                    retry_after: window_secs,
+                    failed: false,
+                })
+            }
+            Store::Shared(db) => {
+                let keys = shared_keys(client_id, source);
+                let window = chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(60));
+                let counted = failure_counters::count(db, &keys, now, now + window).await?;
+                let mut over = false;
+                let mut retry_after = 1;
+                for (c, limit) in counted.iter().zip(limits) {
+                    if c.count.saturating_sub(1) >= limit {
+                        over = true;
+                        // Until the window that refuses ends, not a whole new window.
+                        // Rounded up: a client told to come back in N s is not refused again.
+                        let left_ms = (c.expires_at - now).num_milliseconds();
+                        let left = (left_ms + 999).div_euclid(1000).max(1);
+                        retry_after = retry_after.max(u64::try_from(left).unwrap_or(1));
+                    }
+                }
+                Ok(Attempt {
+                    held: Held::Shared {
+                        db: db.clone(),
+                        keys,
+                        at: now,
+                    },
+                    over,
+                    retry_after: if over { retry_after } else { window_secs },
+                    failed: false,
+                })
+            }
+        }
+    }
+}
+
+/// The three rows an attempt counts on: pair, client_id, source. A NUL (which PostgreSQL text
+/// can't hold) is written as `\0`; client_ids come here cut to 64 characters.
+fn shared_keys(client_id: &str, source: IpAddr) -> [String; 3] {
+    let client = client_id.replace('\0', "\\0");
+    [
+        format!("p:{source}|{client}"),
+        format!("c:{client}"),
+        format!("s:{source}"),
+    ]
 }
 
 #[cfg(test)]
@@ -144,59 +263,83 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn per_pair_limit_per_client_and_per_source_ceilings() {
+    #[tokio::test]
+    async fn per_pair_limit_per_client_and_per_source_ceilings() {
         let l = FailureLimits::new(3, Duration::from_secs(60));
         let a = ip("10.0.0.1");
         for _ in 0..3 {
-            let t = l.begin("id", a);
+            let t = l.begin("id", a, Utc::now()).await.unwrap();
             assert!(!t.over_limit());
             t.failed();
         }
-        let t = l.begin("id", a);
+        let t = l.begin("id", a, Utc::now()).await.unwrap();
         assert!(t.over_limit());
         assert_eq!(t.retry_after(), 60);
         t.failed();
         // Another source still has room, until the per-client ceiling (30).
         let b = ip("10.0.0.2");
-        assert!(!l.begin("id", b).over_limit());
+        assert!(!l.begin("id", b, Utc::now()).await.unwrap().over_limit());
         for i in 0..27u8 {
-            l.begin("id", IpAddr::from([10, 1, 0, i])).failed();
+            l.begin("id", IpAddr::from([10, 1, 0, i]), Utc::now())
+                .await
+                .unwrap()
+                .failed();
         }
-        assert!(l.begin("id", b).over_limit());
-        assert!(!l.begin("other", b).over_limit());
+        assert!(l.begin("id", b, Utc::now()).await.unwrap().over_limit());
+        assert!(!l.begin("other", b, Utc::now()).await.unwrap().over_limit());
         // One source spraying client_ids meets its own ceiling (30) across ids.
         let c = ip("10.2.0.1");
         for i in 0..30 {
-            l.begin(&format!("random-{i}"), c).failed();
+            l.begin(&format!("random-{i}"), c, Utc::now())
+                .await
+                .unwrap()
+                .failed();
         }
-        assert!(l.begin("never-seen", c).over_limit());
+        assert!(
+            l.begin("never-seen", c, Utc::now())
+                .await
+                .unwrap()
+                .over_limit()
+        );
     }
 
-    #[test]
-    fn in_flight_attempts_count_and_successes_give_their_count_back() {
+    #[tokio::test]
+    async fn in_flight_attempts_count_and_successes_give_their_count_back() {
         let l = FailureLimits::new(2, Duration::from_secs(60));
         let a = ip("192.0.2.1");
         // Three concurrent attempts: the third is over before any has finished.
-        let first = l.begin("id", a);
-        let second = l.begin("id", a);
-        let third = l.begin("id", a);
+        let first = l.begin("id", a, Utc::now()).await.unwrap();
+        let second = l.begin("id", a, Utc::now()).await.unwrap();
+        let third = l.begin("id", a, Utc::now()).await.unwrap();
         assert!(!first.over_limit() && !second.over_limit());
         assert!(third.over_limit());
         drop((first, second, third)); // all succeeded
-        assert!(!l.begin("id", a).over_limit());
+        assert!(!l.begin("id", a, Utc::now()).await.unwrap().over_limit());
     }
 
-    #[test]
-    fn ipv6_sources_count_by_their_64() {
+    #[tokio::test]
+    async fn ipv6_sources_count_by_their_64() {
         let l = FailureLimits::new(1, Duration::from_secs(60));
         for i in 0..10u16 {
             let addr = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i]);
-            l.begin(&format!("id-{i}"), addr).failed();
+            l.begin(&format!("id-{i}"), addr, Utc::now())
+                .await
+                .unwrap()
+                .failed();
         }
         let same_64 = IpAddr::from([0x2001, 0xdb8, 0, 1, 0xffff, 0, 0, 1]);
-        assert!(l.begin("id-new", same_64).over_limit());
+        assert!(
+            l.begin("id-new", same_64, Utc::now())
+                .await
+                .unwrap()
+                .over_limit()
+        );
         let other_64 = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
-        assert!(!l.begin("id-new2", other_64).over_limit());
+        assert!(
+            !l.begin("id-new2", other_64, Utc::now())
+                .await
+                .unwrap()
+                .over_limit()
+        );
     }
 }

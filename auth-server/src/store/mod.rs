@@ -5,6 +5,7 @@ pub mod admin_keys;
 pub mod applications;
 pub mod audit;
 pub mod entity;
+pub mod failure_counters;
 pub mod keys;
 pub mod revocations;
 pub mod users;
@@ -34,6 +35,12 @@ impl StoreError {
         matches!(self, StoreError::Db(e)
             if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
     }
+}
+
+/// Whether several replicas may share this database: PostgreSQL. A SQLite file belongs to one
+/// process, so state every replica must see can stay in that process's memory.
+pub fn is_shared(db: &Db) -> bool {
+    db.get_database_backend() == sea_orm::DbBackend::Postgres
 }
 
 /// An open transaction: several writes that land together or not at all (a change and its

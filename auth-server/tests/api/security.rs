@@ -513,3 +513,83 @@ async fn an_oversized_token_request_is_not_cacheable_and_pages_cannot_be_framed(
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 }
+
+/// docs/spec/security.md "Client authentication": on PostgreSQL the failure limits are the
+/// fleet's, not each replica's. Two servers on one database; wrong guesses alternate between
+/// them and meet one limit. (A SQLite database belongs to one process: nothing to share.)
+#[tokio::test]
+async fn failure_limits_are_shared_by_replicas_on_postgres() {
+    // Replicas of one fleet share the key-encryption key (they read the same signing keys).
+    fn replica(c: &mut auth_server::config::Config) {
+        trusting_loopback(c);
+        c.key_encryption_key = Some(secrecy::SecretSlice::from(vec![7u8; 32]));
+    }
+    let a = spawn_app_with(replica).await;
+    if !a.database_url.starts_with("postgres") {
+        eprintln!("SQLite: one process, in-memory counters; the shared limit needs PostgreSQL");
+        return;
+    }
+    let b = crate::helpers::spawn_on(
+        a.database_url.clone(),
+        tempfile::tempdir().unwrap(),
+        replica,
+    )
+    .await;
+    assert!(a.state.clients.limits.is_shared() && b.state.clients.limits.is_shared());
+    let c = a.create_client("rooms:list", &[]).await;
+    a.create_user("jane@example.com").await;
+    let source = "198.51.100.40";
+    // Limit 3: the three wrong guesses spread over both replicas use up the one limit...
+    for replica in [&a, &b, &a] {
+        assert_error(
+            token_from(replica, &c, "wrong", source).await,
+            401,
+            "invalid_client",
+        )
+        .await;
+    }
+    // ...so the fourth is refused on either replica, with the shared window's Retry-After.
+    for replica in [&b, &a] {
+        let r = token_from(replica, &c, "wrong", source).await;
+        // Seconds left in the window the first guess opened (each test server has its own
+        // clock, started a moment apart).
+        let after: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((55..=60).contains(&after), "{after}");
+        assert_error(r, 429, "temporarily_unavailable").await;
+    }
+    // The right secret is never refused, on either replica, from the limited source.
+    for replica in [&a, &b] {
+        assert_eq!(
+            token_from(replica, &c, &c.secret, source).await.status(),
+            200
+        );
+    }
+    // The per-client ceiling (10 × 3) is the fleet's too: guesses from many sources, half on
+    // each replica, then one more from a fresh source is over it.
+    for i in 0..30u8 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let r = token_from(replica, &c, "wrong", &format!("203.0.113.{i}")).await;
+        assert!(matches!(r.status().as_u16(), 401 | 429), "{}", r.status());
+    }
+    let r = token_from(&b, &c, "wrong", "192.0.2.200").await;
+    assert_error(r, 429, "temporarily_unavailable").await;
+    // The counters are rows every replica reads: three keys per attempt, windows not ended.
+    let rows = b.state.db.clone();
+    let counted = auth_server::store::failure_counters::count(
+        &rows,
+        &[
+            format!("p:{source}|{}", c.client_id),
+            format!("c:{}", c.client_id),
+            format!("s:{source}"),
+        ],
+        shared::Clock::now(&*b.clock),
+        shared::Clock::now(&*b.clock) + chrono::Duration::seconds(60),
+    )
+    .await
+    .unwrap();
+    assert!(counted[0].count >= 6, "{counted:?}");
+}

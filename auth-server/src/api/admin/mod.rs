@@ -47,7 +47,14 @@ pub async fn authenticate(
 ) -> Result<Actor, AdminError> {
     let source = super::client::source_address(state, req);
     let presented = SecretString::from(key.0.token.clone());
-    let key = domain::authenticate(&state.db, &state.admin_limits, &presented, source).await?;
+    let key = domain::authenticate(
+        &state.db,
+        &state.admin_limits,
+        &presented,
+        source,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Actor::AdminKey(key.name))
 }
 
