@@ -19,6 +19,9 @@ pub enum JwksResponse {
     ),
 }
 
+/// How long a JWKS request waits for the key table before serving the loaded set.
+const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct KeysApi;
 
 #[OpenApi(tag = "crate::api::health::Tag::OAuth")]
@@ -26,6 +29,14 @@ impl KeysApi {
     /// Public signing keys (empty in HS256 mode).
     #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
     async fn jwks(&self, state: Data<&Arc<AppState>>) -> JwksResponse {
+        // Fresh from the table (publish-before-sign across replicas, signing.rs); if the
+        // database is slow or down, the loaded set is served: reading keys must go on.
+        let fresh = state.keys.publish_current(&state.db, state.clock.now());
+        match tokio::time::timeout(PUBLISH_WAIT, fresh).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "JWKS served from the loaded key set"),
+            Err(_) => tracing::warn!("JWKS served from the loaded key set: key table slow"),
+        }
         let ttl = TimeDelta::seconds(state.config.token_ttl_seconds);
         let body = state.keys.snapshot().jwks(state.clock.now(), ttl);
         JwksResponse::Ok(Json(body), "public, max-age=300".to_owned())

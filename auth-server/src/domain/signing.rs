@@ -286,6 +286,30 @@ impl KeyRing {
         }
     }
 
+    /// Makes sure this replica publishes every key the table holds before it answers a JWKS
+    /// request: one read of the live kids, and a refresh only when they differ from the loaded
+    /// set. Another replica may already sign with a key inserted a moment ago (`keys rotate
+    /// --now`, then its refresh); a verifier that sees its kid refetches the JWKS through the
+    /// load balancer, and whichever replica answers must have it. Waiting for this replica's
+    /// own refresh (`KEY_REFRESH_SECONDS`) would answer 401 meanwhile.
+    pub async fn publish_current(
+        &self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyError> {
+        if self.hs256.is_some() {
+            return Ok(());
+        }
+        let live = key_store::live_kids(db).await?;
+        let loaded = self.snapshot();
+        let same = live.len() == loaded.keys.len()
+            && live.iter().zip(&loaded.keys).all(|(kid, k)| *kid == k.kid);
+        if same {
+            return Ok(());
+        }
+        self.refresh(db, now).await
+    }
+
     /// Re-reads the key table and records supersessions.
     pub async fn refresh(
         &self,

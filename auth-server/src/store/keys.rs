@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::StoreError;
@@ -24,6 +25,19 @@ impl std::fmt::Debug for Model {
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<KeyRow>, StoreError> {
     Ok(Entity::find()
         .order_by_asc(Column::Generation)
+        .all(db)
+        .await?)
+}
+
+/// The kids of every key not retired, ascending by generation: what a replica must publish.
+/// Two small columns of a table of a few rows (one per rotation).
+pub async fn live_kids(db: &impl ConnectionTrait) -> Result<Vec<String>, StoreError> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Kid)
+        .filter(Column::RetiredAt.is_null())
+        .order_by_asc(Column::Generation)
+        .into_tuple()
         .all(db)
         .await?)
 }

@@ -120,6 +120,56 @@ async fn rotate_now_signs_at_the_next_refresh_and_other_replicas_agree() {
     );
 }
 
+/// Publish-before-sign across replicas: a key another replica already signs with is in this
+/// replica's JWKS at once, not after its own `KEY_REFRESH_SECONDS`; a retired one leaves it.
+#[tokio::test]
+async fn every_replica_publishes_a_key_as_soon_as_any_replica_signs_with_it() {
+    let app = spawn_app().await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    let mut config = test_config(app.database_url.clone());
+    config.key_encryption_key = app.state.config.key_encryption_key.clone();
+    let replica = auth_server::startup::build_state(config, app.clock.clone())
+        .await
+        .unwrap();
+    let old_kid = kids(&app.jwks().await)[0].clone();
+    let new_kid = replica
+        .keys
+        .rotate(&replica.db, app.clock.now(), true)
+        .await
+        .unwrap();
+    replica
+        .keys
+        .refresh(&replica.db, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        replica
+            .keys
+            .snapshot()
+            .signing_key(app.clock.now())
+            .unwrap()
+            .kid,
+        new_kid,
+        "the other replica signs with the new key"
+    );
+    // No refresh on `app`: its JWKS reads the table.
+    assert_eq!(
+        kids(&app.jwks().await),
+        vec![old_kid.clone(), new_kid.clone()]
+    );
+    // Having loaded it for the JWKS, it signs with it too.
+    assert_eq!(
+        decode_parts(&app.access_token(&c, "jane@example.com").await).0["kid"],
+        new_kid,
+        "the JWKS request loaded it"
+    );
+    auth_server::domain::signing::retire(&replica.db, &old_kid, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(kids(&app.jwks().await), vec![new_kid]);
+}
+
 #[tokio::test]
 async fn two_replicas_starting_on_an_empty_database_create_one_key() {
     let dir = tempfile::tempdir().unwrap();
