@@ -20,12 +20,17 @@ pub struct Application {
     state: Arc<AppState>,
 }
 
+/// The advisory lock this service's migrations run under on PostgreSQL ("roommigr" in ASCII;
+/// the other service's differs, so one sharing the database does not wait for it).
+const MIGRATION_LOCK: i64 = 0x726f_6f6d_6d69_6772;
+
 /// `warm`: connections opened now and kept (see `server_kit::db::connect`).
+/// Replicas starting together take turns (`migrate_exclusively`).
 pub async fn open_database(url: &str, warm: u32) -> anyhow::Result<DatabaseConnection> {
     let db = db::connect(url, warm)
         .await
         .context("cannot open ROOMS_DATABASE_URL")?;
-    RoomsMigrator::up(&db, None)
+    db::migrate_exclusively(&db, url, MIGRATION_LOCK, || RoomsMigrator::up(&db, None))
         .await
         .context("database migration failed")?;
     Ok(db)

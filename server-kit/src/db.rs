@@ -54,6 +54,68 @@ pub async fn connect(url: &str, warm: u32) -> Result<DatabaseConnection, DbErr> 
     Ok(db)
 }
 
+/// Runs `migrate` while holding a lock every process migrating the same database takes, so that
+/// replicas (or a server and the CLI) starting together take turns: the first applies the
+/// pending migrations, the others then find nothing pending. Without it, three starts at once on
+/// an empty database raced on the same `CREATE TABLE` or `seaql_migrations` row and all but one
+/// failed, on both databases.
+///
+/// PostgreSQL: an advisory lock (`lock`, one per service) held by a transaction on one pooled
+/// connection; it ends with the transaction, also if the process dies. SQLite: an exclusive
+/// `flock` on `<database file>.migrate-lock` (created 0600 beside it). Not on the database file
+/// itself: closing any other descriptor of that file would drop SQLite's own POSIX locks. An
+/// in-memory SQLite database is one process's own and needs none.
+pub async fn migrate_exclusively<F, Fut>(
+    db: &DatabaseConnection,
+    url: &str,
+    lock: i64,
+    migrate: F,
+) -> Result<(), DbErr>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), DbErr>>,
+{
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let tx = db.begin().await?;
+            tx.query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [lock.into()],
+            ))
+            .await?;
+            let result = migrate().await;
+            tx.commit().await?;
+            result
+        }
+        _ => match sqlite_path(url) {
+            Some(path) => {
+                let lock_path = format!("{path}.migrate-lock");
+                let file =
+                    tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                        use std::os::unix::fs::OpenOptionsExt;
+                        let file = std::fs::OpenOptions::new()
+                            .create(true)
+                            .truncate(false)
+                            .write(true)
+                            .mode(0o600)
+                            .open(&lock_path)?;
+                        file.lock()?;
+                        Ok(file)
+                    })
+                    .await
+                    .map_err(|e| DbErr::Custom(format!("migration lock: {e}")))?
+                    .map_err(|e| DbErr::Custom(format!("migration lock: {e}")))?;
+                let result = migrate().await;
+                drop(file);
+                result
+            }
+            None => migrate().await,
+        },
+    }
+}
+
 /// Creates an empty SQLite file readable by its owner only (0600): it will hold argon2 hashes
 /// and encrypted keys. SQLite gives its `-wal` and `-shm` files the database file's mode. An
 /// existing file is left as it is.

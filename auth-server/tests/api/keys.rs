@@ -170,6 +170,21 @@ async fn every_replica_publishes_a_key_as_soon_as_any_replica_signs_with_it() {
     assert_eq!(kids(&app.jwks().await), vec![new_kid]);
 }
 
+/// Replicas started together on a database nobody migrated yet (a fresh fleet, or the first
+/// start after an upgrade without `migrate`) take turns migrating: all of them start.
+#[tokio::test]
+async fn replicas_starting_together_on_an_unmigrated_database_all_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let open = || auth_server::startup::open_database(&url, 1);
+    let (a, b, c) = tokio::join!(open(), open(), open());
+    for r in [a, b, c] {
+        if let Err(e) = r {
+            panic!("a replica could not start: {e:#}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_replicas_starting_on_an_empty_database_create_one_key() {
     let dir = tempfile::tempdir().unwrap();

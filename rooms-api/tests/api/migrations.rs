@@ -1,5 +1,6 @@
 //! Upgrading a database that already holds rooms: the list index migration fills the copied
 //! columns and the counts from the rows that are there, so lists and counts are right at once.
+//! And replicas that start together migrate one after the other.
 
 use chrono::{TimeDelta, Utc};
 use migrations::{MigratorTrait, RoomsMigrator};
@@ -84,5 +85,20 @@ async fn existing_rooms_are_listed_and_counted_after_the_upgrade() {
             store::keyset_page(&db, v, None, 10).await.unwrap().len() as u64,
             n
         );
+    }
+}
+
+/// Replicas started together on a database nobody migrated yet take turns migrating
+/// (`server_kit::db::migrate_exclusively`): all of them start.
+#[tokio::test]
+async fn replicas_starting_together_on_an_unmigrated_database_all_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path(), "rooms").await.unwrap();
+    let open = || rooms_api::startup::open_database(&url, 1);
+    let (a, b, c) = tokio::join!(open(), open(), open());
+    for r in [a, b, c] {
+        if let Err(e) = r {
+            panic!("a replica could not start: {e:#}");
+        }
     }
 }
