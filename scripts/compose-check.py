@@ -61,6 +61,66 @@ def check_structure(compose):
         fail("Dockerfile must run as a non-root user")
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's merge tags (`!reset`, `!override`) that override files use."""
+
+
+ComposeLoader.add_constructor("!reset", lambda loader, node: None)
+ComposeLoader.add_constructor(
+    "!override",
+    lambda loader, node: loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node),
+)
+
+
+def check_scaled(compose, scaled):
+    """compose.scaled.yml: both services replicated behind one proxy whose HAProxy config is
+    valid, the proxy the only trusted X-Forwarded-For source, migrations run once before any
+    replica, and no replica publishing a host port (two would collide)."""
+    services = scaled.get("services", {})
+    proxy = services.get("proxy")
+    if not proxy:
+        fail("compose.scaled.yml: no proxy service")
+    proxy_ip = proxy.get("networks", {}).get("default", {}).get("ipv4_address")
+    if not proxy_ip:
+        fail("compose.scaled.yml: the proxy needs a fixed address (TRUSTED_PROXIES names it)")
+    cfg = None
+    for v in proxy.get("volumes", []):
+        host, _, target = v.partition(":")
+        if target.startswith("/usr/local/etc/haproxy/haproxy.cfg"):
+            cfg = os.path.join(ROOT, host)
+    if not cfg or not os.path.isfile(cfg):
+        fail("compose.scaled.yml: the proxy's haproxy.cfg is not mounted from the repository")
+    with open(cfg) as f:
+        text = f.read()
+    for name, port in (("auth-server", 8081), ("rooms-api", 8082)):
+        svc = services.get(name, {})
+        if svc.get("deploy", {}).get("replicas", 1) < 2:
+            fail(f"compose.scaled.yml: {name} needs deploy.replicas >= 2")
+        if "ports" not in svc or svc["ports"]:
+            fail(f"compose.scaled.yml: {name} must reset its published ports (replicas collide)")
+        if svc.get("environment", {}).get("TRUSTED_PROXIES") != proxy_ip:
+            fail(f"compose.scaled.yml: {name} must trust only the proxy ({proxy_ip})")
+        if f"{name}:{port}" not in text or "/readyz" not in text:
+            fail(f"haproxy.cfg must balance {name}:{port} with /readyz checks")
+        if name not in proxy.get("depends_on", {}):
+            fail(f"compose.scaled.yml: the proxy must wait for {name}")
+        migrate = "auth-migrate" if name == "auth-server" else "rooms-migrate"
+        m = services.get(migrate, {})
+        if m.get("command") != ["migrate"] or m.get("build", {}).get("target") != name:
+            fail(f"compose.scaled.yml: {migrate} must run `{name} migrate`")
+        if svc.get("depends_on", {}).get(migrate, {}).get("condition") != "service_completed_successfully":
+            fail(f"compose.scaled.yml: {name} must start after {migrate} completed")
+        for secret in m.get("secrets", []):
+            if secret not in compose.get("secrets", {}):
+                fail(f"compose.scaled.yml: {migrate} uses undeclared secret {secret}")
+    if services["rooms-api"].get("environment", {}).get("AUTH_SERVER_URL") != "http://proxy:8081":
+        fail("compose.scaled.yml: the rooms APIs must reach the auth-servers through the proxy")
+    if shutil.which("haproxy"):
+        r = subprocess.run(["haproxy", "-c", "-f", cfg], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"haproxy -c {cfg}: {r.stdout}{r.stderr}")
+
+
 def read_env_file(path):
     env = {}
     with open(path) as f:
@@ -122,7 +182,9 @@ def main():
     with open(os.path.join(ROOT, "compose.yml")) as f:
         compose = yaml.safe_load(f)
     check_structure(compose)
-    print("compose-check: compose.yml structure ok")
+    with open(os.path.join(ROOT, "compose.scaled.yml")) as f:
+        check_scaled(compose, yaml.load(f, Loader=ComposeLoader))
+    print("compose-check: compose.yml and compose.scaled.yml structure ok")
 
     if psql("select 1", check=False).returncode != 0:
         print("compose-check: PostgreSQL not reachable; wiring run skipped")

@@ -195,41 +195,35 @@ def bearer(t):
 # HAProxy
 
 
-HAPROXY_CFG = """
-global
-    stats socket {sock} mode 600 level admin
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-    timeout http-keep-alive 10s
-    option forwardfor
-    # Only a connection that failed is retried (the default retry-on: conn-failure), on the other
-    # server: a request that may have reached a server, a POST above all, is never sent twice.
-    retries 2
-    option redispatch
-    default-server inter 500ms fall 2 rise 2
-frontend auth
-    bind 127.0.0.1:{auth_port}
-    default_backend auth
-backend auth
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    server a1 127.0.0.1:{a1} check
-    server a2 127.0.0.1:{a2} check
-frontend rooms
-    bind 127.0.0.1:{rooms_port}
-    default_backend rooms
-backend rooms
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    server r1 127.0.0.1:{r1} check
-    server r2 127.0.0.1:{r2} check
-"""
+def haproxy_config(ports, sock):
+    """deploy/haproxy/haproxy.cfg (what compose.scaled.yml runs) with loopback addresses: the
+    same timeouts, retries, health checks and balancing, two static servers per backend in place
+    of Docker's DNS, and a stats socket for this script."""
+    with open("deploy/haproxy/haproxy.cfg") as f:
+        lines = f.read().splitlines()
+    out, skipping = [], False
+    servers = {"auth-server:8081": ("a1", "a2"), "rooms-api:8082": ("r1", "r2")}
+    for line in lines:
+        words = line.split()
+        if words[:1] == ["resolvers"]:
+            skipping = True
+            continue
+        if skipping:
+            if not line.strip():
+                skipping = False
+            continue
+        if words[:1] == ["global"]:
+            out += [line, f"    stats socket {sock} mode 600 level admin"]
+        elif words[:1] == ["default-server"]:
+            out.append(line.split(" resolvers ")[0])
+        elif words[:1] == ["bind"]:
+            port = {":8081": ports["auth_port"], ":8082": ports["rooms_port"]}[words[1]]
+            out.append(f"    bind 127.0.0.1:{port}")
+        elif words[:1] == ["server-template"]:
+            out += [f"    server {n} 127.0.0.1:{ports[n]} check" for n in servers[words[3]]]
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 class Haproxy:
@@ -237,7 +231,7 @@ class Haproxy:
         self.sock = os.path.join(WORK, "haproxy.sock")
         cfg = os.path.join(WORK, "haproxy.cfg")
         with open(cfg, "w") as f:
-            f.write(HAPROXY_CFG.format(sock=self.sock, **ports))
+            f.write(haproxy_config(ports, self.sock))
         self.proc = Proc("haproxy", ["haproxy", "-db", "-f", cfg], {})
 
     def command(self, line):
