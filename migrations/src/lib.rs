@@ -18,9 +18,10 @@ mod m20261202_000006_feed_indexes;
 mod m20261202_000007_admin_api;
 mod m20261202_000103_room_list_index;
 mod m20261203_000008_failure_counters;
+mod m20261204_000009_client_keys;
 
 /// The auth-server's tables: applications, users, signing keys, revoked tokens, admin keys,
-/// audit events, shared failure counters.
+/// audit events, shared failure counters, client keys and the assertion replay cache.
 pub struct AuthMigrator;
 
 #[async_trait::async_trait]
@@ -35,6 +36,7 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261202_000006_feed_indexes::Migration),
             Box::new(m20261202_000007_admin_api::Migration),
             Box::new(m20261203_000008_failure_counters::Migration),
+            Box::new(m20261204_000009_client_keys::Migration),
         ]
     }
 }

@@ -17,12 +17,38 @@ use super::entity::users::{Column as UserColumn, Entity as UserEntity};
 use super::{StoreError, users};
 use shared::Allowlist;
 
+/// How an application authenticates to the token, introspection and revocation endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// `client_secret_basic` or `client_secret_post`.
+    #[default]
+    ClientSecret,
+    /// A JWT signed by one of its keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecret => "client_secret",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [AuthMethod::ClientSecret, AuthMethod::PrivateKeyJwt]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
 /// An application as the domain sees it. `Debug` never shows the secret hash.
 #[derive(Clone)]
 pub struct Application {
     pub id: Uuid,
     pub client_id: ClientId,
     pub name: String,
+    /// Empty for an application registered without a secret (it authenticates with its keys).
     pub secret_hash: String,
     /// The secret a rotation with grace replaced, valid until `previous_secret_expires_at`.
     pub previous_secret_hash: Option<String>,
@@ -35,15 +61,27 @@ pub struct Application {
     pub token_ttl_seconds: Option<u32>,
     /// When it last obtained a token, to the minute (written at most once a minute).
     pub last_token_at: Option<DateTime<Utc>>,
+    pub auth_method: AuthMethod,
+    /// Its public keys, inline (a JWKS validated at registration)...
+    pub jwks: Option<String>,
+    /// ...or where to fetch them. At most one of the two is set.
+    pub jwks_uri: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Application {
     /// The stored secret hashes a presented secret may match at `now`: the current one, and
-    /// the previous one until its grace ends.
+    /// the previous one until its grace ends. None for an application that authenticates with
+    /// `private_key_jwt` (a secret it may still hold from before is not accepted).
     pub fn accepted_hashes(&self, now: DateTime<Utc>) -> Vec<&str> {
-        let mut hashes = vec![self.secret_hash.as_str()];
+        if self.auth_method != AuthMethod::ClientSecret {
+            return Vec::new();
+        }
+        let mut hashes: Vec<&str> = Some(self.secret_hash.as_str())
+            .filter(|h| !h.is_empty())
+            .into_iter()
+            .collect();
         if let (Some(previous), Some(until)) =
             (&self.previous_secret_hash, self.previous_secret_expires_at)
             && now < until
@@ -63,6 +101,8 @@ impl std::fmt::Debug for Application {
             .field("scopes", &self.scopes)
             .field("domains", &self.domains)
             .field("is_active", &self.is_active)
+            .field("auth_method", &self.auth_method)
+            .field("jwks_uri", &self.jwks_uri)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +130,14 @@ impl TryFrom<Model> for Application {
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(format!("application {}: {e}", m.id)))?,
             last_token_at: m.last_token_at,
+            auth_method: AuthMethod::parse(&m.token_endpoint_auth_method).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "application {}: unknown token_endpoint_auth_method",
+                    m.id
+                ))
+            })?,
+            jwks: m.jwks,
+            jwks_uri: m.jwks_uri,
             created_at: m.created_at,
             updated_at: m.updated_at,
         })
@@ -333,6 +381,9 @@ pub async fn insert(db: &impl ConnectionTrait, app: &Application) -> Result<(), 
         tokens_not_before: Set(app.tokens_not_before),
         token_ttl_seconds: Set(app.token_ttl_seconds.map(ttl_column)),
         last_token_at: Set(app.last_token_at),
+        token_endpoint_auth_method: Set(app.auth_method.as_str().to_owned()),
+        jwks: Set(app.jwks.clone()),
+        jwks_uri: Set(app.jwks_uri.clone()),
         deleted_at: Set(None),
         created_at: Set(app.created_at),
         updated_at: Set(app.updated_at),
@@ -368,6 +419,12 @@ pub async fn save(db: &impl ConnectionTrait, app: &Application) -> Result<(), St
         .col_expr(Column::Domains, Expr::value(app.domains.to_stored()))
         .col_expr(Column::IsActive, Expr::value(app.is_active))
         .col_expr(Column::TokensNotBefore, Expr::value(app.tokens_not_before))
+        .col_expr(
+            Column::TokenEndpointAuthMethod,
+            Expr::value(app.auth_method.as_str()),
+        )
+        .col_expr(Column::Jwks, Expr::value(app.jwks.clone()))
+        .col_expr(Column::JwksUri, Expr::value(app.jwks_uri.clone()))
         .col_expr(Column::UpdatedAt, Expr::value(app.updated_at))
         .filter(Column::Id.eq(app.id))
         .filter(Column::DeletedAt.is_null())

@@ -3,6 +3,7 @@
 
 pub mod admin_keys;
 pub mod applications;
+pub mod assertion_jtis;
 pub mod audit;
 pub mod entity;
 pub mod failure_counters;
