@@ -19,9 +19,10 @@ use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
 use uuid::Uuid;
 
 use super::audit::{self, Actor, Change, Resource};
+use super::client_keys::{self, KeysError};
 use super::client_secret;
 use super::paging::{Page, PageRequest};
-use crate::store::applications::{self as store, Application};
+use crate::store::applications::{self as store, Application, AuthMethod};
 use crate::store::{self as db_store, Conn, Db, StoreError};
 
 /// The longest grace a rotation may give the old secret.
@@ -40,10 +41,29 @@ pub enum AppError {
     #[error("grace must be at most 30 days")]
     InvalidGrace,
     #[error(transparent)]
+    InvalidKeys(#[from] KeysError),
+    #[error("private_key_jwt needs keys: give a JWKS or a jwks_uri")]
+    NeedsKeys,
+    #[error(
+        "this application has no secret: rotate its secret before it authenticates with client_secret"
+    )]
+    NeedsSecret,
+    #[error("an application without a secret authenticates with private_key_jwt")]
+    NoSecretNeedsKeyAuth,
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The CSPRNG or the hasher failed while minting a client_id or a secret.
     #[error("cannot mint credentials: {0}")]
     Mint(#[source] anyhow::Error),
+}
+
+/// An application's public keys as an operator gives them (validated on the way in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysInput {
+    /// A JWKS document (RFC 7517 §5).
+    Jwks(String),
+    /// Where the auth-server fetches the JWKS.
+    JwksUri(String),
 }
 
 /// A new application as asked for.
@@ -53,6 +73,11 @@ pub struct NewApp {
     pub scopes: ScopeSet,
     pub domains: Allowlist,
     pub token_ttl_seconds: Option<u32>,
+    pub keys: Option<KeysInput>,
+    /// Unsaid: `private_key_jwt` without a secret, `client_secret` otherwise.
+    pub auth_method: Option<AuthMethod>,
+    /// Registers no secret at all (needs keys; implies `private_key_jwt`).
+    pub no_secret: bool,
 }
 
 /// What `update` may change; every field empty or `None` changes nothing. The CLI adds and
@@ -73,6 +98,9 @@ pub struct Changes {
     pub active: Option<bool>,
     /// `Some(None)` goes back to the server's lifetime.
     pub token_ttl_seconds: Option<Option<u32>>,
+    /// `Some(None)` removes the keys.
+    pub keys: Option<Option<KeysInput>>,
+    pub auth_method: Option<AuthMethod>,
 }
 
 /// A secret rotation: with a grace, the old secret keeps working until it ends.
@@ -102,6 +130,43 @@ fn valid_ttl(ttl: Option<u32>, max: u32) -> Result<Option<u32>, AppError> {
     }
 }
 
+/// The stored form of `keys`: (jwks, jwks_uri), each checked.
+fn stored_keys(keys: Option<&KeysInput>) -> Result<(Option<String>, Option<String>), AppError> {
+    Ok(match keys {
+        None => (None, None),
+        Some(KeysInput::Jwks(text)) => (Some(client_keys::validate_jwks(text)?), None),
+        Some(KeysInput::JwksUri(uri)) => (None, Some(client_keys::validate_jwks_uri(uri)?)),
+    })
+}
+
+/// The rules that tie the method to the credentials: `private_key_jwt` needs keys,
+/// `client_secret` a secret.
+fn check_credentials(app: &Application) -> Result<(), AppError> {
+    let has_keys = app.jwks.is_some() || app.jwks_uri.is_some();
+    match app.auth_method {
+        AuthMethod::PrivateKeyJwt if !has_keys => Err(AppError::NeedsKeys),
+        AuthMethod::ClientSecret if app.secret_hash.is_empty() => Err(AppError::NeedsSecret),
+        _ => Ok(()),
+    }
+}
+
+/// The `kid`s of a stored JWKS, for the audit trail and views (public keys, but 16 KiB of
+/// them is noise).
+pub fn jwks_kids(jwks: &str) -> Vec<String> {
+    serde_json::from_str::<Value>(jwks)
+        .ok()
+        .and_then(|doc| doc.get("keys").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|k| {
+            k.get("kid")
+                .and_then(Value::as_str)
+                .unwrap_or("(no kid)")
+                .to_owned()
+        })
+        .collect()
+}
+
 fn mint_secret() -> Result<(SecretString, String), AppError> {
     let secret = client_secret::generate().map_err(|e| AppError::Mint(e.into()))?;
     let hash = client_secret::hash(&secret).map_err(|e| AppError::Mint(e.into()))?;
@@ -119,6 +184,10 @@ pub fn audit_view(app: &Application) -> Value {
         "token_ttl_seconds": app.token_ttl_seconds,
         "tokens_not_before": app.tokens_not_before,
         "previous_secret_expires_at": app.previous_secret_expires_at,
+        "token_endpoint_auth_method": app.auth_method.as_str(),
+        "has_secret": !app.secret_hash.is_empty(),
+        "jwks_kids": app.jwks.as_deref().map(jwks_kids),
+        "jwks_uri": app.jwks_uri,
     })
 }
 
@@ -132,17 +201,30 @@ fn change(app: &Application, action: &'static str, changes: Value) -> Change {
 }
 
 /// Registers an application and returns it with its secret — the only time the secret exists
-/// outside the caller's hands; the database keeps its argon2id hash.
+/// outside the caller's hands; the database keeps its argon2id hash. An application registered
+/// with keys and `no_secret` has no secret at all.
 pub async fn create(
     db: &Db,
     actor: &Actor,
     new: NewApp,
     max_ttl: u32,
     now: DateTime<Utc>,
-) -> Result<(Application, SecretString), AppError> {
+) -> Result<(Application, Option<SecretString>), AppError> {
     let name = valid_name(&new.name)?;
     let token_ttl_seconds = valid_ttl(new.token_ttl_seconds, max_ttl)?;
-    let (secret, secret_hash) = mint_secret()?;
+    let (jwks, jwks_uri) = stored_keys(new.keys.as_ref())?;
+    let auth_method = match (new.auth_method, new.no_secret) {
+        (Some(AuthMethod::ClientSecret), true) => return Err(AppError::NoSecretNeedsKeyAuth),
+        (Some(m), _) => m,
+        (None, true) => AuthMethod::PrivateKeyJwt,
+        (None, false) => AuthMethod::ClientSecret,
+    };
+    let (secret, secret_hash) = if new.no_secret {
+        (None, String::new())
+    } else {
+        let (secret, hash) = mint_secret()?;
+        (Some(secret), hash)
+    };
     let client_id = random::base62(CLIENT_ID_LEN)
         .map_err(|e| AppError::Mint(e.into()))
         .and_then(|raw| ClientId::parse(&raw).map_err(|e| AppError::Mint(e.into())))?;
@@ -159,9 +241,13 @@ pub async fn create(
         tokens_not_before: None,
         token_ttl_seconds,
         last_token_at: None,
+        auth_method,
+        jwks,
+        jwks_uri,
         created_at: now,
         updated_at: now,
     };
+    check_credentials(&app)?;
     let tx = db_store::begin(db).await?;
     store::insert(&tx, &app).await?;
     let diff = audit::diff(&Value::Null, &audit_view(&app));
@@ -238,14 +324,26 @@ pub fn apply(
     if let Some(active) = changes.active {
         next.is_active = active;
     }
+    if let Some(keys) = &changes.keys {
+        (next.jwks, next.jwks_uri) = stored_keys(keys.as_ref())?;
+    }
+    if let Some(method) = changes.auth_method {
+        next.auth_method = method;
+    }
+    check_credentials(&next)?;
     // A token for a user of a removed domain, or with a removed scope, must not outlive the
-    // removal; nor any token of a deactivated application (reactivation revives none).
+    // removal; nor any token of a deactivated application (reactivation revives none); nor,
+    // as with a new secret, any token obtained with credentials that no longer work (keys
+    // replaced or removed, the method switched). Keys added where there were none kill nothing.
     let lost_scope = !next.scopes.is_superset(app.scopes);
     let lost_domain = app
         .domains
         .iter()
         .any(|d| !next.domains.iter().any(|n| n == d));
-    if lost_scope || lost_domain || deactivated {
+    let had_keys = app.jwks.is_some() || app.jwks_uri.is_some();
+    let lost_credentials = next.auth_method != app.auth_method
+        || (had_keys && (next.jwks != app.jwks || next.jwks_uri != app.jwks_uri));
+    if lost_scope || lost_domain || deactivated || lost_credentials {
         next.tokens_not_before = Some(next_not_before(now));
     }
     next.updated_at = now;
@@ -285,7 +383,8 @@ pub fn with_secret(
         return Err(AppError::InvalidGrace);
     }
     let mut next = app.clone();
-    match grace {
+    // An application without a secret has no old one to keep.
+    match grace.filter(|_| !app.secret_hash.is_empty()) {
         Some(grace) => {
             next.previous_secret_hash = Some(std::mem::replace(&mut next.secret_hash, secret_hash));
             next.previous_secret_expires_at = Some(now + grace);
@@ -382,6 +481,9 @@ mod tests {
             tokens_not_before: None,
             token_ttl_seconds: None,
             last_token_at: None,
+            auth_method: AuthMethod::ClientSecret,
+            jwks: None,
+            jwks_uri: None,
             created_at: t0(),
             updated_at: t0(),
         }

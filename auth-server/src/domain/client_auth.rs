@@ -1,6 +1,8 @@
-//! Client authentication (RFC 6749 §2.3.1): `client_secret_basic` or `client_secret_post`,
-//! shared by every endpoint a client authenticates to. Unknown ids, malformed headers and wrong
-//! secrets all take one argon2 verification and produce the same error.
+//! Client authentication, shared by every endpoint a client authenticates to: a secret (RFC 6749
+//! §2.3.1, `client_secret_basic` or `client_secret_post`) or a JWT signed by one of the
+//! application's keys (`private_key_jwt`, RFC 7523 §2.2). Unknown ids, malformed headers and
+//! wrong secrets all take one argon2 verification and produce the same error; unknown ids and
+//! wrong signatures one signature verification. The failure limits count both kinds alike.
 
 use std::net::IpAddr;
 
@@ -12,6 +14,7 @@ use shared::basic_auth::{self, BasicAuthError};
 
 use std::sync::Arc;
 
+use super::assertions::{self, AssertionError, AssertionVerifier, Purpose};
 use super::client_secret::{Lane, SecretVerifier, VerifyError};
 use super::failure_limits::FailureLimits;
 use super::secret_cache::SecretCache;
@@ -27,6 +30,7 @@ pub struct ClientAuthenticator {
     pub cache: SecretCache,
     pub limits: FailureLimits,
     pub metrics: AuthMetrics,
+    pub assertions: AssertionVerifier,
 }
 
 /// Credentials as presented, before any lookup.
@@ -39,6 +43,18 @@ pub enum Presented {
         client_id: String,
         secret: SecretString,
     },
+    /// `client_assertion` (private_key_jwt); `client_id` is its `iss`, not yet verified.
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
+}
+
+/// The body fields of `private_key_jwt` (RFC 7521 §4.2), as received.
+#[derive(Default, Clone)]
+pub struct AssertionFields {
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,13 +63,46 @@ pub struct ConflictingCredentials(pub &'static str);
 
 /// Reads credentials from the `Authorization` header and the body fields. Both may name the
 /// client (some libraries send `client_id` in the body too), but only if they agree and the
-/// secret is sent once.
+/// credentials are sent once: a secret and an assertion together are refused.
 pub fn presented(
     authorization: Option<&str>,
     body_client_id: Option<&str>,
     body_client_secret: Option<String>,
+    assertion: AssertionFields,
 ) -> Result<Presented, ConflictingCredentials> {
     let basic = authorization.filter(|h| basic_auth::is_basic(h));
+    match (assertion.client_assertion_type, assertion.client_assertion) {
+        (None, None) => {}
+        (Some(kind), Some(jwt)) => {
+            if basic.is_some() || body_client_secret.is_some() {
+                return Err(ConflictingCredentials(
+                    "Client credentials must be sent once: a client_assertion or a secret, not both",
+                ));
+            }
+            if kind != shared::grant::CLIENT_ASSERTION_JWT_BEARER {
+                return Err(ConflictingCredentials(
+                    "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ));
+            }
+            let Some(iss) = assertions::claimed_issuer(&jwt) else {
+                return Ok(Presented::Malformed);
+            };
+            if body_client_id.is_some_and(|id| id != iss) {
+                return Err(ConflictingCredentials(
+                    "client_id in the body differs from the client assertion's iss",
+                ));
+            }
+            return Ok(Presented::Assertion {
+                client_id: iss,
+                assertion: jwt,
+            });
+        }
+        _ => {
+            return Err(ConflictingCredentials(
+                "client_assertion and client_assertion_type go together",
+            ));
+        }
+    }
     match basic {
         Some(header) => {
             if body_client_secret.is_some() {
@@ -99,6 +148,10 @@ pub enum AuthError {
     Busy(#[from] VerifyError),
     #[error("Too many failed authentications, retry later")]
     Limited { retry_after: u64 },
+    /// A client assertion with a good signature whose claims are refused: the caller holds
+    /// the key, so it is told which rule.
+    #[error("{0}")]
+    Assertion(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -130,7 +183,7 @@ pub async fn authenticate_with_user(
     user: Option<UserKey<'_>>,
     now: DateTime<Utc>,
 ) -> Result<(Application, Option<User>), AuthError> {
-    let (client_id, secret) = credentials(presented);
+    let (client_id, proof) = credentials(presented);
     let (app, user) = match (ClientId::parse(&client_id), user) {
         (Ok(id), Some(key)) => applications::find_with_user(db, &id, key)
             .await?
@@ -138,7 +191,7 @@ pub async fn authenticate_with_user(
         (Ok(id), None) => (applications::find_by_client_id(db, &id).await?, None),
         (Err(_), _) => (None, None),
     };
-    let app = check(clients, &client_id, secret, app, source, now).await?;
+    let app = prove(db, clients, &client_id, proof, app, source, now).await?;
     Ok((app, user))
 }
 
@@ -153,22 +206,158 @@ pub async fn authenticate_with_token(
     token: &TokenKey,
     now: DateTime<Utc>,
 ) -> Result<(Application, Option<WithUser>), AuthError> {
-    let (client_id, secret) = credentials(presented);
+    let (client_id, proof) = credentials(presented);
     let (app, found) = match ClientId::parse(&client_id) {
         Ok(id) => applications::find_caller_and_token(db, &id, token).await?,
         Err(_) => (None, None),
     };
-    let app = check(clients, &client_id, secret, app, source, now).await?;
+    let app = prove(db, clients, &client_id, proof, app, source, now).await?;
     Ok((app, found))
+}
+
+/// What proves the caller is the client.
+enum Proof {
+    Secret(SecretString),
+    Assertion(String),
 }
 
 /// Absent or malformed credentials authenticate as nobody: the same dummy argon2 and error as
 /// an unknown client_id.
-fn credentials(presented: Presented) -> (String, SecretString) {
+fn credentials(presented: Presented) -> (String, Proof) {
     match presented {
-        Presented::Credentials { client_id, secret } => (client_id, secret),
-        Presented::None | Presented::Malformed => {
-            (String::new(), SecretString::from(String::new()))
+        Presented::Credentials { client_id, secret } => (client_id, Proof::Secret(secret)),
+        Presented::Assertion {
+            client_id,
+            assertion,
+        } => (client_id, Proof::Assertion(assertion)),
+        Presented::None | Presented::Malformed => (
+            String::new(),
+            Proof::Secret(SecretString::from(String::new())),
+        ),
+    }
+}
+
+async fn prove(
+    db: &Db,
+    clients: &ClientAuthenticator,
+    client_id: &str,
+    proof: Proof,
+    app: Option<Application>,
+    source: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<Application, AuthError> {
+    match proof {
+        Proof::Secret(secret) => check(clients, client_id, secret, app, source, now).await,
+        Proof::Assertion(jwt) => check_assertion(
+            db,
+            clients,
+            client_id,
+            &jwt,
+            app,
+            Purpose::ClientAuth,
+            source,
+            now,
+        )
+        .await
+        .map(|(app, _)| app),
+    }
+}
+
+/// The failure-limit key of a presented client_id: an attacker's 10,000-character "client_id"
+/// is counted by a prefix.
+fn limit_key(client_id: &str) -> String {
+    client_id.chars().take(64).collect()
+}
+
+/// The JWT-bearer grant's authentication (RFC 7523 §2.1): the assertion, whose `iss` names the
+/// application, both authenticates it and names the user (`sub`, read unverified into the
+/// same query as the application and used only once the assertion checked out). Any
+/// application with keys may use the grant, whatever its `token_endpoint_auth_method`.
+pub async fn authenticate_grant(
+    db: &Db,
+    clients: &ClientAuthenticator,
+    jwt: &str,
+    source: IpAddr,
+    user: Option<UserKey<'_>>,
+    now: DateTime<Utc>,
+) -> Result<(Application, Option<User>, assertions::Verified), AuthError> {
+    let client_id = assertions::claimed_issuer(jwt).unwrap_or_default();
+    let (app, user) = match (ClientId::parse(&client_id), user) {
+        (Ok(id), Some(key)) => applications::find_with_user(db, &id, key)
+            .await?
+            .map_or((None, None), |found| (Some(found.app), found.user)),
+        (Ok(id), None) => (applications::find_by_client_id(db, &id).await?, None),
+        (Err(_), _) => (None, None),
+    };
+    let (app, verified) = check_assertion(
+        db,
+        clients,
+        &client_id,
+        jwt,
+        app,
+        Purpose::Grant,
+        source,
+        now,
+    )
+    .await?;
+    Ok((app, user, verified))
+}
+
+/// Authenticates an assertion for `purpose`. Counted by the failure limits like a secret; a
+/// signature is cheap next to argon2, so past the limit it is still checked and a valid
+/// assertion gets through (a correct credential is never refused), a wrong one answers 429.
+#[allow(clippy::too_many_arguments)]
+async fn check_assertion(
+    db: &Db,
+    clients: &ClientAuthenticator,
+    client_id: &str,
+    jwt: &str,
+    app: Option<Application>,
+    purpose: Purpose,
+    source: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<(Application, assertions::Verified), AuthError> {
+    let attempt = clients
+        .limits
+        .begin(&limit_key(client_id), source, now)
+        .await?;
+    // Client authentication by assertion is for applications registered for it; the grant
+    // for any application with keys (the verifier checks it has some).
+    let eligible = app.as_ref().filter(|a| {
+        purpose == Purpose::Grant || a.auth_method == applications::AuthMethod::PrivateKeyJwt
+    });
+    let outcome = clients
+        .assertions
+        .verify(db, eligible, jwt, purpose, now)
+        .await;
+    match (outcome, app) {
+        (Ok(verified), Some(app)) => {
+            drop(attempt); // a success gives its count back
+            active(app)
+                .map(|app| (app, verified))
+                .inspect_err(|_| clients.metrics.failure("inactive"))
+        }
+        (Err(AssertionError::Store(e)), _) => {
+            drop(attempt);
+            Err(AuthError::Store(e))
+        }
+        (outcome, found) => {
+            let over = attempt.over_limit();
+            let retry_after = attempt.retry_after();
+            attempt.failed();
+            if over {
+                clients.metrics.failure("rate_limited");
+                return Err(AuthError::Limited { retry_after });
+            }
+            clients.metrics.failure(if found.is_some() {
+                "wrong_assertion"
+            } else {
+                "unknown_client"
+            });
+            match outcome {
+                Err(AssertionError::Claims(reason)) => Err(AuthError::Assertion(reason)),
+                _ => Err(AuthError::Failed),
+            }
         }
     }
 }
@@ -225,9 +414,10 @@ async fn check(
         .secret_cache
         .with_label_values(&["miss"])
         .inc();
-    // Keys are bounded: an attacker's 10,000-character "client_id" is counted by a prefix.
-    let limit_key: String = client_id.chars().take(64).collect();
-    let attempt = clients.limits.begin(&limit_key, source, now).await?;
+    let attempt = clients
+        .limits
+        .begin(&limit_key(client_id), source, now)
+        .await?;
     let lane = if attempt.over_limit() {
         Lane::Reserved { source }
     } else {
@@ -324,26 +514,29 @@ mod tests {
     #[test]
     fn reads_basic_or_body_and_refuses_conflicts() {
         let h = encode_basic("abc", "s3cret");
-        match presented(Some(&h), Some("abc"), None).unwrap() {
+        match presented(Some(&h), Some("abc"), None, AssertionFields::default()).unwrap() {
             Presented::Credentials { client_id, secret } => {
                 assert_eq!(client_id, "abc");
                 assert_eq!(secret.expose_secret(), "s3cret");
             }
             _ => panic!("expected credentials"),
         }
-        assert!(presented(Some(&h), Some("other"), None).is_err());
-        assert!(presented(Some(&h), None, Some("x".into())).is_err());
-        assert!(matches!(presented(None, None, None), Ok(Presented::None)));
+        assert!(presented(Some(&h), Some("other"), None, AssertionFields::default()).is_err());
+        assert!(presented(Some(&h), None, Some("x".into()), AssertionFields::default()).is_err());
         assert!(matches!(
-            presented(Some("Bearer x"), None, None),
+            presented(None, None, None, AssertionFields::default()),
             Ok(Presented::None)
         ));
         assert!(matches!(
-            presented(Some("Basic !!"), None, None),
+            presented(Some("Bearer x"), None, None, AssertionFields::default()),
+            Ok(Presented::None)
+        ));
+        assert!(matches!(
+            presented(Some("Basic !!"), None, None, AssertionFields::default()),
             Ok(Presented::Malformed)
         ));
         assert!(matches!(
-            presented(None, Some("id"), None),
+            presented(None, Some("id"), None, AssertionFields::default()),
             Ok(Presented::Credentials { .. })
         ));
     }

@@ -1,16 +1,19 @@
 //! The client_credentials grant with user delegation (docs/spec/auth-server.md §1), in its exact order:
-//! each step's failure is the answer and nothing later runs.
+//! each step's failure is the answer and nothing later runs; and the JWT-bearer grant (§1a),
+//! whose assertion authenticates the application and names the user, after which the same
+//! steps run in the same order (e-mail, allowlist, user, token).
 
 use secrecy::SecretString;
 use shared::claims::{Issue, not_before_seconds};
 use shared::{AccessTokenClaims, Clock, Email, GrantType};
 use uuid::Uuid;
 
-use super::client_auth::{self, AuthError, ClientAuthenticator, Presented};
+use super::client_auth::{self, AssertionFields, AuthError, ClientAuthenticator, Presented};
 use super::client_secret::VerifyError;
 use super::signing::{KeyError, KeyRing};
 use crate::store::applications::{self, Application, UserKey};
 use crate::store::{Db, StoreError, users};
+use shared::{Scope, ScopeSet};
 
 /// What the tokens this server issues say, and whether it may create users on the way.
 #[derive(Debug, Clone)]
@@ -65,6 +68,10 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub scope: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
+    /// The JWT-bearer grant's assertion.
+    pub assertion: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -88,12 +95,21 @@ pub struct Issued {
 pub enum TokenError {
     #[error("{0}")]
     InvalidRequest(&'static str),
-    #[error("Only the client_credentials grant is supported")]
+    #[error("Supported grants: client_credentials and urn:ietf:params:oauth:grant-type:jwt-bearer")]
     UnsupportedGrantType,
     #[error("Client authentication required")]
     NoCredentials,
     #[error("Client authentication failed")]
     InvalidClient,
+    /// A client assertion with a good signature broke a rule (which one is said).
+    #[error("{0}")]
+    InvalidClientAssertion(String),
+    /// The JWT-bearer grant's assertion was refused.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// Scopes asked for that the application may not have (JWT-bearer grant).
+    #[error("{0}")]
+    InvalidScope(String),
     #[error("Application is inactive")]
     InactiveClient,
     #[error("Too many concurrent authentications, retry shortly")]
@@ -136,6 +152,7 @@ impl From<AuthError> for TokenError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Failed => TokenError::InvalidClient,
+            AuthError::Assertion(reason) => TokenError::InvalidClientAssertion(reason),
             AuthError::Limited { retry_after } => TokenError::RateLimited { retry_after },
             AuthError::Inactive => TokenError::InactiveClient,
             AuthError::Busy(VerifyError::Busy) => TokenError::Busy,
@@ -165,6 +182,9 @@ pub async fn exchange(
     // 1. Malformed request.
     let grant_type = non_blank(&request.grant_type)
         .ok_or(TokenError::InvalidRequest("grant_type is required"))?;
+    if grant_type == shared::grant::JWT_BEARER {
+        return jwt_bearer(deps, request, authorization, source).await;
+    }
     let scope = non_blank(&request.scope).ok_or(TokenError::InvalidRequest(
         "scope is required: the e-mail address of the user to act for",
     ))?;
@@ -172,6 +192,10 @@ pub async fn exchange(
         authorization,
         request.client_id.as_deref(),
         request.client_secret.clone(),
+        AssertionFields {
+            client_assertion_type: request.client_assertion_type.clone(),
+            client_assertion: request.client_assertion.clone(),
+        },
     )
     .map_err(|e| TokenError::InvalidRequest(e.0))?;
     // 2. Grant type.
@@ -197,6 +221,117 @@ pub async fn exchange(
     tracing::Span::current().record("client_id", app.client_id.as_str());
     // 6. The e-mail.
     let email = parsed.map_err(|_| TokenError::MalformedEmail)?;
+    let scopes = app.scopes.token_scopes();
+    issue(deps, app, found, email, scopes).await
+}
+
+/// The JWT-bearer grant (RFC 7523 §2.1): the assertion authenticates the application (its
+/// `iss`) and names the user (`sub`); the scopes, a subset of the application's, come from the
+/// `scope` parameter or the assertion's `scope` claim. Then steps 7–9 as for
+/// client_credentials.
+async fn jwt_bearer(
+    deps: Exchange<'_>,
+    request: TokenRequest,
+    authorization: Option<&str>,
+    source: std::net::IpAddr,
+) -> Result<Issued, TokenError> {
+    // 1. Malformed request.
+    let assertion = non_blank(&request.assertion).ok_or(TokenError::InvalidRequest(
+        "assertion is required: a JWT signed by the application's key",
+    ))?;
+    let other_credentials = authorization.is_some_and(shared::basic_auth::is_basic)
+        || request.client_secret.is_some()
+        || request.client_assertion.is_some()
+        || request.client_assertion_type.is_some();
+    if other_credentials {
+        return Err(TokenError::InvalidRequest(
+            "The JWT-bearer grant's assertion authenticates the application: send no other client credentials",
+        ));
+    }
+    let claimed = super::assertions::claimed_issuer(assertion);
+    if let (Some(id), Some(iss)) = (non_blank(&request.client_id), &claimed)
+        && id != iss
+    {
+        return Err(TokenError::InvalidRequest(
+            "client_id differs from the assertion's iss",
+        ));
+    }
+    // 4–5. Authentication by the assertion. Its `sub`, unverified, picks the user read in the
+    // same query; nothing about it is used until the assertion checked out.
+    let unverified_sub = super::client_keys::peek(assertion)
+        .and_then(|(_, claims)| claims.get("sub")?.as_str().map(str::to_owned));
+    let parsed_sub = unverified_sub.as_deref().map(Email::parse);
+    let user_key = match &parsed_sub {
+        Some(Ok(email)) => Some(UserKey::Email(email)),
+        _ => None,
+    };
+    let (app, found, verified) = client_auth::authenticate_grant(
+        deps.db,
+        deps.clients,
+        assertion,
+        source,
+        user_key,
+        deps.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        AuthError::Failed => TokenError::InvalidGrant("The assertion is invalid".into()),
+        AuthError::Assertion(reason) => TokenError::InvalidGrant(reason),
+        other => other.into(),
+    })?;
+    tracing::Span::current().record("client_id", app.client_id.as_str());
+    // The scopes asked for, a subset of the application's; none asked for: all of them.
+    let asked = non_blank(&request.scope)
+        .map(str::to_owned)
+        .or(verified.scope.clone());
+    let scopes = down_scope(&app, asked.as_deref())?;
+    // 6. The e-mail: the verified `sub`.
+    let email = Email::parse(&verified.subject).map_err(|_| {
+        TokenError::InvalidGrant(
+            "The assertion's sub must be the e-mail address of the user to act for".into(),
+        )
+    })?;
+    // The user read alongside belongs to the verified `sub` only if the two agree.
+    let found = found.filter(|_| unverified_sub.as_deref() == Some(verified.subject.as_str()));
+    issue(deps, app, found, email, scopes).await
+}
+
+/// The token scopes asked for (space-separated rooms scopes), checked against `app`'s.
+fn down_scope(app: &Application, asked: Option<&str>) -> Result<ScopeSet, TokenError> {
+    let allowed = app.scopes.token_scopes();
+    let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else {
+        return Ok(allowed);
+    };
+    let mut scopes = ScopeSet::empty();
+    for item in asked.split_whitespace() {
+        let scope: Scope = item
+            .parse()
+            .ok()
+            .filter(|s: &Scope| !s.is_privilege())
+            .ok_or_else(|| {
+                TokenError::InvalidScope(format!(
+                    "unknown scope {:?}: ask for rooms scopes (rooms:create rooms:list rooms:retrieve rooms:update rooms:delete)",
+                    item.chars().take(64).collect::<String>()
+                ))
+            })?;
+        if !allowed.contains(scope) {
+            return Err(TokenError::InvalidScope(format!(
+                "This application may not ask for {scope}"
+            )));
+        }
+        scopes.insert(scope);
+    }
+    Ok(scopes)
+}
+
+/// Steps 7–9, shared by both grants.
+async fn issue(
+    deps: Exchange<'_>,
+    app: Application,
+    found: Option<users::User>,
+    email: Email,
+    scopes: ScopeSet,
+) -> Result<Issued, TokenError> {
     // 7. The allowlist, before the user so a 403 says nothing about who exists.
     if !app.domains.admits(&email) {
         return Err(TokenError::DomainNotAllowed);
@@ -239,7 +374,6 @@ pub async fn exchange(
         }
         _ => now,
     };
-    let scopes = app.scopes.token_scopes();
     let ttl_seconds = deps.policy.ttl_for(&app);
     let claims = AccessTokenClaims::issue(Issue {
         issuer: &deps.policy.issuer,

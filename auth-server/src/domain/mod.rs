@@ -4,8 +4,10 @@
 
 pub mod admin_keys;
 pub mod applications;
+pub mod assertions;
 pub mod audit;
 pub mod client_auth;
+pub mod client_keys;
 pub mod client_secret;
 pub mod failure_limits;
 pub mod grant;
