@@ -65,6 +65,11 @@ pub struct Settings {
     /// At most this many argon2 verifications at once (default: number of cores).
     #[arg(long, env = "ARGON2_MAX_CONCURRENT")]
     pub argon2_max_concurrent: Option<usize>,
+    /// How far ahead a client assertion's `exp` may be (private_key_jwt): a short-lived
+    /// assertion is all a replay window is.
+    #[arg(long, env = "CLIENT_ASSERTION_MAX_LIFETIME_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(10..=3600))]
+    pub client_assertion_max_lifetime_seconds: u32,
 }
 
 /// A configuration problem, named by its setting, that stops the process.
@@ -113,6 +118,8 @@ pub struct Config {
     pub database_min_connections: u32,
     /// The verified-token cache's budget in bytes (`VERIFIED_TOKEN_CACHE_MIB`).
     pub verified_token_cache_bytes: u64,
+    /// `CLIENT_ASSERTION_MAX_LIFETIME_SECONDS`.
+    pub client_assertion_max_lifetime_seconds: i64,
 }
 
 fn secret_from_env(
@@ -153,6 +160,7 @@ impl Config {
             // Tests spawn many servers at once on one PostgreSQL: one connection each.
             database_min_connections: 1,
             verified_token_cache_bytes: 16 << 20,
+            client_assertion_max_lifetime_seconds: 300,
         })
     }
 
@@ -253,6 +261,9 @@ impl Config {
             timeouts: (&s.common.timeouts).into(),
             database_min_connections: s.common.database_min_connections,
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
+            client_assertion_max_lifetime_seconds: i64::from(
+                s.client_assertion_max_lifetime_seconds,
+            ),
         })
     }
 }

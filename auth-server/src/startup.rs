@@ -148,6 +148,18 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         FailureLimits::for_database(&db, config.failure_limit, config.failure_window);
     let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
     let metrics = crate::metrics::AuthMetrics::new()?;
+    let assertions = crate::domain::assertions::AssertionVerifier {
+        remote: crate::domain::assertions::RemoteKeys::new()?,
+        dummy: crate::domain::client_keys::DummyKeys::generate()
+            .context("cannot generate the dummy verification keys")?,
+        rules: crate::domain::assertions::Rules {
+            audiences: vec![
+                format!("{}/oauth/token", config.issuer),
+                config.issuer.clone(),
+            ],
+            client_max_lifetime: config.client_assertion_max_lifetime_seconds,
+        },
+    };
     let keys = Arc::new(keys);
     let policy = TokenPolicy {
         issuer: config.issuer.clone(),
@@ -171,6 +183,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
             cache: secret_cache,
             limits: failure_limits,
             metrics: metrics.clone(),
+            assertions,
         },
         own_tokens,
         policy,
@@ -392,6 +405,11 @@ fn spawn_purge(state: Arc<AppState>) {
             }
             if state.clients.limits.is_shared() {
                 sweep_failure_counters(&state.db, state.clock.now()).await;
+            }
+            // Bounded by legitimate traffic (a row needs a valid signature): one statement.
+            if let Err(e) = crate::store::assertion_jtis::sweep(&state.db, state.clock.now()).await
+            {
+                tracing::warn!(error = %e, "assertion jti sweep failed");
             }
         }
     });

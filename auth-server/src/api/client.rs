@@ -1,11 +1,12 @@
 //! Client authentication for the endpoints other than the token endpoint (introspection,
-//! revocation, the feed): the same credentials rules, with these endpoints' error answers.
+//! revocation, the feed): the same credentials rules (a secret or, on introspection and
+//! revocation, a client assertion), with these endpoints' error answers.
 
 use poem::Request;
 use poem::http::header;
 use shared::Scope;
 
-use crate::domain::client_auth::{self, AuthError, Presented};
+use crate::domain::client_auth::{self, AssertionFields, AuthError, Presented};
 use crate::error::{ClientEndpointError, invalid_request, unauthorized};
 use crate::state::AppState;
 use crate::store::applications::Application;
@@ -28,9 +29,10 @@ pub async fn authenticate(
     req: &Request,
     body_client_id: Option<&str>,
     body_client_secret: Option<String>,
+    assertion: AssertionFields,
     privilege: Option<Scope>,
 ) -> Result<Application, ClientEndpointError> {
-    let presented = credentials(req, body_client_id, body_client_secret)?;
+    let presented = credentials(req, body_client_id, body_client_secret, assertion)?;
     let source = source_address(state, req);
     let result = client_auth::authenticate(
         &state.db,
@@ -48,13 +50,15 @@ pub fn credentials(
     req: &Request,
     body_client_id: Option<&str>,
     body_client_secret: Option<String>,
+    assertion: AssertionFields,
 ) -> Result<Presented, ClientEndpointError> {
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let presented = client_auth::presented(authorization, body_client_id, body_client_secret)
-        .map_err(|e| invalid_request(e.0))?;
+    let presented =
+        client_auth::presented(authorization, body_client_id, body_client_secret, assertion)
+            .map_err(|e| invalid_request(e.0))?;
     if matches!(presented, Presented::None) {
         return Err(unauthorized("Client authentication required"));
     }

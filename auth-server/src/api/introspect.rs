@@ -11,6 +11,7 @@ use shared::Scope;
 
 use super::client;
 use crate::domain::client_auth;
+use crate::domain::client_auth::AssertionFields;
 use crate::domain::introspection;
 use crate::error::ClientEndpointError;
 use crate::state::AppState;
@@ -25,6 +26,10 @@ pub struct IntrospectBody {
     /// Caller credentials, if not sent with HTTP Basic.
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt).
+    client_assertion_type: Option<String>,
+    /// A JWT signed by one of the application's keys (private_key_jwt).
+    client_assertion: Option<String>,
 }
 
 /// The RFC 7662 answer for an active token.
@@ -116,7 +121,15 @@ impl IntrospectApi {
     ) -> Result<IntrospectResponse, ClientEndpointError> {
         let Form(body) = body;
         let _ = &body.token_type_hint;
-        let presented = client::credentials(req, body.client_id.as_deref(), body.client_secret)?;
+        let presented = client::credentials(
+            req,
+            body.client_id.as_deref(),
+            body.client_secret,
+            AssertionFields {
+                client_assertion_type: body.client_assertion_type,
+                client_assertion: body.client_assertion,
+            },
+        )?;
         let token = body.token.filter(|t| !t.is_empty());
         // The signature first (cached, no I/O), so that the caller's application and the
         // token's application, user and revocation are read in one query.

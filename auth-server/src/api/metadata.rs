@@ -6,7 +6,9 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use shared::Scope;
+use shared::{GrantType, Scope};
+
+use crate::domain::client_keys::AssertionAlg;
 
 use crate::state::AppState;
 
@@ -19,8 +21,12 @@ pub struct Metadata {
     pub revocation_endpoint: String,
     pub grant_types_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// The algorithms a `private_key_jwt` assertion (and a JWT-bearer grant) may be signed with.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub service_documentation: String,
@@ -31,7 +37,14 @@ pub fn metadata(issuer: &str) -> Metadata {
         vec![
             "client_secret_basic".to_owned(),
             "client_secret_post".to_owned(),
+            "private_key_jwt".to_owned(),
         ]
+    };
+    let algs = || {
+        AssertionAlg::ALL
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect::<Vec<_>>()
     };
     Metadata {
         issuer: issuer.to_owned(),
@@ -39,10 +52,16 @@ pub fn metadata(issuer: &str) -> Metadata {
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
         introspection_endpoint: format!("{issuer}/oauth/introspect"),
         revocation_endpoint: format!("{issuer}/oauth/revoke"),
-        grant_types_supported: vec!["client_credentials".to_owned()],
+        grant_types_supported: vec![
+            GrantType::ClientCredentials.to_string(),
+            GrantType::JwtBearer.to_string(),
+        ],
         token_endpoint_auth_methods_supported: methods(),
+        token_endpoint_auth_signing_alg_values_supported: algs(),
         introspection_endpoint_auth_methods_supported: methods(),
+        introspection_endpoint_auth_signing_alg_values_supported: algs(),
         revocation_endpoint_auth_methods_supported: methods(),
+        revocation_endpoint_auth_signing_alg_values_supported: algs(),
         scopes_supported: Scope::ROOMS.iter().map(|s| s.to_string()).collect(),
         response_types_supported: vec![],
         service_documentation: format!("{issuer}/docs"),

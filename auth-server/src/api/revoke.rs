@@ -11,6 +11,7 @@ use serde::Deserialize;
 use shared::Scope;
 
 use super::client;
+use crate::domain::client_auth::AssertionFields;
 use crate::domain::revocation;
 use crate::error::ClientEndpointError;
 use crate::state::AppState;
@@ -25,6 +26,10 @@ pub struct RevokeBody {
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt).
+    client_assertion_type: Option<String>,
+    /// A JWT signed by one of the application's keys (private_key_jwt).
+    client_assertion: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -59,6 +64,10 @@ impl RevokeApi {
             req,
             body.client_id.as_deref(),
             body.client_secret,
+            AssertionFields {
+                client_assertion_type: body.client_assertion_type,
+                client_assertion: body.client_assertion,
+            },
             None,
         )
         .await?;
@@ -93,7 +102,15 @@ impl RevokeApi {
         /// The most entries in this answer, 1–5000 (default and ceiling 5000).
         limit: Query<Option<u64>>,
     ) -> Result<FeedResponse, ClientEndpointError> {
-        client::authenticate(&state, req, None, None, Some(Scope::TokensRevocations)).await?;
+        client::authenticate(
+            &state,
+            req,
+            None,
+            None,
+            AssertionFields::default(),
+            Some(Scope::TokensRevocations),
+        )
+        .await?;
         let feed = revocation::feed(
             &state.db,
             cursor.0.as_deref(),

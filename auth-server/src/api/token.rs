@@ -19,14 +19,21 @@ use crate::state::AppState;
 #[derive(Object, Deserialize)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenRequestBody {
-    /// Must be `client_credentials`.
+    /// `client_credentials` or `urn:ietf:params:oauth:grant-type:jwt-bearer`.
     grant_type: Option<String>,
     /// The application's client_id (or use HTTP Basic).
     client_id: Option<String>,
     /// The application's secret (or use HTTP Basic; never both).
     client_secret: Option<String>,
-    /// The e-mail address of the user the application acts for.
+    /// client_credentials: the e-mail address of the user the application acts for.
+    /// JWT-bearer: the rooms scopes asked for (a subset of the application's; none: all).
     scope: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt).
+    client_assertion_type: Option<String>,
+    /// A JWT signed by one of the application's keys (private_key_jwt), instead of a secret.
+    client_assertion: Option<String>,
+    /// JWT-bearer grant: a JWT signed by the application's key, `sub` the user's e-mail.
+    assertion: Option<String>,
 }
 
 #[derive(ApiRequest)]
@@ -45,6 +52,9 @@ impl From<TokenPayload> for TokenRequest {
             client_id: b.client_id,
             client_secret: b.client_secret,
             scope: b.scope,
+            client_assertion_type: b.client_assertion_type,
+            client_assertion: b.client_assertion,
+            assertion: b.assertion,
         }
     }
 }
@@ -79,9 +89,11 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
 impl TokenApi {
     /// Exchange client credentials for an access token acting for a user.
     ///
-    /// client_credentials grant; `scope` is the e-mail of the user to act for. Authenticate
-    /// with HTTP Basic (client_secret_basic) or `client_id` + `client_secret` in the body
-    /// (client_secret_post). Every response carries `Cache-Control: no-store`.
+    /// client_credentials grant: `scope` is the e-mail of the user to act for. Authenticate
+    /// with HTTP Basic (client_secret_basic), `client_id` + `client_secret` in the body
+    /// (client_secret_post) or `client_assertion` (private_key_jwt). Or the JWT-bearer grant
+    /// (RFC 7523): `assertion` is a JWT signed by the application's key whose `sub` is the
+    /// user's e-mail. Every response carries `Cache-Control: no-store`.
     #[oai(path = "/oauth/token", method = "post", operation_id = "token")]
     async fn token(
         &self,

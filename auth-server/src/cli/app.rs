@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::{join_or, print_json, refused};
 use crate::config::Config;
-use crate::domain::applications::{self, AppError, Changes, NewApp, Rotation};
+use crate::domain::applications::{self, AppError, Changes, KeysInput, NewApp, Rotation};
 use crate::domain::audit::Actor;
 use crate::startup;
-use crate::store::applications::Application;
+use crate::store::applications::{Application, AuthMethod};
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
@@ -31,6 +31,20 @@ pub enum AppCommand {
         /// This application's token lifetime in seconds, at most TOKEN_TTL_SECONDS (default: that).
         #[arg(long)]
         token_ttl: Option<u32>,
+        /// The application's public keys, a JWKS file (EdDSA, ES256, RS256 or PS256 keys):
+        /// it may then authenticate with private_key_jwt and use the JWT-bearer grant.
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Where to fetch the application's JWKS (https; http only for a loopback host).
+        #[arg(long, value_name = "URL")]
+        jwks_uri: Option<String>,
+        /// How it authenticates: client_secret (Basic or post) or private_key_jwt (default:
+        /// private_key_jwt with --no-secret, client_secret otherwise).
+        #[arg(long, value_parser = parse_auth_method)]
+        auth_method: Option<AuthMethod>,
+        /// Register no secret at all (needs --jwks-file or --jwks-uri).
+        #[arg(long)]
+        no_secret: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -78,6 +92,19 @@ pub enum AppCommand {
         /// Go back to the server's TOKEN_TTL_SECONDS.
         #[arg(long)]
         default_token_ttl: bool,
+        /// Replace the application's keys with this JWKS file; tokens obtained before die if
+        /// it had keys.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["jwks_uri", "remove_keys"])]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Replace the application's keys with those at this URL.
+        #[arg(long, value_name = "URL", conflicts_with = "remove_keys")]
+        jwks_uri: Option<String>,
+        /// Remove the application's keys (its tokens obtained before die).
+        #[arg(long)]
+        remove_keys: bool,
+        /// Switch how it authenticates: client_secret or private_key_jwt (earlier tokens die).
+        #[arg(long, value_parser = parse_auth_method)]
+        auth_method: Option<AuthMethod>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -114,8 +141,15 @@ struct AppView {
     scopes: Vec<String>,
     domains: Vec<String>,
     is_active: bool,
+    /// `client_secret` or `private_key_jwt`.
+    token_endpoint_auth_method: &'static str,
     /// The secrets that work now: the current one (no expiry) and, during a grace, the previous.
     secrets: Vec<SecretView>,
+    /// The `kid`s of its inline JWKS, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_kids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<String>,
     token_ttl_seconds: u32,
     token_ttl_is_default: bool,
     last_token_at: Option<DateTime<Utc>>,
@@ -131,11 +165,16 @@ struct SecretView {
 
 impl AppView {
     fn new(app: &Application, secret: Option<&SecretString>, ctx: &Ctx) -> Self {
-        let mut secrets = vec![SecretView {
-            which: "current",
-            expires_at: None,
-        }];
-        if app.accepted_hashes(ctx.now).len() > 1 {
+        let mut secrets = Vec::new();
+        if !app.secret_hash.is_empty() {
+            secrets.push(SecretView {
+                which: "current",
+                expires_at: None,
+            });
+        }
+        if app.previous_secret_hash.is_some()
+            && app.previous_secret_expires_at.is_some_and(|t| ctx.now < t)
+        {
             secrets.push(SecretView {
                 which: "previous",
                 expires_at: app.previous_secret_expires_at,
@@ -149,7 +188,10 @@ impl AppView {
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
             domains: app.domains.iter().map(|d| d.to_string()).collect(),
             is_active: app.is_active,
+            token_endpoint_auth_method: app.auth_method.as_str(),
             secrets,
+            jwks_kids: app.jwks.as_deref().map(applications::jwks_kids),
+            jwks_uri: app.jwks_uri.clone(),
             token_ttl_seconds: app
                 .token_ttl_seconds
                 .unwrap_or(ctx.max_ttl)
@@ -181,6 +223,16 @@ impl AppView {
             "domains:       {}",
             join_or(&self.domains, "(none: any e-mail domain is admitted)")
         );
+        println!("auth method:   {}", self.token_endpoint_auth_method);
+        if self.secrets.is_empty() {
+            println!("secret:        (none)");
+        }
+        if let Some(kids) = &self.jwks_kids {
+            println!("keys:          inline JWKS, kid {}", join_or(kids, "-"));
+        }
+        if let Some(uri) = &self.jwks_uri {
+            println!("keys:          fetched from {uri}");
+        }
         for s in &self.secrets {
             match s.expires_at {
                 None => println!("secret:        {} (no expiry)", s.which),
@@ -233,6 +285,29 @@ fn parse_domains(items: &[String]) -> anyhow::Result<Vec<DomainPattern>> {
         .collect()
 }
 
+fn parse_auth_method(s: &str) -> Result<AuthMethod, String> {
+    AuthMethod::parse(s).ok_or_else(|| "expected client_secret or private_key_jwt".to_owned())
+}
+
+/// The keys named on the command line, read from the file if one is given.
+fn keys_input(
+    jwks_file: Option<&std::path::Path>,
+    jwks_uri: Option<String>,
+) -> anyhow::Result<Option<KeysInput>> {
+    if let Some(path) = jwks_file {
+        let too_big = std::fs::metadata(path)
+            .map(|m| m.len() > crate::domain::client_keys::MAX_JWKS_BYTES as u64)
+            .unwrap_or(false);
+        if too_big {
+            return Err(refused("jwks is larger than 16 KiB"));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+        return Ok(Some(KeysInput::Jwks(text)));
+    }
+    Ok(jwks_uri.map(KeysInput::JwksUri))
+}
+
 fn parse_client_id(s: &str) -> anyhow::Result<ClientId> {
     ClientId::parse(s.trim()).map_err(|e| refused(e.to_string()))
 }
@@ -263,6 +338,10 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             scopes,
             domains,
             token_ttl,
+            jwks_file,
+            jwks_uri,
+            auth_method,
+            no_secret,
             json,
         } => {
             let new = NewApp {
@@ -270,12 +349,15 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
                 scopes: parse_scopes(&scopes)?.into_iter().collect::<ScopeSet>(),
                 domains: Allowlist::new(parse_domains(&domains)?),
                 token_ttl_seconds: token_ttl,
+                keys: keys_input(jwks_file.as_deref(), jwks_uri)?,
+                auth_method,
+                no_secret,
             };
             let (app, secret) = applications::create(&db, &actor, new, max_ttl, now)
                 .await
                 .map_err(cli_error)?;
             warn_if_open(&app);
-            AppView::new(&app, Some(&secret), &ctx).print(json)
+            AppView::new(&app, secret.as_ref(), &ctx).print(json)
         }
         AppCommand::List { json } => {
             let apps = applications::list(&db).await.map_err(cli_error)?;
@@ -316,6 +398,10 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             deactivate,
             token_ttl,
             default_token_ttl,
+            jwks_file,
+            jwks_uri,
+            remove_keys,
+            auth_method,
             json,
         } => {
             let client_id = parse_client_id(&client_id)?;
@@ -335,6 +421,12 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
                     (None, true) => Some(None),
                     (None, false) => None,
                 },
+                keys: match keys_input(jwks_file.as_deref(), jwks_uri)? {
+                    Some(keys) => Some(Some(keys)),
+                    None if remove_keys => Some(None),
+                    None => None,
+                },
+                auth_method,
                 ..Changes::default()
             };
             let app = applications::update(&db, &actor, &client_id, changes, max_ttl, now)

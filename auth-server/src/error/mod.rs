@@ -35,7 +35,8 @@ pub enum TokenResponse {
     /// Token issued.
     #[oai(status = 200)]
     Ok(Json<TokenBody>),
-    /// `invalid_request`, `unsupported_grant_type`, or `invalid_scope` (not an e-mail).
+    /// `invalid_request`, `unsupported_grant_type`, `invalid_grant` (the JWT-bearer
+    /// assertion), or `invalid_scope` (not an e-mail; a scope the application lacks).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// `invalid_client`.
@@ -157,6 +158,7 @@ impl From<AuthError> for ClientEndpointError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Failed => unauthorized("Client authentication failed"),
+            AuthError::Assertion(reason) => unauthorized(&reason),
             AuthError::Inactive => unauthorized("Application is inactive"),
             AuthError::Limited { retry_after } => ClientEndpointError::TooManyRequests(
                 Json(ErrorBody::new(
@@ -207,7 +209,10 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
         TokenError::UnsupportedGrantType => {
             TokenResponse::BadRequest(body(ErrorCode::UnsupportedGrantType, &e))
         }
-        TokenError::NoCredentials | TokenError::InvalidClient | TokenError::InactiveClient => {
+        TokenError::NoCredentials
+        | TokenError::InvalidClient
+        | TokenError::InactiveClient
+        | TokenError::InvalidClientAssertion(_) => {
             tracing::info!(reason = %e, "client authentication refused");
             TokenResponse::Unauthorized(
                 body(ErrorCode::InvalidClient, &e),
@@ -225,7 +230,13 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
                 *retry_after,
             )
         }
-        TokenError::MalformedEmail => TokenResponse::BadRequest(body(ErrorCode::InvalidScope, &e)),
+        TokenError::MalformedEmail | TokenError::InvalidScope(_) => {
+            TokenResponse::BadRequest(body(ErrorCode::InvalidScope, &e))
+        }
+        TokenError::InvalidGrant(_) => {
+            tracing::info!(reason = %e, "assertion refused");
+            TokenResponse::BadRequest(body(ErrorCode::InvalidGrant, &e))
+        }
         TokenError::DomainNotAllowed | TokenError::UserDisabled => {
             TokenResponse::Forbidden(body(ErrorCode::InvalidScope, &e))
         }
@@ -300,6 +311,21 @@ mod tests {
             (TokenError::NoCredentials, 401, ErrorCode::InvalidClient),
             (TokenError::InvalidClient, 401, ErrorCode::InvalidClient),
             (TokenError::InactiveClient, 401, ErrorCode::InvalidClient),
+            (
+                TokenError::InvalidClientAssertion("x".into()),
+                401,
+                ErrorCode::InvalidClient,
+            ),
+            (
+                TokenError::InvalidGrant("x".into()),
+                400,
+                ErrorCode::InvalidGrant,
+            ),
+            (
+                TokenError::InvalidScope("x".into()),
+                400,
+                ErrorCode::InvalidScope,
+            ),
             (TokenError::Busy, 503, ErrorCode::TemporarilyUnavailable),
             (
                 TokenError::RateLimited { retry_after: 60 },

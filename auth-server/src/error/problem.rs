@@ -214,6 +214,14 @@ impl From<AppError> for AdminError {
                 AdminError::field("token_ttl_seconds", e.to_string())
             }
             AppError::InvalidGrace => AdminError::field("grace_seconds", e.to_string()),
+            AppError::InvalidKeys(crate::domain::client_keys::KeysError::Uri) => {
+                AdminError::field("jwks_uri", e.to_string())
+            }
+            AppError::InvalidKeys(_) | AppError::NeedsKeys => {
+                AdminError::field("jwks", e.to_string())
+            }
+            AppError::NeedsSecret => AdminError::field("token_endpoint_auth_method", e.to_string()),
+            AppError::NoSecretNeedsKeyAuth => AdminError::field("no_secret", e.to_string()),
             AppError::Store(e) => e.into(),
             AppError::Mint(cause) => AdminError::internal(&format!("{cause:#}")),
         }

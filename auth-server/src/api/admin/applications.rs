@@ -14,11 +14,11 @@ use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
 use uuid::Uuid;
 
 use super::{AdminKey, AdminTag, authenticate};
-use crate::domain::applications::{self, Changes, NewApp, Rotation};
+use crate::domain::applications::{self, Changes, KeysInput, NewApp, Rotation};
 use crate::domain::paging::PageRequest;
 use crate::error::problem::{AdminError, FieldError};
 use crate::state::AppState;
-use crate::store::applications::Application;
+use crate::store::applications::{Application, AuthMethod};
 
 /// A secret that works now.
 #[derive(Object)]
@@ -45,7 +45,16 @@ pub struct ApplicationOut {
     pub token_ttl_seconds: Option<u32>,
     /// The lifetime its tokens get: its own, or the server's `TOKEN_TTL_SECONDS`.
     pub effective_token_ttl_seconds: u32,
+    /// `client_secret` (Basic or post) or `private_key_jwt`.
+    pub token_endpoint_auth_method: String,
+    /// The secrets that work now; empty for an application without one.
     pub secrets: Vec<SecretInfo>,
+    /// Its public keys, if registered inline.
+    #[oai(skip_serializing_if_is_none)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where its public keys are fetched from, if registered so.
+    #[oai(skip_serializing_if_is_none)]
+    pub jwks_uri: Option<String>,
     /// When it last obtained a token (to the minute).
     #[oai(skip_serializing_if_is_none)]
     pub last_token_at: Option<DateTime<Utc>>,
@@ -60,11 +69,16 @@ impl ApplicationOut {
     fn new(app: &Application, secret: Option<&SecretString>, state: &AppState) -> Self {
         let now = state.clock.now();
         let max = u32::try_from(state.config.token_ttl_seconds).unwrap_or(u32::MAX);
-        let mut secrets = vec![SecretInfo {
-            which: "current".into(),
-            expires_at: None,
-        }];
-        if app.accepted_hashes(now).len() > 1 {
+        let mut secrets = Vec::new();
+        if !app.secret_hash.is_empty() {
+            secrets.push(SecretInfo {
+                which: "current".into(),
+                expires_at: None,
+            });
+        }
+        if app.previous_secret_hash.is_some()
+            && app.previous_secret_expires_at.is_some_and(|t| now < t)
+        {
             secrets.push(SecretInfo {
                 which: "previous".into(),
                 expires_at: app.previous_secret_expires_at,
@@ -79,7 +93,13 @@ impl ApplicationOut {
             is_active: app.is_active,
             token_ttl_seconds: app.token_ttl_seconds,
             effective_token_ttl_seconds: app.token_ttl_seconds.unwrap_or(max).min(max),
+            token_endpoint_auth_method: app.auth_method.as_str().to_owned(),
             secrets,
+            jwks: app
+                .jwks
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: app.jwks_uri.clone(),
             last_token_at: app.last_token_at,
             created_at: app.created_at,
             updated_at: app.updated_at,
@@ -109,6 +129,16 @@ pub struct ApplicationCreate {
     pub domains: Vec<String>,
     /// At most the server's `TOKEN_TTL_SECONDS`; absent: that.
     pub token_ttl_seconds: Option<u32>,
+    /// Public keys (a JWKS: EdDSA, ES256, RS256 or PS256), for private_key_jwt and the
+    /// JWT-bearer grant.
+    pub jwks: Option<serde_json::Value>,
+    /// Or where to fetch them (https; http only for a loopback host).
+    pub jwks_uri: Option<String>,
+    /// `client_secret` or `private_key_jwt`; absent: `private_key_jwt` with `no_secret`,
+    /// `client_secret` otherwise.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Register no secret at all (needs keys).
+    pub no_secret: Option<bool>,
 }
 
 /// Only the fields sent change. `scopes` and `domains` replace the whole list.
@@ -121,6 +151,12 @@ pub struct ApplicationUpdate {
     pub is_active: Option<bool>,
     /// A number sets the application's own lifetime; `null` goes back to the server's.
     pub token_ttl_seconds: MaybeUndefined<u32>,
+    /// Replaces the keys with this JWKS; `null` removes them.
+    pub jwks: MaybeUndefined<serde_json::Value>,
+    /// Replaces the keys with those at this URL; `null` removes them.
+    pub jwks_uri: MaybeUndefined<String>,
+    /// `client_secret` or `private_key_jwt` (switching kills earlier tokens).
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 #[derive(Object)]
@@ -189,6 +225,38 @@ fn client_id(raw: &str) -> Result<ClientId, AdminError> {
         .map_err(|_| AdminError::not_found(format!("no application with client_id {raw}")))
 }
 
+fn auth_method(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<AuthMethod> {
+    let raw = raw?;
+    let method = AuthMethod::parse(raw);
+    if method.is_none() {
+        errors.push(FieldError {
+            field: "token_endpoint_auth_method".into(),
+            message: "must be client_secret or private_key_jwt".into(),
+        });
+    }
+    method
+}
+
+/// The keys a body gives: a JWKS object or a URI, not both.
+fn keys(
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<KeysInput> {
+    match (jwks, jwks_uri) {
+        (Some(_), Some(_)) => {
+            errors.push(FieldError {
+                field: "jwks".into(),
+                message: "give jwks or jwks_uri, not both".into(),
+            });
+            None
+        }
+        (Some(jwks), None) => Some(KeysInput::Jwks(jwks.to_string())),
+        (None, Some(uri)) => Some(KeysInput::JwksUri(uri)),
+        (None, None) => None,
+    }
+}
+
 fn max_ttl(state: &AppState) -> u32 {
     u32::try_from(state.config.token_ttl_seconds).unwrap_or(u32::MAX)
 }
@@ -213,6 +281,8 @@ impl ApplicationsApi {
             .into_iter()
             .collect();
         let domains = Allowlist::new(parse_domains("domains", &body.domains, &mut errors));
+        let method = auth_method(body.token_endpoint_auth_method.as_deref(), &mut errors);
+        let keys = keys(body.jwks, body.jwks_uri, &mut errors);
         if !errors.is_empty() {
             return Err(AdminError::fields(errors));
         }
@@ -221,13 +291,16 @@ impl ApplicationsApi {
             scopes,
             domains,
             token_ttl_seconds: body.token_ttl_seconds,
+            keys,
+            auth_method: method,
+            no_secret: body.no_secret.unwrap_or(false),
         };
         let (app, secret) =
             applications::create(&state.db, &actor, new, max_ttl(&state), state.clock.now())
                 .await?;
         Ok(Created::Created(Json(ApplicationOut::new(
             &app,
-            Some(&secret),
+            secret.as_ref(),
             &state,
         ))))
     }
@@ -294,6 +367,13 @@ impl ApplicationsApi {
             .domains
             .as_ref()
             .map(|d| parse_domains("domains", d, &mut errors));
+        let method = auth_method(body.token_endpoint_auth_method.as_deref(), &mut errors);
+        let new_keys = match (body.jwks, body.jwks_uri) {
+            (MaybeUndefined::Undefined, MaybeUndefined::Undefined) => None,
+            (MaybeUndefined::Null, MaybeUndefined::Null | MaybeUndefined::Undefined)
+            | (MaybeUndefined::Undefined, MaybeUndefined::Null) => Some(None),
+            (jwks, uri) => Some(keys(jwks.take(), uri.take(), &mut errors)),
+        };
         if !errors.is_empty() {
             return Err(AdminError::fields(errors));
         }
@@ -307,6 +387,8 @@ impl ApplicationsApi {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(t) => Some(Some(t)),
             },
+            keys: new_keys,
+            auth_method: method,
             ..Changes::default()
         };
         let app = applications::update(
