@@ -132,6 +132,7 @@ impl TestApp {
                 scopes: ScopeSet::parse(scopes).unwrap(),
                 domains: Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
                 token_ttl_seconds: None,
+                ..Default::default()
             },
             u32::MAX,
             Utc::now(),
@@ -141,7 +142,7 @@ impl TestApp {
         let client_id = app.client_id.to_string();
         TestClient {
             client_id,
-            secret: secret.expose_secret().to_owned(),
+            secret: secret.unwrap().expose_secret().to_owned(),
         }
     }
 

@@ -12,6 +12,7 @@ mod helpers;
 mod introspect;
 mod keys;
 mod metadata;
+mod private_key_jwt;
 mod revoke;
 mod security;
 mod shutdown;

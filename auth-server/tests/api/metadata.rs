@@ -24,12 +24,27 @@ async fn metadata_lists_every_endpoint_and_they_answer() {
     assert_eq!(m["revocation_endpoint"], "http://auth.test/oauth/revoke");
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
-    let methods = serde_json::json!(["client_secret_basic", "client_secret_post"]);
-    assert_eq!(m["token_endpoint_auth_methods_supported"], methods);
-    assert_eq!(m["introspection_endpoint_auth_methods_supported"], methods);
-    assert_eq!(m["revocation_endpoint_auth_methods_supported"], methods);
+    let methods = serde_json::json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt"
+    ]);
+    let algs = serde_json::json!(["EdDSA", "ES256", "RS256", "PS256"]);
+    for endpoint in ["token", "introspection", "revocation"] {
+        assert_eq!(
+            m[format!("{endpoint}_endpoint_auth_methods_supported")],
+            methods
+        );
+        assert_eq!(
+            m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+            algs
+        );
+    }
     assert_eq!(
         m["scopes_supported"],
         serde_json::json!([

@@ -113,6 +113,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
                 scopes: ScopeSet::parse("tokens:introspect tokens:revocations").unwrap(),
                 domains: Allowlist::default(),
                 token_ttl_seconds: None,
+                ..Default::default()
             },
             u32::MAX,
             Utc::now(),
@@ -121,7 +122,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         .unwrap();
         Some(Client {
             client_id: app.client_id.to_string(),
-            secret: secret.expose_secret().to_owned(),
+            secret: secret.unwrap().expose_secret().to_owned(),
         })
     } else {
         None
@@ -265,6 +266,7 @@ impl Stack {
                 scopes: ScopeSet::parse(scopes).unwrap(),
                 domains: Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
                 token_ttl_seconds: None,
+                ..Default::default()
             },
             u32::MAX,
             Utc::now(),
@@ -273,7 +275,7 @@ impl Stack {
         .unwrap();
         Client {
             client_id: app.client_id.to_string(),
-            secret: secret.expose_secret().to_owned(),
+            secret: secret.unwrap().expose_secret().to_owned(),
         }
     }
 
