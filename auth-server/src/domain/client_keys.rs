@@ -171,7 +171,11 @@ fn key_from_json(v: &Value) -> Result<ClientKey, String> {
             vec![alg]
         }
     };
-    let jwk = Jwk::from_map(obj.clone()).map_err(|_| "not a valid JWK")?;
+    // The verifier is built without the kid: josekit would then refuse every assertion whose
+    // header names no kid, and which key a kid picks is decided in `KeySet::verify`.
+    let mut unnamed = obj.clone();
+    unnamed.remove("kid");
+    let jwk = Jwk::from_map(unnamed).map_err(|_| "not a valid JWK")?;
     let verifiers = algs
         .into_iter()
         .map(|alg| {
@@ -446,6 +450,20 @@ mod tests {
             let (h, _) = peek(&anon_token).unwrap();
             let set = parse_key_set(&jwks(&[&other, &anon])).unwrap();
             assert_eq!(set.verify(&anon_token, &h), Ok(()), "{alg} without kid");
+        }
+    }
+
+    /// authlib signs client assertions with no `kid` in the header; the registered keys have
+    /// one. Every key is then tried (josekit alone would refuse: its verifier wants the kid).
+    #[test]
+    fn an_assertion_naming_no_kid_is_tried_against_named_keys() {
+        for alg in AssertionAlg::ALL {
+            let (mut jwk, token) = sign(alg, None);
+            jwk["kid"] = "named".into();
+            let (other, _) = sign(alg, Some("other"));
+            let set = parse_key_set(&validate_jwks(&jwks(&[&other, &jwk])).unwrap()).unwrap();
+            let (header, _) = peek(&token).unwrap();
+            assert_eq!(set.verify(&token, &header), Ok(()), "{alg}");
         }
     }
 
