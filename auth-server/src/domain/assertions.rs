@@ -82,7 +82,8 @@ pub enum AssertionError {
 /// The rules for `purpose`'s claims.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    /// Values `aud` must contain one of: the token endpoint URL and the issuer.
+    /// Values `aud` must contain one of: the issuer and the URLs of the endpoints that take
+    /// assertions.
     pub audiences: Vec<String>,
     /// `CLIENT_ASSERTION_MAX_LIFETIME_SECONDS`.
     pub client_max_lifetime: i64,

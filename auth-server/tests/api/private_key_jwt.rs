@@ -169,7 +169,13 @@ async fn an_application_without_a_secret_gets_tokens_introspects_and_revokes_wit
     assert_eq!(claims["client_id"], client_id);
     assert_eq!(claims["scope"], "rooms:list");
 
-    // Introspection and revocation take the assertion too (each with a fresh jti).
+    // Introspection and revocation take the assertion too (each with a fresh jti), its `aud`
+    // the endpoint it is sent to (what authlib does when not told the token endpoint).
+    let aimed = |path: &str| {
+        let mut claims = client_claims(&app, client_id);
+        claims["aud"] = format!("http://auth.test{path}").into();
+        key.sign(&claims)
+    };
     let form = |token: &str, assertion: String| {
         vec![
             ("token".to_owned(), token.to_owned()),
@@ -180,7 +186,7 @@ async fn an_application_without_a_secret_gets_tokens_introspects_and_revokes_wit
     let r = app
         .client
         .post(app.url("/oauth/introspect"))
-        .form(&form(&token, key.sign(&client_claims(&app, client_id))))
+        .form(&form(&token, aimed("/oauth/introspect")))
         .send()
         .await
         .unwrap();
@@ -189,7 +195,7 @@ async fn an_application_without_a_secret_gets_tokens_introspects_and_revokes_wit
     let r = app
         .client
         .post(app.url("/oauth/revoke"))
-        .form(&form(&token, key.sign(&client_claims(&app, client_id))))
+        .form(&form(&token, aimed("/oauth/revoke")))
         .send()
         .await
         .unwrap();
