@@ -223,7 +223,7 @@ def test_jwt_bearer_user_outside_allowlist():
     r = requests.post(TOKEN_ENDPOINT, data={"grant_type": JWT_BEARER,
                                             "assertion": bearer_assertion("eve@elsewhere.org")},
                       timeout=10)
-    # After authentication the exchange is the client_credentials one: 403 (auth-server.md §1 step 7).
+    # After authentication the exchange is the client_credentials one: 403 (docs/spec/auth-server.md §1 step 7).
     assert r.status_code == 403, r.text
     assert r.json()["error"] == "invalid_scope", r.text
 
