@@ -779,3 +779,60 @@ async fn switching_keys_or_method_through_the_admin_api_takes_effect_and_kills_e
         .await;
     assert_eq!(r.status(), 422);
 }
+
+#[tokio::test]
+async fn a_replay_to_another_replica_is_refused() {
+    // Two servers on one database (on PostgreSQL, what a fleet is): the used jti is a row, so
+    // the second server refuses what the first accepted, for either kind of assertion.
+    fn replica(c: &mut auth_server::config::Config) {
+        c.key_encryption_key = Some(secrecy::SecretSlice::from(vec![7u8; 32]));
+    }
+    let a = spawn_app_with(replica).await;
+    let b = crate::helpers::spawn_on(
+        a.database_url.clone(),
+        tempfile::tempdir().unwrap(),
+        replica,
+    )
+    .await;
+    let key = Key::new("ES256", "k1");
+    let created = register(
+        &a,
+        json!({"name": "fleet", "scopes": ["rooms:list"], "domains": ["example.com"],
+               "jwks": jwks(&[&key]), "no_secret": true}),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap();
+    a.create_user("ada@example.com").await;
+
+    let client_assertion = key.sign(&client_claims(&a, id));
+    let r = token_with_assertion(&a, &client_assertion, "ada@example.com").await;
+    assert_eq!(r.status(), 200);
+    let r = token_with_assertion(&b, &client_assertion, "ada@example.com").await;
+    let body = assert_error(r, 401, "invalid_client").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+
+    let grant_assertion = key.sign(&json!({
+        "iss": id, "sub": "ada@example.com", "aud": TOKEN_ENDPOINT,
+        "iat": now(&a), "exp": now(&a) + 300, "jti": jti(),
+    }));
+    assert_eq!(grant(&b, &grant_assertion, None).await.status(), 200);
+    let body = assert_error(
+        grant(&a, &grant_assertion, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+}
