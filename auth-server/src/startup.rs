@@ -150,6 +150,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     let metrics = crate::metrics::AuthMetrics::new()?;
     let assertions = crate::domain::assertions::AssertionVerifier {
         remote: crate::domain::assertions::RemoteKeys::new()?,
+        inline: crate::domain::assertions::InlineKeys::default(),
         dummy: crate::domain::client_keys::DummyKeys::generate()
             .context("cannot generate the dummy verification keys")?,
         rules: crate::domain::assertions::Rules {

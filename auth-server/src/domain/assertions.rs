@@ -314,10 +314,56 @@ impl RemoteKeys {
     }
 }
 
+/// Inline JWKS parsed into verifiers, per client_id. Parsing builds an OpenSSL key per JWK,
+/// which cost as much as the signature check itself; an entry is used only while the stored
+/// text still hashes the same, so a key change is picked up by the next assertion.
+pub struct InlineKeys {
+    cache: moka::sync::Cache<String, (u64, Arc<KeySet>)>,
+}
+
+impl std::fmt::Debug for InlineKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InlineKeys")
+    }
+}
+
+impl Default for InlineKeys {
+    fn default() -> Self {
+        Self {
+            // ~2 KB a key set: a few MiB at most, kept while in use.
+            cache: moka::sync::Cache::builder()
+                .max_capacity(2_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        }
+    }
+}
+
+impl InlineKeys {
+    /// `client_id`'s key set parsed from `text`, the JWKS stored for it.
+    pub fn get(&self, client_id: &str, text: &str) -> Result<Arc<KeySet>, client_keys::KeysError> {
+        let digest = {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(text, &mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        if let Some((seen, set)) = self.cache.get(client_id)
+            && seen == digest
+        {
+            return Ok(set);
+        }
+        let set = Arc::new(client_keys::parse_key_set(text)?);
+        self.cache
+            .insert(client_id.to_owned(), (digest, Arc::clone(&set)));
+        Ok(set)
+    }
+}
+
 /// What checking assertions takes: the fetched keys, the dummy keys and the rules. Built once.
 #[derive(Debug)]
 pub struct AssertionVerifier {
     pub remote: RemoteKeys,
+    pub inline: InlineKeys,
     pub dummy: DummyKeys,
     pub rules: Rules,
 }
@@ -353,7 +399,8 @@ impl AssertionVerifier {
             self.dummy.verify(jwt, &header);
             return Err(AssertionError::Invalid);
         };
-        self.check_signature(jwt, &header, keys).await?;
+        self.check_signature(jwt, &header, app.client_id.as_str(), keys)
+            .await?;
         let claims: RawClaims =
             serde_json::from_value(payload).map_err(|_| AssertionError::Invalid)?;
         let (verified, jti) =
@@ -373,11 +420,12 @@ impl AssertionVerifier {
         &self,
         jwt: &str,
         header: &AssertionHeader,
+        client_id: &str,
         keys: Keys<'_>,
     ) -> Result<(), AssertionError> {
         match keys {
             Keys::Inline(text) => {
-                let set = client_keys::parse_key_set(text).map_err(|e| {
+                let set = self.inline.get(client_id, text).map_err(|e| {
                     tracing::error!(error = %e, "a stored JWKS does not parse");
                     AssertionError::Invalid
                 })?;

@@ -773,6 +773,32 @@ async fn switching_keys_or_method_through_the_admin_api_takes_effect_and_kills_e
     assert_eq!(r.json::<Value>().await.unwrap()["active"], false);
     let r = introspect(fresh).await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
+    // Replaced keys: the old key stops at once (parsed keys are not served stale), the new works.
+    let next = Key::new("ES256", "k2");
+    let r = app
+        .admin(
+            reqwest::Method::PATCH,
+            &path,
+            &admin,
+            json!({"jwks": jwks(&[&next])}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    let old = key.sign(&client_claims(&app, &c.client_id));
+    assert_error(
+        token_with_assertion(&app, &old, "ada@example.com").await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let new = next.sign(&client_claims(&app, &c.client_id));
+    assert_eq!(
+        token_with_assertion(&app, &new, "ada@example.com")
+            .await
+            .status(),
+        200
+    );
     // Keys can't be removed while the method needs them.
     let r = app
         .admin(reqwest::Method::PATCH, &path, &admin, json!({"jwks": null}))
