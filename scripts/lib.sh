@@ -23,3 +23,6 @@ json_field() {
 
 # Base64 of a string on one line (HTTP Basic credentials): b64 "id:secret".
 b64() { printf '%s' "$1" | base64 -w0; }
+
+# base64url without padding of stdin (JWT segments): printf '%s' "$json" | b64url.
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
