@@ -84,10 +84,10 @@ pub fn presented(
                     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 ));
             }
-            let Some(iss) = assertions::claimed_issuer(&jwt) else {
-                return Ok(Presented::Malformed);
-            };
-            if body_client_id.is_some_and(|id| id != iss) {
+            // An unreadable assertion names no client: it fails as an assertion (no lookup, no
+            // argon2), counted under the empty client_id like any malformed credential.
+            let iss = assertions::claimed_issuer(&jwt).unwrap_or_default();
+            if !iss.is_empty() && body_client_id.is_some_and(|id| id != iss) {
                 return Err(ConflictingCredentials(
                     "client_id in the body differs from the client assertion's iss",
                 ));
@@ -184,15 +184,25 @@ pub async fn authenticate_with_user(
     now: DateTime<Utc>,
 ) -> Result<(Application, Option<User>), AuthError> {
     let (client_id, proof) = credentials(presented);
-    let (app, user) = match (ClientId::parse(&client_id), user) {
+    let (app, user) = find_with_user(db, &client_id, user).await?;
+    let app = prove(db, clients, &client_id, proof, app, source, now).await?;
+    Ok((app, user))
+}
+
+/// The application a presented client_id names, and the user `user` names, in one query;
+/// nothing for a client_id that can't be one.
+async fn find_with_user(
+    db: &Db,
+    client_id: &str,
+    user: Option<UserKey<'_>>,
+) -> Result<(Option<Application>, Option<User>), StoreError> {
+    Ok(match (ClientId::parse(client_id), user) {
         (Ok(id), Some(key)) => applications::find_with_user(db, &id, key)
             .await?
             .map_or((None, None), |found| (Some(found.app), found.user)),
         (Ok(id), None) => (applications::find_by_client_id(db, &id).await?, None),
         (Err(_), _) => (None, None),
-    };
-    let app = prove(db, clients, &client_id, proof, app, source, now).await?;
-    Ok((app, user))
+    })
 }
 
 /// `authenticate` for introspection, reading the token's application, user and revocation in
@@ -269,30 +279,25 @@ fn limit_key(client_id: &str) -> String {
     client_id.chars().take(64).collect()
 }
 
-/// The JWT-bearer grant's authentication (RFC 7523 §2.1): the assertion, whose `iss` names the
-/// application, both authenticates it and names the user (`sub`, read unverified into the
-/// same query as the application and used only once the assertion checked out). Any
-/// application with keys may use the grant, whatever its `token_endpoint_auth_method`.
+/// The JWT-bearer grant's authentication (RFC 7523 §2.1): the assertion, whose `iss`
+/// (`client_id`, read unverified) names the application, both authenticates it and names the
+/// user (`sub`, read unverified into the same query as the application and used only once the
+/// assertion checked out). Any application with keys may use the grant, whatever its
+/// `token_endpoint_auth_method`.
 pub async fn authenticate_grant(
     db: &Db,
     clients: &ClientAuthenticator,
+    client_id: &str,
     jwt: &str,
     source: IpAddr,
     user: Option<UserKey<'_>>,
     now: DateTime<Utc>,
 ) -> Result<(Application, Option<User>, assertions::Verified), AuthError> {
-    let client_id = assertions::claimed_issuer(jwt).unwrap_or_default();
-    let (app, user) = match (ClientId::parse(&client_id), user) {
-        (Ok(id), Some(key)) => applications::find_with_user(db, &id, key)
-            .await?
-            .map_or((None, None), |found| (Some(found.app), found.user)),
-        (Ok(id), None) => (applications::find_by_client_id(db, &id).await?, None),
-        (Err(_), _) => (None, None),
-    };
+    let (app, user) = find_with_user(db, client_id, user).await?;
     let (app, verified) = check_assertion(
         db,
         clients,
-        &client_id,
+        client_id,
         jwt,
         app,
         Purpose::Grant,

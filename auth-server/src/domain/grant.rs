@@ -13,7 +13,7 @@ use super::client_secret::VerifyError;
 use super::signing::{KeyError, KeyRing};
 use crate::store::applications::{self, Application, UserKey};
 use crate::store::{Db, StoreError, users};
-use shared::{Scope, ScopeSet};
+use shared::ScopeSet;
 
 /// What the tokens this server issues say, and whether it may create users on the way.
 #[derive(Debug, Clone)]
@@ -248,18 +248,23 @@ async fn jwt_bearer(
             "The JWT-bearer grant's assertion authenticates the application: send no other client credentials",
         ));
     }
-    let claimed = super::assertions::claimed_issuer(assertion);
-    if let (Some(id), Some(iss)) = (non_blank(&request.client_id), &claimed)
+    // Read unverified: `iss` finds the application, `sub` picks the user read in the same
+    // query; nothing about either is trusted until the assertion checked out.
+    let claimed = super::client_keys::peek(assertion).map(|(_, claims)| claims);
+    let claim = |name: &str| {
+        claimed
+            .as_ref()
+            .and_then(|c| c.get(name)?.as_str().map(str::to_owned))
+    };
+    let (claimed_iss, unverified_sub) = (claim("iss"), claim("sub"));
+    if let (Some(id), Some(iss)) = (non_blank(&request.client_id), &claimed_iss)
         && id != iss
     {
         return Err(TokenError::InvalidRequest(
             "client_id differs from the assertion's iss",
         ));
     }
-    // 4–5. Authentication by the assertion. Its `sub`, unverified, picks the user read in the
-    // same query; nothing about it is used until the assertion checked out.
-    let unverified_sub = super::client_keys::peek(assertion)
-        .and_then(|(_, claims)| claims.get("sub")?.as_str().map(str::to_owned));
+    // 4–5. Authentication by the assertion.
     let parsed_sub = unverified_sub.as_deref().map(Email::parse);
     let user_key = match &parsed_sub {
         Some(Ok(email)) => Some(UserKey::Email(email)),
@@ -268,6 +273,7 @@ async fn jwt_bearer(
     let (app, found, verified) = client_auth::authenticate_grant(
         deps.db,
         deps.clients,
+        claimed_iss.as_deref().unwrap_or_default(),
         assertion,
         source,
         user_key,
@@ -302,26 +308,19 @@ fn down_scope(app: &Application, asked: Option<&str>) -> Result<ScopeSet, TokenE
     let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else {
         return Ok(allowed);
     };
-    let mut scopes = ScopeSet::empty();
-    for item in asked.split_whitespace() {
-        let scope: Scope = item
-            .parse()
-            .ok()
-            .filter(|s: &Scope| !s.is_privilege())
-            .ok_or_else(|| {
-                TokenError::InvalidScope(format!(
-                    "unknown scope {:?}: ask for rooms scopes (rooms:create rooms:list rooms:retrieve rooms:update rooms:delete)",
-                    item.chars().take(64).collect::<String>()
-                ))
-            })?;
-        if !allowed.contains(scope) {
-            return Err(TokenError::InvalidScope(format!(
-                "This application may not ask for {scope}"
-            )));
-        }
-        scopes.insert(scope);
+    let asked = ScopeSet::parse(asked).map_err(|unknown| {
+        TokenError::InvalidScope(format!(
+            "unknown scope {:?}: ask for rooms scopes (rooms:create rooms:list rooms:retrieve rooms:update rooms:delete)",
+            unknown.0.chars().take(64).collect::<String>()
+        ))
+    })?;
+    // `allowed` holds no privilege, so asking for one is refused here too.
+    match asked.iter().find(|scope| !allowed.contains(*scope)) {
+        Some(scope) => Err(TokenError::InvalidScope(format!(
+            "This application may not ask for {scope}"
+        ))),
+        None => Ok(asked),
     }
-    Ok(scopes)
 }
 
 /// Steps 7–9, shared by both grants.

@@ -260,6 +260,14 @@ async fn every_client_assertion_rule_answers_with_its_error() {
         bodies.push(assert_error(r, 401, "invalid_client").await);
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    // None of them costs an argon2 verification (an unreadable assertion is not a secret).
+    let argon2 = app
+        .state
+        .metrics
+        .argon2_verifications
+        .with_label_values(&["normal"])
+        .get();
+    assert_eq!(argon2, 0, "assertions never run argon2");
 
     // After a good signature, each rule says what broke.
     let cases = [
