@@ -145,7 +145,7 @@ fn check_claims(
         ));
     }
     let exp = number(&claims.exp).ok_or(format!("The {what} has no exp"))?;
-    if exp + LEEWAY_SECONDS <= now_s {
+    if exp.saturating_add(LEEWAY_SECONDS) <= now_s {
         return Err(format!("The {what} expired"));
     }
     let max = match purpose {
@@ -474,6 +474,24 @@ mod tests {
 
     fn claims(v: Value) -> RawClaims {
         serde_json::from_value(v).unwrap()
+    }
+
+    /// A signed assertion whose numbers are absurd is refused with its message, never a panic
+    /// (debug builds check overflow) nor a wrapped "expired".
+    #[test]
+    fn huge_and_negative_times_are_refused_by_their_rule() {
+        for (exp, want) in [
+            (json!(1e300), "more than 300 seconds ahead"),
+            (json!(i64::MAX), "more than 300 seconds ahead"),
+            (json!(-1e300), "expired"),
+        ] {
+            let mut c = good();
+            c["exp"] = exp.clone();
+            let err = check_claims(&claims(c), "cid", Purpose::ClientAuth, &rules(), t0())
+                .err()
+                .unwrap_or_default();
+            assert!(err.contains(want), "exp {exp}: {err:?}");
+        }
     }
 
     fn good() -> Value {
