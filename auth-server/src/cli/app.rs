@@ -172,9 +172,7 @@ impl AppView {
                 expires_at: None,
             });
         }
-        if app.previous_secret_hash.is_some()
-            && app.previous_secret_expires_at.is_some_and(|t| ctx.now < t)
-        {
+        if app.live_previous_secret(ctx.now).is_some() {
             secrets.push(SecretView {
                 which: "previous",
                 expires_at: app.previous_secret_expires_at,

@@ -142,9 +142,8 @@ fn stored_keys(keys: Option<&KeysInput>) -> Result<(Option<String>, Option<Strin
 /// The rules that tie the method to the credentials: `private_key_jwt` needs keys,
 /// `client_secret` a secret.
 fn check_credentials(app: &Application) -> Result<(), AppError> {
-    let has_keys = app.jwks.is_some() || app.jwks_uri.is_some();
     match app.auth_method {
-        AuthMethod::PrivateKeyJwt if !has_keys => Err(AppError::NeedsKeys),
+        AuthMethod::PrivateKeyJwt if !app.has_keys() => Err(AppError::NeedsKeys),
         AuthMethod::ClientSecret if app.secret_hash.is_empty() => Err(AppError::NeedsSecret),
         _ => Ok(()),
     }
@@ -340,9 +339,8 @@ pub fn apply(
         .domains
         .iter()
         .any(|d| !next.domains.iter().any(|n| n == d));
-    let had_keys = app.jwks.is_some() || app.jwks_uri.is_some();
     let lost_credentials = next.auth_method != app.auth_method
-        || (had_keys && (next.jwks != app.jwks || next.jwks_uri != app.jwks_uri));
+        || (app.has_keys() && (next.jwks != app.jwks || next.jwks_uri != app.jwks_uri));
     if lost_scope || lost_domain || deactivated || lost_credentials {
         next.tokens_not_before = Some(next_not_before(now));
     }

@@ -71,6 +71,11 @@ pub struct Application {
 }
 
 impl Application {
+    /// Whether it has public keys (inline or at a `jwks_uri`).
+    pub fn has_keys(&self) -> bool {
+        self.jwks.is_some() || self.jwks_uri.is_some()
+    }
+
     /// The stored secret hashes a presented secret may match at `now`: the current one, and
     /// the previous one until its grace ends. None for an application that authenticates with
     /// `private_key_jwt` (a secret it may still hold from before is not accepted).
@@ -82,13 +87,18 @@ impl Application {
             .filter(|h| !h.is_empty())
             .into_iter()
             .collect();
-        if let (Some(previous), Some(until)) =
-            (&self.previous_secret_hash, self.previous_secret_expires_at)
-            && now < until
-        {
-            hashes.push(previous.as_str());
+        if let Some(previous) = self.live_previous_secret(now) {
+            hashes.push(previous);
         }
         hashes
+    }
+
+    /// The previous secret's hash while a rotation's grace lasts.
+    pub fn live_previous_secret(&self, now: DateTime<Utc>) -> Option<&str> {
+        self.previous_secret_hash.as_deref().filter(|_| {
+            self.previous_secret_expires_at
+                .is_some_and(|until| now < until)
+        })
     }
 }
 

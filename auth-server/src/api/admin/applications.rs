@@ -76,9 +76,7 @@ impl ApplicationOut {
                 expires_at: None,
             });
         }
-        if app.previous_secret_hash.is_some()
-            && app.previous_secret_expires_at.is_some_and(|t| now < t)
-        {
+        if app.live_previous_secret(now).is_some() {
             secrets.push(SecretInfo {
                 which: "previous".into(),
                 expires_at: app.previous_secret_expires_at,
