@@ -218,8 +218,9 @@ fn guarded(
 /// The whole route table, wrapped in the middleware every request passes through.
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let api = api::service(&state.config.issuer);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let spec = server_kit::docs::spec(api.spec());
+    let issuer = state.config.issuer.clone();
+    let docs = server_kit::docs::swagger_ui(move || api::service(&issuer).swagger_ui_html());
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(
@@ -227,7 +228,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     ));
     let body_read = state.config.timeouts.body_read;
     let routes = Route::new()
-        .nest("/docs", docs)
+        .at("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state)
@@ -260,15 +261,15 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
 /// errors as RFC 9457 problems, and nothing cached (answers carry secrets).
 pub fn admin_routes(state: Arc<AppState>) -> impl Endpoint {
     let api = api::admin::service();
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let spec = server_kit::docs::spec(api.spec());
+    let docs = server_kit::docs::swagger_ui(|| api::admin::service().swagger_ui_html());
     let metrics = Arc::clone(&state.metrics.http);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(
         state.config.timeouts.max_in_flight,
     ));
     let body_read = state.config.timeouts.body_read;
     let routes = Route::new()
-        .nest("/docs", docs)
+        .at("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state);

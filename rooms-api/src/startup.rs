@@ -38,8 +38,9 @@ pub async fn open_database(url: &str, warm: u32) -> anyhow::Result<DatabaseConne
 
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let api = api::service(&state.config.rooms.public_url);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let spec = server_kit::docs::spec(api.spec());
+    let public_url = state.config.rooms.public_url.clone();
+    let docs = server_kit::docs::swagger_ui(move || api::service(&public_url).swagger_ui_html());
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(
@@ -47,7 +48,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     ));
     let body_read = state.config.timeouts.body_read;
     Route::new()
-        .nest("/docs", docs)
+        .at("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state)
