@@ -552,6 +552,36 @@ pub async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    /// An endpoint whose future is large: it keeps 64 KiB across an await.
+    struct Heavy;
+
+    impl Endpoint for Heavy {
+        type Output = Response;
+
+        async fn call(&self, _req: Request) -> poem::Result<Response> {
+            let scratch = [1u8; 64 * 1024];
+            tokio::task::yield_now().await;
+            Ok(Response::builder().body(
+                scratch
+                    .iter()
+                    .map(|b| u64::from(*b))
+                    .sum::<u64>()
+                    .to_string(),
+            ))
+        }
+    }
+
+    /// A request queued for a permit holds this middleware's future: it must not grow with the
+    /// stack behind it (1,000 queued rooms-API requests held ~13 MiB when it did).
+    #[test]
+    fn a_queued_request_does_not_hold_the_stack_behind_it() {
+        let metrics = std::sync::Arc::new(crate::metrics::HttpMetrics::new(vec![]).unwrap());
+        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let fut = request_context(metrics, in_flight, Heavy, Request::default());
+        let size = std::mem::size_of_val(&fut);
+        assert!(size < 4096, "the middleware's future is {size} bytes");
+    }
+
     #[test]
     fn framework_errors_keep_their_status_and_never_500_for_client_errors() {
         for (status, code) in [
