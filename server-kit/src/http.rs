@@ -484,42 +484,44 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use crate::timeouts::TimedAcceptor;
+    use poem::EndpointExt as _;
     use std::time::Duration;
     let (stopped, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         stop.await;
         let _ = stopped.send(true);
     });
-    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
+    let server = |acceptor, ep: poem::endpoint::BoxEndpoint<'static>, grace| {
+        crate::connections::serve(
+            TimedAcceptor::new(acceptor, &timeouts),
+            ep,
+            timeouts.idle,
+            stopping.clone(),
+            grace,
+        )
     };
-    let server = |acceptor| {
-        poem::Server::new_with_acceptor(TimedAcceptor::new(acceptor, &timeouts))
-            .idle_timeout(timeouts.idle)
-    };
-    let metrics = server(metrics_acceptor).run_with_graceful_shutdown(
-        crate::metrics::endpoint(metrics),
-        until(stopping.clone()),
-        Some(Duration::from_secs(5)),
+    let metrics = server(
+        metrics_acceptor,
+        crate::metrics::endpoint(metrics).map_to_response().boxed(),
+        Duration::from_secs(5),
     );
     let private = async {
         match private {
             Some((acceptor, ep)) => {
-                server(acceptor)
-                    .run_with_graceful_shutdown(
-                        ep,
-                        until(stopping.clone()),
-                        Some(Duration::from_secs(30)),
-                    )
-                    .await
+                server(
+                    acceptor,
+                    ep.map_to_response().boxed(),
+                    Duration::from_secs(30),
+                )
+                .await
             }
             None => Ok(()),
         }
     };
-    let api = server(api_acceptor).run_with_graceful_shutdown(
-        api,
-        until(stopping.clone()),
-        Some(Duration::from_secs(30)),
+    let api = server(
+        api_acceptor,
+        api.map_to_response().boxed(),
+        Duration::from_secs(30),
     );
     let (api, private, metrics) = tokio::join!(api, private, metrics);
     api.and(private).and(metrics)

@@ -1,6 +1,7 @@
 //! The server kit: the HTTP, telemetry and database plumbing both services run, so neither
 //! writes it twice. Nothing here is contract: what the services must agree on is in `shared`.
 
+pub mod connections;
 pub mod db;
 pub mod docs;
 pub mod health;

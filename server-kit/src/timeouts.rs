@@ -2,12 +2,13 @@
 //! headers, trickles its body, or holds an idle keep-alive connection can't pin a connection.
 //!
 //! - **Header read** (`HTTP_HEADER_READ_TIMEOUT_SECONDS`): from a request's first byte until
-//!   the server has its headers. Enforced on the socket (`TimedIo`): hyper, as poem runs it, has
-//!   no timer. `request_context` tells the connection when the headers have arrived.
+//!   the server has its headers. Enforced on the socket (`TimedIo`): hyper's own header timer
+//!   would also run while a keep-alive connection waits for its next request, making it an idle
+//!   timeout of 10 s. `request_context` tells the connection when the headers have arrived.
 //! - **Body read** (`HTTP_BODY_READ_TIMEOUT_SECONDS`): reading a body, in the extractors that
 //!   read one (408).
 //! - **Idle** (`HTTP_IDLE_TIMEOUT_SECONDS`): no byte either way for that long closes the
-//!   connection (poem's idle timeout).
+//!   connection (`connections.rs`).
 
 use std::collections::HashMap;
 use std::future::Future;

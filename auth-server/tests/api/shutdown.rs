@@ -57,3 +57,58 @@ async fn an_in_flight_request_finishes_after_shutdown_begins() {
         .unwrap();
     assert!(result.is_ok(), "clean exit: {result:?}");
 }
+
+#[tokio::test]
+async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(fresh_database_url(dir.path()).await);
+    let app =
+        auth_server::startup::Application::build_with_clock(config, Arc::new(shared::SystemClock))
+            .await
+            .unwrap();
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    // Keep-alive connections that each made a request, and one that never sent a byte.
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        conns.push(c);
+    }
+    conns.push(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    stop.send(()).unwrap();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the server stops without waiting for its idle connections")
+        .unwrap();
+    assert!(result.is_ok(), "clean exit: {result:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    // And it closed them.
+    for mut c in conns {
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(2), c.read(&mut buf))
+            .await
+            .expect("closed")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+}

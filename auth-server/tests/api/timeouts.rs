@@ -83,6 +83,31 @@ async fn idle_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn a_connection_in_use_is_not_idle() {
+    let app = app().await;
+    let mut s = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    // Requests 0.8 s apart for 4 s: twice the idle time in all, never 2 s quiet.
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    for i in 0..5 {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("HTTP/1.1 200"), "request {i}: {answer}");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(4));
+    // Then quiet: closed within the idle time (and a little).
+    let (_, after) = until_closed(&mut s).await;
+    assert!(after < Duration::from_secs(3), "closed after {after:?}");
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_are_closed_at_once() {
     let app = spawn_app_with(|c| c.timeouts.max_connections = 3).await;
     let mut held = Vec::new();
