@@ -244,10 +244,9 @@ impl FeedError {
 
 /// Runs `work` on tokio's blocking pool and waits for it. Should that thread be gone (the
 /// runtime shutting down), the work is lost with it, which is harmless then.
-async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T
-where
-    T: Default,
-{
+async fn off_the_runtime<T: Default + Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
     tokio::task::spawn_blocking(work).await.unwrap_or_default()
 }
 
