@@ -48,10 +48,44 @@ pub async fn connect(url: &str, warm: u32) -> Result<DatabaseConnection, DbErr> 
                 .busy_timeout(Duration::from_secs(5))
         });
     #[allow(unused_mut)]
-    let mut db = Database::connect(options).await?;
+    let mut db = connect_waiting_for_locks(options, sqlite).await?;
     #[cfg(feature = "testing")]
     crate::testing::observe(&mut db);
     Ok(db)
+}
+
+/// `Database::connect`, retried for up to 5 s (the busy timeout) while a SQLite file is locked.
+/// Opening a connection switches the file to WAL, and SQLite answers that switch "database is
+/// locked" at once, without waiting, while another process (a replica starting beside this one)
+/// holds the file: three replicas opening a fresh file together failed ~1 start in 6.
+async fn connect_waiting_for_locks(
+    options: ConnectOptions,
+    sqlite: bool,
+) -> Result<DatabaseConnection, DbErr> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(e) if sqlite && is_sqlite_busy(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED from opening a connection.
+fn is_sqlite_busy(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let DbErr::Conn(RuntimeErr::SqlxError(e)) = err else {
+        return false;
+    };
+    match e.as_ref() {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+        _ => false,
+    }
 }
 
 /// Runs `migrate` while holding a lock every process migrating the same database takes, so that
