@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use poem::endpoint::{DynEndpoint, ToDynEndpoint};
+use poem::endpoint::{BoxEndpoint, DynEndpoint};
 use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Response};
+use poem::{Endpoint as _, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -31,9 +31,9 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Serves `ep` on the connections `acceptor` gives until `stopping` turns true, then lets open
 /// connections finish for up to `grace`.
-pub async fn serve<A, E>(
+pub async fn serve<A>(
     mut acceptor: A,
-    ep: E,
+    ep: BoxEndpoint<'static>,
     idle: Duration,
     stopping: watch::Receiver<bool>,
     grace: Duration,
@@ -41,11 +41,9 @@ pub async fn serve<A, E>(
 where
     A: Acceptor,
     A::Io: 'static,
-    E: IntoEndpoint,
-    E::Endpoint: 'static,
 {
-    let ep: Arc<dyn DynEndpoint<Output = Response>> =
-        Arc::new(ToDynEndpoint(ep.into_endpoint().map_to_response()));
+    // Already type-erased by the caller: wrapping it again would box each request's future twice.
+    let ep: Arc<dyn DynEndpoint<Output = Response>> = Arc::from(ep);
     let http = Arc::new(hyper::server::conn::http1::Builder::new());
     let tracker = tokio_util::task::TaskTracker::new();
     let mut stop = stopping.clone();
