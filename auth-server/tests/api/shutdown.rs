@@ -6,8 +6,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{fresh_database_url, test_config};
 
-#[tokio::test]
-async fn an_in_flight_request_finishes_after_shutdown_begins() {
+/// A server on a fresh database, running until `stop` is sent; its task says how it ended.
+async fn serving() -> (
+    tempfile::TempDir,
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let config = test_config(fresh_database_url(dir.path()).await);
     let app =
@@ -19,6 +24,12 @@ async fn an_in_flight_request_finishes_after_shutdown_begins() {
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
+    (dir, port, stop, server)
+}
+
+#[tokio::test]
+async fn an_in_flight_request_finishes_after_shutdown_begins() {
+    let (_dir, port, stop, server) = serving().await;
 
     // A request whose body is still arriving when shutdown starts.
     let body = "grant_type=client_credentials&scope=a%40example.com";
@@ -60,17 +71,7 @@ async fn an_in_flight_request_finishes_after_shutdown_begins() {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = test_config(fresh_database_url(dir.path()).await);
-    let app =
-        auth_server::startup::Application::build_with_clock(config, Arc::new(shared::SystemClock))
-            .await
-            .unwrap();
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let (_dir, port, stop, server) = serving().await;
     // Keep-alive connections that each made a request, and one that never sent a byte.
     let mut conns = Vec::new();
     for _ in 0..3 {
