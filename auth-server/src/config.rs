@@ -59,9 +59,6 @@ pub struct Settings {
     #[arg(long, env = "AUTH_SECRET_CACHE_IDLE_SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub auth_secret_cache_idle_seconds: u64,
-    /// Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed.
-    #[arg(long, env = "TRUSTED_PROXIES")]
-    pub trusted_proxies: Option<String>,
     /// At most this many argon2 verifications at once (default: number of cores).
     #[arg(long, env = "ARGON2_MAX_CONCURRENT")]
     pub argon2_max_concurrent: Option<usize>,
@@ -70,6 +67,10 @@ pub struct Settings {
     #[arg(long, env = "CLIENT_ASSERTION_MAX_LIFETIME_SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u32).range(10..=3600))]
     pub client_assertion_max_lifetime_seconds: u32,
+    /// Comma-separated networks a `jwks_uri` may reach although they are not public (loopback,
+    /// private ranges): an identity provider inside your network, a local test.
+    #[arg(long, env = "JWKS_URI_ALLOWED_NETWORKS")]
+    pub jwks_uri_allowed_networks: Option<String>,
 }
 
 /// A configuration problem, named by its setting, that stops the process.
@@ -120,6 +121,8 @@ pub struct Config {
     pub verified_token_cache_bytes: u64,
     /// `CLIENT_ASSERTION_MAX_LIFETIME_SECONDS`.
     pub client_assertion_max_lifetime_seconds: i64,
+    /// `JWKS_URI_ALLOWED_NETWORKS`: non-public networks a `jwks_uri` fetch may reach.
+    pub jwks_uri_allowed_networks: crate::domain::reach::AllowedNetworks,
 }
 
 fn secret_from_env(
@@ -161,6 +164,7 @@ impl Config {
             database_min_connections: 1,
             verified_token_cache_bytes: 16 << 20,
             client_assertion_max_lifetime_seconds: 300,
+            jwks_uri_allowed_networks: Default::default(),
         })
     }
 
@@ -204,6 +208,10 @@ impl Config {
             None => None,
             Some(encoded) => Some(decode_kek(encoded.expose_secret())?),
         };
+        let trusted_proxies = s
+            .common
+            .trusted_proxies()
+            .map_err(|m| ConfigError::new("TRUSTED_PROXIES", m))?;
         let argon2_max_concurrent = s
             .argon2_max_concurrent
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -252,18 +260,19 @@ impl Config {
             failure_limit: s.auth_failure_limit,
             failure_window: Duration::from_secs(s.auth_failure_window_seconds),
             secret_cache_idle: Duration::from_secs(s.auth_secret_cache_idle_seconds),
-            trusted_proxies: match &s.trusted_proxies {
-                Some(list) => crate::domain::source::TrustedProxies::parse(list)
-                    .map_err(|m| ConfigError::new("TRUSTED_PROXIES", m))?,
-                None => Default::default(),
-            },
+            trusted_proxies: trusted_proxies.clone(),
             log_format: s.common.log_format,
-            timeouts: (&s.common.timeouts).into(),
+            timeouts: server_kit::timeouts::Timeouts::new(&s.common.timeouts, trusted_proxies),
             database_min_connections: s.common.database_min_connections,
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
             client_assertion_max_lifetime_seconds: i64::from(
                 s.client_assertion_max_lifetime_seconds,
             ),
+            jwks_uri_allowed_networks: match &s.jwks_uri_allowed_networks {
+                Some(list) => crate::domain::reach::AllowedNetworks::parse(list)
+                    .map_err(|m| ConfigError::new("JWKS_URI_ALLOWED_NETWORKS", m))?,
+                None => Default::default(),
+            },
         })
     }
 }

@@ -149,7 +149,9 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
     let metrics = crate::metrics::AuthMetrics::new()?;
     let assertions = crate::domain::assertions::AssertionVerifier {
-        remote: crate::domain::assertions::RemoteKeys::new()?,
+        remote: crate::domain::assertions::RemoteKeys::new(
+            config.jwks_uri_allowed_networks.clone(),
+        )?,
         inline: crate::domain::assertions::InlineKeys::default(),
         dummy: crate::domain::client_keys::DummyKeys::generate()
             .context("cannot generate the dummy verification keys")?,
@@ -163,6 +165,11 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
                 format!("{}/external-api/v1.0/application/token", config.issuer),
                 format!("{}/oauth/introspect", config.issuer),
                 format!("{}/oauth/revoke", config.issuer),
+            ],
+            grant_audiences: vec![
+                config.issuer.clone(),
+                format!("{}/oauth/token", config.issuer),
+                format!("{}/external-api/v1.0/application/token", config.issuer),
             ],
             client_max_lifetime: config.client_assertion_max_lifetime_seconds,
         },
@@ -374,7 +381,7 @@ impl Application {
             None => None,
         };
         let metrics = Arc::clone(&self.state.metrics.http);
-        let timeouts = self.state.config.timeouts;
+        let timeouts = self.state.config.timeouts.clone();
         self.listeners
             .serve_with_private(routes(self.state), admin, metrics, timeouts, stop)
             .await?;

@@ -294,6 +294,10 @@ impl Config {
             }
             _ => None,
         };
+        let trusted_proxies = s
+            .common
+            .trusted_proxies()
+            .map_err(|m| err("TRUSTED_PROXIES", m))?;
         let public_url = match &s.rooms_public_url {
             Some(u) => http_url("ROOMS_PUBLIC_URL", u)?,
             None => format!("http://{}", s.rooms_listen),
@@ -345,7 +349,7 @@ impl Config {
             },
             jwks_refresh: Duration::from_secs(300),
             log_format: s.common.log_format,
-            timeouts: (&s.common.timeouts).into(),
+            timeouts: server_kit::timeouts::Timeouts::new(&s.common.timeouts, trusted_proxies),
             database_min_connections: s.common.database_min_connections,
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
         })

@@ -121,7 +121,7 @@ impl Application {
             "rooms-api listening"
         );
         let metrics = Arc::clone(&self.state.metrics.http);
-        let timeouts = self.state.config.timeouts;
+        let timeouts = self.state.config.timeouts.clone();
         self.listeners
             .serve(routes(self.state), metrics, timeouts, stop)
             .await?;

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod random;
 pub mod secrets;
 pub mod settings;
+pub mod source;
 pub mod strict_json;
 pub mod telemetry;
 /// Test databases and fault helpers for the services' black-box tests; compiled only with the

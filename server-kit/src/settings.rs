@@ -30,6 +30,20 @@ pub struct CommonSettings {
     #[arg(long, env = "VERIFIED_TOKEN_CACHE_MIB", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub verified_token_cache_mib: u64,
+    /// Comma-separated proxy addresses/CIDRs whose `X-Forwarded-For` is believed, and whose
+    /// connections are not held to one source's share of `HTTP_MAX_CONNECTIONS`.
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     #[command(flatten)]
     pub timeouts: crate::timeouts::TimeoutSettings,
+}
+
+impl CommonSettings {
+    /// `TRUSTED_PROXIES`, parsed (the error names what is not an address).
+    pub fn trusted_proxies(&self) -> Result<crate::source::TrustedProxies, String> {
+        match &self.trusted_proxies {
+            Some(list) => crate::source::TrustedProxies::parse(list),
+            None => Ok(Default::default()),
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Connection timeouts (docs/spec/security.md "Bounded resources"): a client that never finishes its
 //! headers, trickles its body, or holds an idle keep-alive connection can't pin a connection.
 //!
-//! - **Header read** (`HTTP_HEADER_READ_TIMEOUT_SECONDS`): from a request's first byte until
-//!   the server has its headers. Enforced on the socket (`TimedIo`): hyper's own header timer
+//! - **Header read** (`HTTP_HEADER_READ_TIMEOUT_SECONDS`): from a request's first byte (from
+//!   the accept, for a connection's first request) until the server has its headers. Enforced on the socket (`TimedIo`): hyper's own header timer
 //!   would also run while a keep-alive connection waits for its next request, making it an idle
 //!   timeout of 10 s. `request_context` tells the connection when the headers have arrived.
 //! - **Body read** (`HTTP_BODY_READ_TIMEOUT_SECONDS`): reading a body, in the extractors that
@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use clap::Args;
@@ -26,9 +26,12 @@ use poem::web::{LocalAddr, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::source::{TrustedProxies, source_key};
+
 #[derive(Debug, Clone, Args)]
 pub struct TimeoutSettings {
-    /// Seconds from a request's first byte until its headers are in.
+    /// Seconds to receive a request's headers: from the connection's accept for its first
+    /// request, from the first byte for the later ones of a keep-alive connection.
     #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_header_read_timeout_seconds: u64,
@@ -36,10 +39,16 @@ pub struct TimeoutSettings {
     #[arg(long, env = "HTTP_BODY_READ_TIMEOUT_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_body_read_timeout_seconds: u64,
-    /// Connections each listener holds at once; past it a new one is closed at once.
+    /// Connections each listener holds at once. At the cap an idle connection (of the source
+    /// holding the most) is closed to make room; only when none is idle is a new one refused.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub http_max_connections: u64,
+    /// Connections one source address (IPv6: its /64) may hold on a listener; `TRUSTED_PROXIES`
+    /// are exempt. 0: a quarter of `HTTP_MAX_CONNECTIONS`.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub http_max_connections_per_source: u64,
     /// Seconds a connection may stay without traffic.
     #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -50,14 +59,18 @@ pub struct TimeoutSettings {
     pub http_max_in_flight: u64,
 }
 
-/// The three timeouts, typed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The connection limits, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeouts {
     pub header_read: Duration,
     pub body_read: Duration,
     pub idle: Duration,
     /// Open connections per listener.
     pub max_connections: usize,
+    /// Open connections per listener and source (`source::source_key`).
+    pub max_connections_per_source: usize,
+    /// Peers exempt from the per-source share: they carry many clients' connections.
+    pub trusted_proxies: TrustedProxies,
     /// Requests past `request_context` at once (`HTTP_MAX_IN_FLIGHT`).
     pub max_in_flight: usize,
 }
@@ -69,18 +82,27 @@ impl Default for Timeouts {
             body_read: Duration::from_secs(10),
             idle: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_source: 256,
+            trusted_proxies: TrustedProxies::default(),
             max_in_flight: 32,
         }
     }
 }
 
-impl From<&TimeoutSettings> for Timeouts {
-    fn from(s: &TimeoutSettings) -> Self {
+impl Timeouts {
+    pub fn new(s: &TimeoutSettings, trusted_proxies: TrustedProxies) -> Self {
+        let max_connections = usize::try_from(s.http_max_connections).unwrap_or(usize::MAX);
+        let per_source = match s.http_max_connections_per_source {
+            0 => (max_connections / 4).max(1),
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
         Self {
             header_read: Duration::from_secs(s.http_header_read_timeout_seconds),
             body_read: Duration::from_secs(s.http_body_read_timeout_seconds),
             idle: Duration::from_secs(s.http_idle_timeout_seconds),
-            max_connections: usize::try_from(s.http_max_connections).unwrap_or(usize::MAX),
+            max_connections,
+            max_connections_per_source: per_source,
+            trusted_proxies,
             max_in_flight: usize::try_from(s.http_max_in_flight).unwrap_or(usize::MAX),
         }
     }
@@ -106,15 +128,136 @@ pub fn headers_received(local: &LocalAddr, remote: &RemoteAddr) {
     }
 }
 
+/// What the acceptor knows of one open connection.
+#[derive(Default)]
+struct ConnState {
+    /// Bytes were read since the last response byte was written: a request is on its way or
+    /// being served. Only a connection that is not busy may be closed to make room.
+    busy: AtomicBool,
+    /// Told to close: its next read (while not busy) is an end of file, which hyper answers by
+    /// closing the connection; a request under way finishes first.
+    evicted: AtomicBool,
+    /// The read waiting on the socket, woken to see `evicted`.
+    waker: Mutex<Option<Waker>>,
+}
+
+impl ConnState {
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// The open connections of one listener, by source: what the cap and the shares count.
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    conns: HashMap<u64, (IpAddr, Arc<ConnState>)>,
+    per_source: HashMap<IpAddr, usize>,
+    /// Connections told to close that are still open.
+    evicting: usize,
+}
+
+/// The answer to a new connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Admit,
+    /// Admit it, and close this idle connection to make room.
+    AdmitEvicting(u64),
+    Refuse,
+}
+
+impl Registry {
+    /// Whether a connection from `source` may open: under its share (trusted proxies have
+    /// none) and under the cap, or else in place of an idle connection — the source's own
+    /// when it is at its share, the most connected source's at the cap. The longest-open idle
+    /// connection goes first (ids grow with age).
+    fn admission(&self, source: IpAddr, share: Option<usize>, cap: usize) -> Admission {
+        let held = self.per_source.get(&source).copied().unwrap_or(0);
+        let live = self.conns.len() - self.evicting;
+        let idle = |s: &Arc<ConnState>| {
+            !s.busy.load(Ordering::Acquire) && !s.evicted.load(Ordering::Acquire)
+        };
+        if share.is_some_and(|share| held >= share) {
+            return self
+                .conns
+                .iter()
+                .filter(|(_, (src, s))| *src == source && idle(s))
+                .map(|(id, _)| *id)
+                .min()
+                .map_or(Admission::Refuse, Admission::AdmitEvicting);
+        }
+        // Twice the cap at most, whatever is closing.
+        if self.conns.len() >= cap.saturating_mul(2) {
+            return Admission::Refuse;
+        }
+        if live < cap {
+            return Admission::Admit;
+        }
+        self.conns
+            .iter()
+            .filter(|(_, (_, s))| idle(s))
+            .map(|(id, (src, _))| {
+                let n = self.per_source.get(src).copied().unwrap_or(0);
+                (std::cmp::Reverse(n), *id)
+            })
+            .min()
+            .map_or(Admission::Refuse, |(_, id)| Admission::AdmitEvicting(id))
+    }
+
+    fn add(&mut self, source: IpAddr, state: Arc<ConnState>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns.insert(id, (source, state));
+        *self.per_source.entry(source).or_default() += 1;
+        id
+    }
+
+    fn evict(&mut self, id: u64) {
+        if let Some((_, s)) = self.conns.get(&id)
+            && !s.evicted.load(Ordering::Acquire)
+        {
+            self.evicting += 1;
+            s.evict();
+        }
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some((source, s)) = self.conns.remove(&id) else {
+            return;
+        };
+        if s.evicted.load(Ordering::Acquire) {
+            self.evicting = self.evicting.saturating_sub(1);
+        }
+        if let Some(n) = self.per_source.get_mut(&source) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_source.remove(&source);
+            }
+        }
+    }
+}
+
+fn lock(r: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Wraps an acceptor so every connection has a header-read deadline, and at most
-/// `max_connections` are open at once: each costs memory (buffers, a task), so a flood of
-/// connections would otherwise grow the process for as long as it lasts. Past the cap a new
-/// connection is closed at once.
+/// `max_connections` are open at once, each source holding at most its share: each costs memory
+/// (buffers, a task), so a flood would otherwise grow the process for as long as it lasts, and
+/// one host holding every place would lock everyone else out. At the cap an idle connection is
+/// closed to make room (the most connected source's first); only when none is idle is the new
+/// connection closed at once.
 pub struct TimedAcceptor<A> {
     inner: A,
     header_read: Duration,
     max_connections: usize,
-    open_count: Arc<std::sync::atomic::AtomicUsize>,
+    per_source: usize,
+    trusted: TrustedProxies,
+    registry: Arc<Mutex<Registry>>,
 }
 
 impl<A> TimedAcceptor<A> {
@@ -123,7 +266,9 @@ impl<A> TimedAcceptor<A> {
             inner,
             header_read: timeouts.header_read,
             max_connections: timeouts.max_connections,
-            open_count: Arc::default(),
+            per_source: timeouts.max_connections_per_source,
+            trusted: timeouts.trusted_proxies.clone(),
+            registry: Arc::default(),
         }
     }
 }
@@ -138,15 +283,31 @@ impl<A: Acceptor> Acceptor for TimedAcceptor<A> {
     async fn accept(
         &mut self,
     ) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, poem::http::uri::Scheme)> {
-        let (io, local, remote, scheme) = loop {
-            let accepted = self.inner.accept().await?;
-            if self.open_count.load(Ordering::Acquire) < self.max_connections {
-                break accepted;
+        let (io, local, remote, scheme, id, state) = loop {
+            let (io, local, remote, scheme) = self.inner.accept().await?;
+            let peer = remote.as_socket_addr().map(SocketAddr::ip);
+            let source = peer.map_or(IpAddr::from([0, 0, 0, 0]), source_key);
+            let share = match peer {
+                Some(ip) if self.trusted.trusts(ip) => None,
+                _ => Some(self.per_source),
+            };
+            let mut registry = lock(&self.registry);
+            match registry.admission(source, share, self.max_connections) {
+                Admission::Refuse => {
+                    // Dropped: closed before a byte is read.
+                    tracing::debug!(%source, "connection limit reached: closing a new connection");
+                    continue;
+                }
+                Admission::AdmitEvicting(victim) => {
+                    tracing::debug!(%source, "connection limit reached: closing an idle connection");
+                    registry.evict(victim);
+                }
+                Admission::Admit => {}
             }
-            // Dropped: closed before a byte is read.
-            tracing::debug!("connection limit reached: closing a new connection");
+            let state = Arc::new(ConnState::default());
+            let id = registry.add(source, Arc::clone(&state));
+            break (io, local, remote, scheme, id, state);
         };
-        self.open_count.fetch_add(1, Ordering::AcqRel);
         let key = match (local.as_socket_addr(), remote.as_socket_addr()) {
             (Some(l), Some(r)) => Some((*l, *r)),
             _ => None,
@@ -160,22 +321,29 @@ impl<A: Acceptor> Acceptor for TimedAcceptor<A> {
         }
         let io = TimedIo {
             inner: io,
-            open_count: Arc::clone(&self.open_count),
+            registry: Arc::clone(&self.registry),
+            id,
+            state,
             key,
             received,
             limit: self.header_read,
-            started: None,
+            // The first request's headers are due `limit` after the accept: a connection that
+            // never sends a byte is not kept for the idle time.
+            started: Some(Instant::now()),
             deadline: None,
         };
         Ok((io, local, remote, scheme))
     }
 }
 
-/// A connection whose request headers must arrive within `limit` of their first byte.
+/// A connection whose request headers must arrive within `limit` of their first byte (of the
+/// accept, for the first request).
 pub struct TimedIo<T> {
     inner: T,
-    /// The acceptor's count of open connections.
-    open_count: Arc<std::sync::atomic::AtomicUsize>,
+    /// The acceptor's open connections; this one is `id` there.
+    registry: Arc<Mutex<Registry>>,
+    id: u64,
+    state: Arc<ConnState>,
     key: Option<Key>,
     /// Set by `headers_received`.
     received: Arc<AtomicBool>,
@@ -188,7 +356,7 @@ pub struct TimedIo<T> {
 
 impl<T> Drop for TimedIo<T> {
     fn drop(&mut self) {
-        self.open_count.fetch_sub(1, Ordering::AcqRel);
+        lock(&self.registry).remove(self.id);
         if let Some(key) = self.key {
             open()
                 .lock()
@@ -209,15 +377,29 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
             this.started = None;
             this.deadline = None;
         }
+        if this.state.evicted.load(Ordering::Acquire) && !this.state.busy.load(Ordering::Acquire) {
+            // Closed to make room: an end of file between requests.
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         match &polled {
-            Poll::Ready(Ok(())) if buf.filled().len() > before && this.started.is_none() => {
-                // The first byte of a request (or of a body, until the response clears it).
-                // Only an instant: the timer is armed only if the read then has to wait.
-                this.started = Some(Instant::now());
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.state.busy.store(true, Ordering::Release);
+                if this.started.is_none() {
+                    // The first byte of a request (or of a body, until the response clears it).
+                    // Only an instant: the timer is armed only if the read then has to wait.
+                    this.started = Some(Instant::now());
+                }
             }
             Poll::Pending => {
+                *this.state.waker.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(cx.waker().clone());
+                if this.state.evicted.load(Ordering::Acquire)
+                    && !this.state.busy.load(Ordering::Acquire)
+                {
+                    return Poll::Ready(Ok(()));
+                }
                 if let Some(started) = this.started {
                     let deadline = this.deadline.get_or_insert_with(|| {
                         Box::pin(tokio::time::sleep_until(started + this.limit))
@@ -243,8 +425,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         // A response is being written: whatever was read belonged to a finished request.
-        self.started = None;
-        self.deadline = None;
+        self.written();
         Pin::new(&mut self.inner).poll_write(cx, data)
     }
 
@@ -261,13 +442,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.started = None;
-        self.deadline = None;
+        self.written();
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+impl<T> TimedIo<T> {
+    fn written(&mut self) {
+        self.started = None;
+        self.deadline = None;
+        self.state.busy.store(false, Ordering::Release);
     }
 }
 
@@ -320,5 +508,81 @@ impl<R: AsyncRead + Unpin> AsyncRead for DeadlineReader<R> {
             )));
         }
         polled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    fn open(r: &mut Registry, source: IpAddr, busy: bool) -> u64 {
+        let s = Arc::new(ConnState::default());
+        s.busy.store(busy, Ordering::Release);
+        r.add(source, s)
+    }
+
+    #[test]
+    fn a_source_at_its_share_replaces_its_own_idle_connection_or_is_refused() {
+        let mut r = Registry::default();
+        let first = open(&mut r, ip(1), false);
+        open(&mut r, ip(1), true);
+        assert_eq!(
+            r.admission(ip(1), Some(2), 100),
+            Admission::AdmitEvicting(first)
+        );
+        r.evict(first);
+        // Its idle one is closing: nothing else of its own is idle.
+        assert_eq!(r.admission(ip(1), Some(2), 100), Admission::Refuse);
+        // Others are not held to its share; a trusted proxy has none.
+        assert_eq!(r.admission(ip(2), Some(2), 100), Admission::Admit);
+        assert_eq!(r.admission(ip(1), None, 100), Admission::Admit);
+    }
+
+    #[test]
+    fn at_the_cap_the_busiest_sources_oldest_idle_connection_makes_room() {
+        let mut r = Registry::default();
+        let a = open(&mut r, ip(1), false);
+        let b1 = open(&mut r, ip(2), true);
+        let b2 = open(&mut r, ip(2), false);
+        let b3 = open(&mut r, ip(2), false);
+        assert_eq!(
+            r.admission(ip(3), Some(10), 4),
+            Admission::AdmitEvicting(b2)
+        );
+        r.evict(b2);
+        // The one closing no longer counts against the cap.
+        assert_eq!(r.admission(ip(3), Some(10), 4), Admission::Admit);
+        open(&mut r, ip(3), true);
+        assert_eq!(
+            r.admission(ip(3), Some(10), 4),
+            Admission::AdmitEvicting(b3)
+        );
+        r.evict(b3);
+        open(&mut r, ip(3), true);
+        // ip(2) has 3 (two closing), ip(3) 2 busy: only ip(1)'s idle one is left.
+        assert_eq!(r.admission(ip(4), Some(10), 4), Admission::AdmitEvicting(a));
+        r.remove(b2);
+        r.remove(b3);
+        r.remove(a);
+        let _ = b1;
+        // Every connection busy: refused.
+        open(&mut r, ip(4), true);
+        assert_eq!(r.admission(ip(5), Some(10), 4), Admission::Refuse);
+        assert_eq!(r.evicting, 0);
+    }
+
+    #[test]
+    fn closing_connections_never_let_the_total_pass_twice_the_cap() {
+        let mut r = Registry::default();
+        for _ in 0..4 {
+            let id = open(&mut r, ip(1), false);
+            r.evict(id);
+        }
+        open(&mut r, ip(2), false);
+        assert_eq!(r.admission(ip(3), Some(10), 2), Admission::Refuse);
     }
 }

@@ -118,19 +118,7 @@ impl Drop for Attempt {
     }
 }
 
-/// The source a counter is kept for: IPv6 addresses by /64.
-fn source_key(source: IpAddr) -> IpAddr {
-    match source {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
-            }
-        },
-    }
-}
+use server_kit::source::source_key;
 
 impl FailureLimits {
     /// Counters in this process's memory (one process: SQLite, tests of the rules).

@@ -1,5 +1,7 @@
 //! The source address of a request: the peer, or `X-Forwarded-For` only when the peer is one of
-//! `TRUSTED_PROXIES` (then the rightmost address not itself a trusted proxy).
+//! `TRUSTED_PROXIES` (then the rightmost address not itself a trusted proxy). Both services sit
+//! behind the same proxies: the auth-server counts failures per source, and each listener gives
+//! every source a share of its connections (`timeouts.rs`), proxies excepted.
 //!
 //! Every `X-Forwarded-For` line counts, in order, as one list (RFC 9110 §5.3): a trusted proxy
 //! that appends a line of its own instead of extending the client's must not leave the client's
@@ -10,7 +12,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
@@ -28,7 +30,8 @@ impl TrustedProxies {
             .map(Self)
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// `ip` is one of the listed proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|n| n.contains(&ip))
     }
 
@@ -57,6 +60,21 @@ impl TrustedProxies {
             }
         }
         nearest
+    }
+}
+
+/// What a per-source limit counts by: an IPv4 address (IPv4-mapped IPv6 included) alone, an
+/// IPv6 address by its /64, the block one subscriber gets.
+pub fn source_key(source: IpAddr) -> IpAddr {
+    match source {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+        },
     }
 }
 
