@@ -35,7 +35,8 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Purpose {
     /// `private_key_jwt`: `sub` is the client_id, `jti` required, a short lifetime.
     ClientAuth,
-    /// The JWT-bearer grant: `sub` is the user's e-mail, `iat` required, `jti` optional.
+    /// The JWT-bearer grant: `sub` is the user's e-mail, `iat` required; without a `jti` the
+    /// assertion is remembered by the digest of what its signature covers.
     Grant,
 }
 
@@ -82,19 +83,28 @@ pub enum AssertionError {
 /// The rules for `purpose`'s claims.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    /// Values `aud` must contain one of: the issuer and the URLs of the endpoints that take
-    /// assertions.
+    /// What a client assertion's `aud` may be: the issuer and the URLs of the endpoints that
+    /// take client assertions.
     pub audiences: Vec<String>,
+    /// What a grant's `aud` may be: the issuer and the token endpoint's URLs.
+    pub grant_audiences: Vec<String>,
     /// `CLIENT_ASSERTION_MAX_LIFETIME_SECONDS`.
     pub client_max_lifetime: i64,
 }
 
-fn number(v: &Option<Value>) -> Option<i64> {
-    // A NumericDate may carry a fraction (RFC 7519 §2); whole seconds are compared.
-    v.as_ref()?
-        .as_f64()
-        .filter(|f| f.is_finite())
-        .map(|f| f.floor() as i64)
+/// A registered time claim (RFC 7519 §2 NumericDate): absent, or a number. Anything else — a
+/// string, an object — is refused, never skipped: a string `nbf` far ahead was once accepted as
+/// if it were absent (the jsonwebtoken CVE-2026-25537 pattern).
+fn time_claim(v: &Option<Value>, what: &str, name: &str) -> Result<Option<i64>, String> {
+    match v {
+        None => Ok(None),
+        // A NumericDate may carry a fraction; whole seconds are compared.
+        Some(Value::Number(n)) => Ok(n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| f.floor() as i64)),
+        Some(_) => Err(format!("The {what}'s {name} must be a number")),
+    }
 }
 
 fn text(v: &Option<Value>) -> Option<&str> {
@@ -104,14 +114,30 @@ fn text(v: &Option<Value>) -> Option<&str> {
 /// A `jti` to record and the instant after which it may be forgotten.
 type Remember = Option<(String, DateTime<Utc>)>;
 
+/// What a grant without a `jti` is remembered by: the digest of its signing input (header and
+/// payload as sent). Only the key's holder can make another assertion with the same claims, so
+/// the same assertion can't be used twice; the signature is left out because ECDSA's can be
+/// rewritten by anyone without changing what it signs.
+fn signing_input_digest(jwt: &str) -> String {
+    let input = jwt.rsplit_once('.').map_or(jwt, |(input, _)| input);
+    let digest = openssl::sha::sha256(input.as_bytes());
+    let mut out = String::from("sha256:");
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
 /// Checks the claims of an assertion whose signature checked out, for `client_id`, at `now`.
-/// Returns what it says and until when its `jti` must be remembered.
+/// Returns what it says and until when its `jti` (or, for a grant without one, `digest`) must
+/// be remembered.
 fn check_claims(
     claims: &RawClaims,
     client_id: &str,
     purpose: Purpose,
     rules: &Rules,
     now: DateTime<Utc>,
+    digest: impl FnOnce() -> String,
 ) -> Result<(Verified, Remember), String> {
     let now_s = now.timestamp();
     let what = match purpose {
@@ -131,20 +157,25 @@ fn check_claims(
         }
         _ => subject.unwrap_or_default().to_owned(),
     };
-    let audiences: Vec<&str> = match &claims.aud {
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
+    // One audience, ours: an array that also names someone else is an assertion meant for
+    // them too, which they could replay here (the 2025 audience-injection class).
+    let audience = match &claims.aud {
+        Some(Value::String(a)) => Some(a.as_str()),
+        Some(Value::Array(one)) if one.len() == 1 => one[0].as_str(),
+        _ => None,
     };
-    if !audiences
-        .iter()
-        .any(|a| rules.audiences.iter().any(|ours| ours == a))
-    {
+    let ours = match purpose {
+        Purpose::ClientAuth => &rules.audiences,
+        Purpose::Grant => &rules.grant_audiences,
+    };
+    if !audience.is_some_and(|a| ours.iter().any(|o| o == a)) {
         return Err(format!(
-            "The {what}'s aud must contain the token endpoint URL or the issuer"
+            "The {what}'s aud must be the token endpoint URL or the issuer, alone"
         ));
     }
-    let exp = number(&claims.exp).ok_or(format!("The {what} has no exp"))?;
+    let iat = time_claim(&claims.iat, what, "iat")?;
+    let nbf = time_claim(&claims.nbf, what, "nbf")?;
+    let exp = time_claim(&claims.exp, what, "exp")?.ok_or(format!("The {what} has no exp"))?;
     if exp.saturating_add(LEEWAY_SECONDS) <= now_s {
         return Err(format!("The {what} expired"));
     }
@@ -155,11 +186,10 @@ fn check_claims(
     if exp > now_s + max + LEEWAY_SECONDS {
         return Err(format!("The {what}'s exp is more than {max} seconds ahead"));
     }
-    let iat = number(&claims.iat);
     if purpose == Purpose::Grant && iat.is_none() {
         return Err("The assertion has no iat".into());
     }
-    if [iat, number(&claims.nbf)]
+    if [iat, nbf]
         .into_iter()
         .flatten()
         .any(|t| t > now_s + LEEWAY_SECONDS)
@@ -168,7 +198,7 @@ fn check_claims(
     }
     let jti = match (&claims.jti, purpose) {
         (None, Purpose::ClientAuth) => return Err("The client assertion has no jti".into()),
-        (None, Purpose::Grant) => None,
+        (None, Purpose::Grant) => Some(digest()),
         (Some(Value::String(j)), _) if !j.is_empty() && j.len() <= MAX_JTI_LEN => Some(j.clone()),
         (Some(_), _) => {
             return Err(format!(
@@ -192,6 +222,7 @@ fn check_claims(
 
 /// JWKS fetched from applications' `jwks_uri`, cached per URI.
 pub struct RemoteKeys {
+    allowed: Arc<super::reach::AllowedNetworks>,
     http: reqwest::Client,
     cache: moka::future::Cache<String, Arc<KeySet>>,
     /// URIs fetched again for an unknown `kid` in the last `REFETCH_INTERVAL`.
@@ -220,15 +251,24 @@ pub enum FetchError {
     TooLarge,
     #[error("not a usable JWKS: {0}")]
     Keys(#[from] client_keys::KeysError),
+    #[error(transparent)]
+    Unreachable(#[from] super::reach::Unreachable),
+    #[error("not a URL")]
+    Url,
 }
 
 impl RemoteKeys {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    /// Fetches reach public addresses and `allowed` only (`reach.rs`).
+    pub fn new(allowed: super::reach::AllowedNetworks) -> Result<Self, reqwest::Error> {
+        let allowed = Arc::new(allowed);
         Ok(Self {
+            allowed: Arc::clone(&allowed),
             http: reqwest::Client::builder()
                 .timeout(FETCH_TIMEOUT)
                 .connect_timeout(Duration::from_secs(2))
                 .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(super::reach::GuardedResolver { allowed })
                 .user_agent(concat!("auth-server/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             cache: moka::future::Cache::builder()
@@ -291,7 +331,9 @@ impl RemoteKeys {
                 e.to_string()
             })
         };
-        let mut resp = self.http.get(uri).send().await.map_err(http)?;
+        let url = reqwest::Url::parse(uri).map_err(|_| FetchError::Url)?;
+        super::reach::check_literal_host(&url, &self.allowed)?;
+        let mut resp = self.http.get(url).send().await.map_err(http)?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(resp.status().as_u16()));
         }
@@ -403,9 +445,15 @@ impl AssertionVerifier {
             .await?;
         let claims: RawClaims =
             serde_json::from_value(payload).map_err(|_| AssertionError::Invalid)?;
-        let (verified, jti) =
-            check_claims(&claims, app.client_id.as_str(), purpose, &self.rules, now)
-                .map_err(AssertionError::Claims)?;
+        let (verified, jti) = check_claims(
+            &claims,
+            app.client_id.as_str(),
+            purpose,
+            &self.rules,
+            now,
+            || signing_input_digest(jwt),
+        )
+        .map_err(AssertionError::Claims)?;
         if let Some((jti, until)) = jti
             && !assertion_jtis::first_use(db, app.client_id.as_str(), &jti, until, now).await?
         {
@@ -462,6 +510,11 @@ mod tests {
         Rules {
             audiences: vec![
                 "https://auth.example/oauth/token".into(),
+                "https://auth.example/oauth/introspect".into(),
+                "https://auth.example".into(),
+            ],
+            grant_audiences: vec![
+                "https://auth.example/oauth/token".into(),
                 "https://auth.example".into(),
             ],
             client_max_lifetime: 300,
@@ -476,6 +529,12 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn check(v: Value, purpose: Purpose) -> Result<(Verified, Remember), String> {
+        check_claims(&claims(v), "cid", purpose, &rules(), t0(), || {
+            "sha256:digest".into()
+        })
+    }
+
     /// A signed assertion whose numbers are absurd is refused with its message, never a panic
     /// (debug builds check overflow) nor a wrapped "expired".
     #[test]
@@ -487,9 +546,7 @@ mod tests {
         ] {
             let mut c = good();
             c["exp"] = exp.clone();
-            let err = check_claims(&claims(c), "cid", Purpose::ClientAuth, &rules(), t0())
-                .err()
-                .unwrap_or_default();
+            let err = check(c, Purpose::ClientAuth).err().unwrap_or_default();
             assert!(err.contains(want), "exp {exp}: {err:?}");
         }
     }
@@ -501,7 +558,7 @@ mod tests {
 
     #[test]
     fn client_assertion_rules_each_with_its_message() {
-        let ok = check_claims(&claims(good()), "cid", Purpose::ClientAuth, &rules(), t0());
+        let ok = check(good(), Purpose::ClientAuth);
         let (_, jti) = ok.unwrap();
         assert_eq!(jti.unwrap().0, "j1");
         let cases: Vec<(Value, &str)> = vec![
@@ -510,8 +567,23 @@ mod tests {
                 json!({"sub":"someone@example.com"}),
                 "sub must be the client_id",
             ),
-            (json!({"aud":"https://elsewhere"}), "aud must contain"),
-            (json!({"aud":["https://a","https://b"]}), "aud must contain"),
+            (json!({"aud":"https://elsewhere"}), "aud must be"),
+            (json!({"aud":["https://a","https://b"]}), "aud must be"),
+            // Ours beside a foreign audience: meant for them too.
+            (
+                json!({"aud":["https://x","https://auth.example"]}),
+                "aud must be",
+            ),
+            (
+                json!({"aud":["https://auth.example","https://auth.example"]}),
+                "aud must be",
+            ),
+            (json!({"aud":[]}), "aud must be"),
+            // Registered time claims are numbers or absent, never skipped.
+            (json!({"nbf":"9999999999"}), "nbf must be a number"),
+            (json!({"iat":{"t":1}}), "iat must be a number"),
+            (json!({"exp":"1800000060"}), "exp must be a number"),
+            (json!({"iat":true}), "iat must be a number"),
             (json!({"exp":null}), "no exp"),
             (json!({"exp":1_799_999_960}), "expired"),
             (json!({"exp":1_800_000_400}), "more than 300 seconds"),
@@ -530,47 +602,95 @@ mod tests {
                     v[k] = val.clone();
                 }
             }
-            let err =
-                check_claims(&claims(v), "cid", Purpose::ClientAuth, &rules(), t0()).unwrap_err();
+            let err = check(v, Purpose::ClientAuth).unwrap_err();
             assert!(err.contains(want), "{err:?} should say {want:?}");
         }
-        let mut many = good();
-        many["aud"] = json!(["https://x", "https://auth.example"]);
-        assert!(check_claims(&claims(many), "cid", Purpose::ClientAuth, &rules(), t0()).is_ok());
+        for aud in [
+            json!(["https://auth.example"]),
+            json!("https://auth.example"),
+        ] {
+            let mut one = good();
+            one["aud"] = aud;
+            assert!(check(one, Purpose::ClientAuth).is_ok());
+        }
     }
 
     #[test]
-    fn grant_rules_take_a_user_an_hour_and_an_optional_jti() {
+    fn grant_rules_take_a_user_an_hour_and_a_jti_or_their_digest() {
         let mut v = good();
         v["sub"] = "ada@example.com".into();
         v["exp"] = json!(1_800_003_600);
         v.as_object_mut().unwrap().remove("jti");
         v["scope"] = "rooms:list rooms:create".into();
-        let (verified, jti) =
-            check_claims(&claims(v.clone()), "cid", Purpose::Grant, &rules(), t0()).unwrap();
+        let (verified, jti) = check(v.clone(), Purpose::Grant).unwrap();
         assert_eq!(verified.subject, "ada@example.com");
         assert_eq!(verified.scope.as_deref(), Some("rooms:list rooms:create"));
-        assert!(jti.is_none());
+        // No jti: remembered by its digest, for as long as a jti would be.
+        let (kept, until) = jti.unwrap();
+        assert_eq!(kept, "sha256:digest");
+        assert_eq!(until.timestamp(), 1_800_003_600 + LEEWAY_SECONDS);
+        let mut with_jti = v.clone();
+        with_jti["jti"] = "g1".into();
+        assert_eq!(check(with_jti, Purpose::Grant).unwrap().1.unwrap().0, "g1");
+        // The grant takes the issuer or the token endpoint only, not the other endpoints'.
+        let mut introspect = v.clone();
+        introspect["aud"] = "https://auth.example/oauth/introspect".into();
+        assert!(
+            check(introspect, Purpose::Grant)
+                .unwrap_err()
+                .contains("aud must be")
+        );
+        let mut string_iat = v.clone();
+        string_iat["iat"] = "1800000000".into();
+        assert!(
+            check(string_iat, Purpose::Grant)
+                .unwrap_err()
+                .contains("iat must be a number")
+        );
         let mut long = v.clone();
         long["exp"] = json!(1_800_003_700);
         assert!(
-            check_claims(&claims(long), "cid", Purpose::Grant, &rules(), t0())
+            check(long, Purpose::Grant)
                 .unwrap_err()
                 .contains("3600 seconds")
         );
         let mut no_iat = v.clone();
         no_iat.as_object_mut().unwrap().remove("iat");
         assert!(
-            check_claims(&claims(no_iat), "cid", Purpose::Grant, &rules(), t0())
+            check(no_iat, Purpose::Grant)
                 .unwrap_err()
                 .contains("no iat")
         );
         let mut no_sub = v;
         no_sub.as_object_mut().unwrap().remove("sub");
         assert!(
-            check_claims(&claims(no_sub), "cid", Purpose::Grant, &rules(), t0())
+            check(no_sub, Purpose::Grant)
                 .unwrap_err()
                 .contains("sub must be the e-mail")
         );
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::signing_input_digest;
+
+    /// The digest covers header and payload, not the signature: a rewritten signature (ECDSA's
+    /// (r, n - s)) is the same assertion; another payload is not.
+    #[test]
+    fn the_digest_ignores_the_signature_only() {
+        assert_eq!(
+            signing_input_digest("h.p.s1"),
+            signing_input_digest("h.p.s2")
+        );
+        assert_ne!(
+            signing_input_digest("h.p.s1"),
+            signing_input_digest("h.q.s1")
+        );
+        assert_ne!(
+            signing_input_digest("h.p.s1"),
+            signing_input_digest("g.p.s1")
+        );
+        assert_eq!(signing_input_digest("h.p.s").len(), "sha256:".len() + 64);
     }
 }

@@ -274,8 +274,17 @@ async fn every_client_assertion_rule_answers_with_its_error() {
         ),
         (
             json!({"aud": "http://elsewhere/oauth/token"}),
-            "aud must contain",
+            "aud must be",
         ),
+        (
+            json!({"aud": [TOKEN_ENDPOINT, "http://elsewhere/oauth/token"]}),
+            "aud must be",
+        ),
+        (
+            json!({"nbf": (now(&app) + 86_400).to_string()}),
+            "nbf must be a number",
+        ),
+        (json!({"iat": {"at": 1}}), "iat must be a number"),
         (json!({"exp": null}), "no exp"),
         (json!({"exp": now(&app) - 120}), "expired"),
         (json!({"exp": now(&app) + 3600}), "more than 300 seconds"),
@@ -463,11 +472,16 @@ async fn the_jwt_bearer_grant_delegates_to_the_user_in_sub_with_down_scoping() {
     .await;
     let id = created["client_id"].as_str().unwrap().to_owned();
     let user = app.create_user("ada@example.com").await;
+    // A fresh jti each (`"jti": null` leaves it out).
     let claims = |sub: &str, extra: Value| {
         let mut c = json!({"iss": id, "sub": sub, "aud": TOKEN_ENDPOINT,
-                           "iat": now(&app), "exp": now(&app) + 600});
+                           "iat": now(&app), "exp": now(&app) + 600, "jti": jti()});
         for (k, v) in extra.as_object().unwrap() {
-            c[k] = v.clone();
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
         }
         c
     };
@@ -483,10 +497,17 @@ async fn the_jwt_bearer_grant_delegates_to_the_user_in_sub_with_down_scoping() {
     assert_eq!(token["client_id"], id);
     assert_eq!(token["act"]["sub"], id);
     assert!(token["jti"].is_string());
-    // The same assertion again (no jti): a grant assertion's jti is optional.
-    let no_jti = key.sign(&claims("ada@example.com", json!({})));
+    // Without a jti, the assertion itself is remembered: the same one again is a replay.
+    let no_jti = key.sign(&claims("ada@example.com", json!({"jti": null})));
     assert_eq!(grant(&app, &no_jti, None).await.status(), 200);
-    assert_eq!(grant(&app, &no_jti, None).await.status(), 200);
+    let body = assert_error(grant(&app, &no_jti, None).await, 400, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
 
     // A subset, from the claim or the parameter (the parameter wins).
     let subset = key.sign(&claims("ada@example.com", json!({"scope": "rooms:list"})));
@@ -545,6 +566,10 @@ async fn the_jwt_bearer_grant_delegates_to_the_user_in_sub_with_down_scoping() {
         (key.sign(&claims("ada@example.com", json!({"exp": now(&app) + 7200}))), "3600 seconds"),
         (key.sign(&json!({"iss": id, "sub": "ada@example.com", "aud": TOKEN_ENDPOINT, "exp": now(&app) + 60})), "no iat"),
         (key.sign(&claims("ada@example.com", json!({"aud": "rooms-api"}))), "aud"),
+        // Ours beside a foreign audience; another endpoint of ours; a time claim as a string.
+        (key.sign(&claims("ada@example.com", json!({"aud": [TOKEN_ENDPOINT, "https://other.example/token"]}))), "aud must be"),
+        (key.sign(&claims("ada@example.com", json!({"aud": "http://auth.test/oauth/introspect"}))), "aud must be"),
+        (key.sign(&claims("ada@example.com", json!({"nbf": "99999999999"}))), "nbf must be a number"),
         (Key::new("PS256", "sa-1").sign(&claims("ada@example.com", json!({}))), "The assertion is invalid"),
         ("garbage".to_owned(), "The assertion is invalid"),
     ];
@@ -623,7 +648,21 @@ struct JwksServer {
     hits: Arc<AtomicUsize>,
 }
 
+/// How the test endpoint answers.
+#[derive(Clone, Copy)]
+enum Answer {
+    Document,
+    /// 302 to the same path on this port.
+    Redirect(u16),
+    /// The headers, then nothing for 8 s.
+    Stall,
+}
+
 async fn jwks_server(doc: Value) -> JwksServer {
+    jwks_server_answering(doc, Answer::Document).await
+}
+
+async fn jwks_server_answering(doc: Value, answer: Answer) -> JwksServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let body = Arc::new(std::sync::Mutex::new(doc.to_string()));
@@ -640,11 +679,23 @@ async fn jwks_server(doc: Value) -> JwksServer {
                 let _ = sock.read(&mut buf).await;
                 h.fetch_add(1, Ordering::SeqCst);
                 let doc = b.lock().unwrap().clone();
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{doc}",
-                    doc.len()
-                );
+                let resp = match answer {
+                    Answer::Document => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{doc}",
+                        doc.len()
+                    ),
+                    Answer::Redirect(to) => format!(
+                        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{to}/jwks.json\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    ),
+                    Answer::Stall => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        doc.len()
+                    ),
+                };
                 let _ = sock.write_all(resp.as_bytes()).await;
+                if matches!(answer, Answer::Stall) {
+                    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+                }
             });
         }
     });
@@ -655,9 +706,136 @@ async fn jwks_server(doc: Value) -> JwksServer {
     }
 }
 
+/// Loopback is not a public address: the tests that fetch from one allow it, as an operator
+/// allows an identity provider inside their network.
+async fn app_reaching_loopback() -> TestApp {
+    spawn_app_with(|c| {
+        c.jwks_uri_allowed_networks =
+            auth_server::domain::reach::AllowedNetworks::parse("127.0.0.0/8").unwrap();
+    })
+    .await
+}
+
+/// Registers an application whose keys are at `server`, with a user; its client_id.
+async fn uri_client(app: &TestApp, server: &JwksServer) -> String {
+    let created = register(
+        app,
+        json!({"name": "idp", "scopes": ["rooms:list"], "jwks_uri": server.url, "no_secret": true}),
+    )
+    .await;
+    app.create_user("ada@example.com").await;
+    created["client_id"].as_str().unwrap().to_owned()
+}
+
+/// The security review's finding: a `jwks_uri` on loopback (here this test's, in production
+/// the admin or metrics listener, or 169.254.169.254 behind a name) is never fetched unless the
+/// operator allows its network.
+#[tokio::test]
+async fn a_jwks_uri_on_a_non_public_address_is_never_fetched_unless_allowed() {
+    let key = Key::new("ES256", "k1");
+    let app = spawn_app().await;
+    let server = jwks_server(jwks(&[&key])).await;
+    let id = uri_client(&app, &server).await;
+    let by_name = jwks_server(jwks(&[&key])).await;
+    let by_name_url = by_name.url.replace("127.0.0.1", "localhost");
+    let named = register(
+        &app,
+        json!({"name": "idp2", "scopes": ["rooms:list"], "jwks_uri": by_name_url, "no_secret": true}),
+    )
+    .await;
+    let named = named["client_id"].as_str().unwrap().to_owned();
+    for client in [&id, &named] {
+        let r = token_with_assertion(
+            &app,
+            &key.sign(&client_claims(&app, client)),
+            "ada@example.com",
+        )
+        .await;
+        assert_error(r, 401, "invalid_client").await;
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        by_name.hits.load(Ordering::SeqCst),
+        0,
+        "localhost resolves to loopback"
+    );
+
+    let allowed = app_reaching_loopback().await;
+    let server = jwks_server(jwks(&[&key])).await;
+    let id = uri_client(&allowed, &server).await;
+    let r = token_with_assertion(
+        &allowed,
+        &key.sign(&client_claims(&allowed, &id)),
+        "ada@example.com",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
+
+/// The fetch's caps: no redirect followed, at most 16 KiB read, 5 s at most. Each failure is
+/// a refused assertion, and the URI is left alone for 10 s.
+#[tokio::test]
+async fn a_jwks_uri_that_redirects_is_too_large_or_stalls_is_refused() {
+    let key = Key::new("ES256", "k1");
+    let app = app_reaching_loopback().await;
+    let mut big = jwks(&[&key]);
+    big["padding"] = "x".repeat(17 * 1024).into();
+    // The redirect leads to a good document, never fetched.
+    let target = jwks_server(jwks(&[&key])).await;
+    let target_port: u16 = target
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/jwks.json")
+        .parse()
+        .unwrap();
+    for (server, why) in [
+        (
+            jwks_server_answering(jwks(&[&key]), Answer::Redirect(target_port)).await,
+            "redirect",
+        ),
+        (jwks_server(big).await, "over 16 KiB"),
+        (
+            jwks_server_answering(jwks(&[&key]), Answer::Stall).await,
+            "stall",
+        ),
+    ] {
+        let id = uri_client(&app, &server).await;
+        let started = std::time::Instant::now();
+        let r = token_with_assertion(
+            &app,
+            &key.sign(&client_claims(&app, &id)),
+            "ada@example.com",
+        )
+        .await;
+        assert_error(r, 401, "invalid_client").await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(7),
+            "{why}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1, "{why}");
+        // Left alone after a failure: no second fetch within 10 s.
+        let r = token_with_assertion(
+            &app,
+            &key.sign(&client_claims(&app, &id)),
+            "ada@example.com",
+        )
+        .await;
+        assert_error(r, 401, "invalid_client").await;
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1, "{why}");
+    }
+    assert_eq!(
+        target.hits.load(Ordering::SeqCst),
+        0,
+        "a redirect is not followed"
+    );
+}
+
 #[tokio::test]
 async fn a_new_kid_at_the_jwks_uri_works_without_a_restart_and_unknown_kids_cost_one_fetch() {
-    let app = spawn_app().await;
+    let app = app_reaching_loopback().await;
     let old = Key::new("RS256", "2026-11");
     let server = jwks_server(jwks(&[&old])).await;
     let created = register(
