@@ -187,8 +187,8 @@ def main():
     print("compose-check: compose.yml and compose.scaled.yml structure ok")
 
     if psql("select 1", check=False).returncode != 0:
-        print("compose-check: PostgreSQL not reachable; wiring run skipped")
-        return
+        # The wiring run is what this check promises: no PostgreSQL is a failure (scripts/ensure-postgres).
+        sys.exit("compose-check: PostgreSQL not reachable at 127.0.0.1:5432; run scripts/ensure-postgres")
     suffix = secrets.token_hex(4)
     auth_db, rooms_db = f"auth_{suffix}", f"rooms_{suffix}"
     tmp = tempfile.mkdtemp()

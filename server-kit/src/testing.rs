@@ -7,7 +7,9 @@ use sea_orm::{ConnectionTrait, Database, DbErr};
 pub async fn fresh_database_url(dir: &std::path::Path, name: &str) -> Result<String, DbErr> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(base) if !base.is_empty() => {
-            let db_name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            // The run's prefix (scripts/test) lets its cleanup drop only this run's databases.
+            let prefix = std::env::var("TEST_DATABASE_PREFIX").unwrap_or_default();
+            let db_name = format!("t_{prefix}{}", uuid::Uuid::new_v4().simple());
             let admin = Database::connect(&base).await?;
             admin
                 .execute_unprepared(&format!("CREATE DATABASE \"{db_name}\""))
@@ -21,6 +23,26 @@ pub async fn fresh_database_url(dir: &std::path::Path, name: &str) -> Result<Str
         }
         _ => Ok(format!("sqlite://{}/{name}.sqlite?mode=rwc", dir.display())),
     }
+}
+
+/// The database the test run is on: `postgres` when `TEST_DATABASE_URL` is set, else `sqlite`.
+pub fn backend() -> &'static str {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(v) if !v.is_empty() => "postgres",
+        _ => "sqlite",
+    }
+}
+
+/// For a test that means something on one database only; its name ends in `_on_<backend>`, and
+/// `scripts/test` (through `.config/nextest.toml`'s profiles) runs it only in that database's
+/// pass, so nextest counts it as skipped in the other. Run on the other database by hand, it
+/// fails saying so: it never passes without having run.
+pub fn require_backend(wanted: &str) {
+    let on = backend();
+    assert_eq!(
+        on, wanted,
+        "this test runs on {wanted} only (on {on} it is filtered out by scripts/test's nextest profile)"
+    );
 }
 
 /// Compares a generated file with its committed copy, rewriting it when `UPDATE_OPENAPI=1`, and

@@ -18,6 +18,58 @@ pub enum Actor {
     Cli,
     /// An admin API call, by the name of the admin key it carried.
     AdminKey(String),
+    /// An application's token request (a provisional user), as `client:<client_id>`: the `:`
+    /// no admin key name may hold.
+    Client(String),
+}
+
+impl Actor {
+    pub fn client(client_id: &str) -> Self {
+        Actor::Client(format!("client:{client_id}"))
+    }
+}
+
+/// What an erased field reads in the trail.
+pub const ERASED: &str = "(erased)";
+
+/// Erases `fields` from every event of one resource (inside the caller's transaction): each
+/// before/after value of those fields that is not null becomes `ERASED`. What is left says
+/// that the field changed and when, not to what. The one rewrite of an append-only trail: a
+/// deleted user's e-mail must not outlive the user (docs/spec/auth-server.md §8).
+pub async fn erase(
+    db: &impl Conn,
+    resource: Resource,
+    resource_id: &str,
+    fields: &[&str],
+) -> Result<(), StoreError> {
+    for event in store::of_resource(db, resource.as_str(), resource_id).await? {
+        let mut changes: Value = serde_json::from_str(&event.changes)
+            .map_err(|e| StoreError::Corrupt(format!("audit event changes: {e}")))?;
+        if erase_fields(&mut changes, fields) {
+            store::set_changes(db, event.id, &changes.to_string()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `changes` with `fields`' non-null before/after values replaced; whether anything changed.
+pub fn erase_fields(changes: &mut Value, fields: &[&str]) -> bool {
+    let mut touched = false;
+    for field in fields {
+        let Some(pair) = changes.get_mut(*field).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for side in ["before", "after"] {
+            if let Some(v) = pair.get_mut(side)
+                && !v.is_null()
+                && v != ERASED
+            {
+                *v = Value::from(ERASED);
+                touched = true;
+            }
+        }
+    }
+    touched
 }
 
 /// The actor name the CLI writes; no admin key may take it.
@@ -27,7 +79,7 @@ impl Actor {
     pub fn name(&self) -> &str {
         match self {
             Actor::Cli => CLI_ACTOR,
-            Actor::AdminKey(name) => name,
+            Actor::AdminKey(name) | Actor::Client(name) => name,
         }
     }
 }
@@ -116,6 +168,37 @@ pub async fn record(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod erasure_tests {
+    use super::*;
+
+    #[test]
+    fn erasure_keeps_that_a_field_changed_and_drops_its_values() {
+        let mut c = json!({
+            "email": {"before": null, "after": "ada@example.com"},
+            "external_sub": {"before": "emp-1", "after": null},
+            "is_active": {"before": true, "after": false},
+        });
+        assert!(erase_fields(&mut c, &["email", "external_sub"]));
+        assert_eq!(
+            c,
+            json!({
+                "email": {"before": null, "after": ERASED},
+                "external_sub": {"before": ERASED, "after": null},
+                "is_active": {"before": true, "after": false},
+            })
+        );
+        assert!(
+            !erase_fields(&mut c, &["email", "external_sub"]),
+            "twice is a no-op"
+        );
+        assert!(!erase_fields(
+            &mut json!({"name": {"before": "a", "after": "b"}}),
+            &["email"]
+        ));
+    }
 }
 
 /// What the list may be narrowed to.

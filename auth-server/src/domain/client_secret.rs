@@ -364,10 +364,10 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn idle_workers_release_their_memory() {
-        if std::env::var_os("NEXTEST").is_none() {
-            eprintln!("skipped: RSS is only meaningful with one test per process (nextest)");
-            return;
-        }
+        assert!(
+            std::env::var_os("NEXTEST").is_some(),
+            "RSS is only meaningful with one test per process: run it under cargo nextest"
+        );
         let secret = generate().unwrap();
         let phc = hash(&secret).unwrap();
         let v = SecretVerifier::new(2).unwrap();

@@ -340,12 +340,7 @@ async fn issue(
     let user = match found {
         Some(user) => user,
         None if deps.policy.allow_user_creation && app.domains.is_explicit() => {
-            let (user, created) =
-                users::insert_if_absent(deps.db, &email, None, Some(&app.client_id), now).await?;
-            if created {
-                tracing::info!(user_id = %user.id, "created provisional user");
-            }
-            user
+            crate::domain::users::create_provisional(deps.db, &email, &app.client_id, now).await?
         }
         None => return Err(TokenError::UserNotFound),
     };

@@ -32,6 +32,9 @@ pub enum UserError {
 }
 
 /// What the audit trail shows of a user.
+/// The fields of `audit_view` that name the person, erased when the user is deleted.
+pub const PERSONAL: &[&str] = &["email", "external_sub"];
+
 pub fn audit_view(user: &User) -> Value {
     json!({
         "email": user.email,
@@ -48,6 +51,37 @@ fn change(user: &User, action: &'static str, changes: Value) -> Change {
         action,
         changes,
     }
+}
+
+/// The user with this e-mail, created as a provisional user by `client_id`'s token request if
+/// absent; the creation is audited (actor `client:<client_id>`) in its own transaction.
+/// Concurrent requests for one new e-mail create it once (the unique index decides).
+pub async fn create_provisional(
+    db: &Db,
+    email: &Email,
+    client_id: &shared::ClientId,
+    now: DateTime<Utc>,
+) -> Result<User, StoreError> {
+    if let Some(user) = store::find_by_email(db, email).await? {
+        return Ok(user);
+    }
+    let tx = db_store::begin(db).await?;
+    let (user, created) = store::insert_if_absent(&tx, email, None, Some(client_id), now).await?;
+    if created {
+        let diff = audit::diff(&Value::Null, &audit_view(&user));
+        audit::record(
+            &tx,
+            &Actor::client(client_id.as_str()),
+            change(&user, "create", diff),
+            now,
+        )
+        .await?;
+    }
+    db_store::commit(tx).await?;
+    if created {
+        tracing::info!(user_id = %user.id, "created provisional user");
+    }
+    Ok(user)
 }
 
 /// Creates the user, or attaches `sub` to the provisional user (created by the token endpoint)
@@ -202,9 +236,15 @@ pub async fn delete(
     let before = resolve(&tx, user).await?;
     let user = deleted(&before, now);
     store::delete(&tx, &user, now).await?;
-    let diff = audit::diff(&audit_view(&before), &Value::Null);
+    // Nothing personal outlives the user: not in the trail's earlier events, nor in this one.
+    audit::erase(&tx, Resource::User, &user.id.to_string(), PERSONAL).await?;
+    let mut diff = audit::diff(&audit_view(&before), &Value::Null);
+    audit::erase_fields(&mut diff, PERSONAL);
     audit::record(&tx, actor, change(&user, "delete", diff), now).await?;
     db_store::commit(tx).await?;
+    // SQLite keeps the old page images in its write-ahead log until a checkpoint: fold them
+    // in now (secure_delete zeroes what they freed), so the file holds no copy of the e-mail.
+    server_kit::db::checkpoint(db).await;
     Ok(user)
 }
 

@@ -28,6 +28,34 @@ pub async fn insert(db: &impl ConnectionTrait, event: &AuditEvent) -> Result<(),
     Ok(())
 }
 
+/// Every event of one resource (the `(resource_id, at)` index), oldest first.
+pub async fn of_resource(
+    db: &impl ConnectionTrait,
+    resource: &str,
+    resource_id: &str,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::ResourceId.eq(resource_id))
+        .filter(Column::Resource.eq(resource))
+        .order_by_asc(Column::At)
+        .all(db)
+        .await?)
+}
+
+/// Rewrites one event's `changes`: the only update the trail allows, for erasure.
+pub async fn set_changes(
+    db: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    changes: &str,
+) -> Result<(), StoreError> {
+    Entity::update_many()
+        .col_expr(Column::Changes, Expr::value(changes))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Filters of a page of events.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

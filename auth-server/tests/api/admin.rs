@@ -733,10 +733,13 @@ async fn users_over_http() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["create", "deactivate", "activate", "delete"]);
+    // Deleted: the trail keeps that the e-mail went, not what it was (erasure.rs reads every
+    // table for it).
     assert_eq!(
         trail[3]["changes"]["email"],
-        json!({"before": "Grace@Example.com", "after": null})
+        json!({"before": "(erased)", "after": null})
     );
+    assert_eq!(trail[0]["changes"]["email"]["after"], "(erased)");
 }
 
 #[tokio::test]

@@ -11,12 +11,9 @@ async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
 }
 
 #[tokio::test]
-async fn revocation_and_user_creation_behind_a_lock_are_503_and_recover() {
+async fn revocation_and_user_creation_behind_a_lock_are_503_and_recover_on_sqlite() {
+    server_kit::testing::require_backend("sqlite");
     let app = spawn_app_with(|c| c.allow_user_creation = true).await;
-    if !app.database_url.starts_with("sqlite:") {
-        eprintln!("SQLite only");
-        return;
-    }
     let c = app.create_client("rooms:list", &["example.com"]).await;
     app.create_user("jane@example.com").await;
     let token = app.access_token(&c, "jane@example.com").await;
@@ -38,13 +35,10 @@ async fn revocation_and_user_creation_behind_a_lock_are_503_and_recover() {
 }
 
 #[tokio::test]
-async fn key_refresh_publishes_new_keys_when_writes_fail() {
+async fn key_refresh_publishes_new_keys_when_writes_fail_on_sqlite() {
     use shared::Clock;
+    server_kit::testing::require_backend("sqlite");
     let app = spawn_app_with(|_| {}).await;
-    if !app.database_url.starts_with("sqlite:") {
-        eprintln!("SQLite only");
-        return;
-    }
     let mut config = crate::helpers::test_config(app.database_url.clone());
     config.key_encryption_key = app.state.config.key_encryption_key.clone();
     let replica = auth_server::startup::build_state(config, app.clock.clone())

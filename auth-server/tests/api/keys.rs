@@ -249,13 +249,12 @@ async fn private_keys_are_encrypted_at_rest() {
 }
 
 #[tokio::test]
-async fn a_lost_key_encryption_key_file_is_never_replaced_while_keys_exist() {
+async fn a_lost_key_encryption_key_file_is_never_replaced_while_keys_exist_on_sqlite() {
+    // The generated KEK file is SQLite's.
+    server_kit::testing::require_backend("sqlite");
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
-    let Some(path) = server_kit::db::sqlite_path(&url).map(str::to_owned) else {
-        eprintln!("skipped: the generated KEK file is SQLite's");
-        return;
-    };
+    let path = server_kit::db::sqlite_path(&url).unwrap().to_owned();
     let mut config = test_config(url.clone());
     config.key_encryption_key = None;
     let clock = std::sync::Arc::new(shared::SystemClock);
@@ -276,13 +275,11 @@ async fn a_lost_key_encryption_key_file_is_never_replaced_while_keys_exist() {
 
 #[cfg(unix)]
 #[tokio::test]
-async fn database_files_are_private() {
+async fn database_files_are_private_on_sqlite() {
     use std::os::unix::fs::PermissionsExt;
+    server_kit::testing::require_backend("sqlite");
     let app = spawn_app().await;
-    let Some(path) = server_kit::db::sqlite_path(&app.database_url) else {
-        eprintln!("skipped: SQLite only");
-        return;
-    };
+    let path = server_kit::db::sqlite_path(&app.database_url).unwrap();
     for file in [path.to_owned(), format!("{path}-wal")] {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file}: {mode:o}");

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod db_faults;
 mod docs;
+mod erasure;
 mod helpers;
 mod introspect;
 mod keys;

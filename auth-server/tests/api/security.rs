@@ -524,11 +524,9 @@ async fn failure_limits_are_shared_by_replicas_on_postgres() {
         trusting_loopback(c);
         c.key_encryption_key = Some(secrecy::SecretSlice::from(vec![7u8; 32]));
     }
+    // SQLite is one process with in-memory counters: the shared limit needs PostgreSQL.
+    server_kit::testing::require_backend("postgres");
     let a = spawn_app_with(replica).await;
-    if !a.database_url.starts_with("postgres") {
-        eprintln!("SQLite: one process, in-memory counters; the shared limit needs PostgreSQL");
-        return;
-    }
     let b = crate::helpers::spawn_on(
         a.database_url.clone(),
         tempfile::tempdir().unwrap(),

@@ -37,11 +37,9 @@ async fn set_connections(rooms_db_url: &str, allowed: bool) {
 }
 
 #[tokio::test]
-async fn a_database_outage_is_503_without_lost_writes_and_recovers_by_itself() {
-    if std::env::var("TEST_DATABASE_URL").map_or(true, |v| v.is_empty()) {
-        eprintln!("the outage is simulated on PostgreSQL only (TEST_DATABASE_URL unset)");
-        return;
-    }
+async fn a_database_outage_is_503_without_lost_writes_and_recovers_by_itself_on_postgres() {
+    // The outage is simulated by terminating PostgreSQL's backends.
+    server_kit::testing::require_backend("postgres");
     let s = spawn_stack().await;
     let token = s.token_with(ALL_ROOMS).await;
     let before = s.create_room(&token).await;
@@ -105,13 +103,11 @@ pub async fn hold_write_lock(url: &str) -> sea_orm::DatabaseTransaction {
 }
 
 #[tokio::test]
-async fn a_locked_sqlite_database_is_503_and_recovers_by_itself() {
+async fn a_locked_sqlite_database_is_503_and_recovers_by_itself_on_sqlite() {
+    // PostgreSQL's outage is the test above.
+    server_kit::testing::require_backend("sqlite");
     let s = spawn_stack().await;
     let url = s.rooms.config.database_url.clone();
-    if !url.starts_with("sqlite:") {
-        eprintln!("SQLite only: PostgreSQL's outage is the test above");
-        return;
-    }
     let token = s.token_with(ALL_ROOMS).await;
     let lock = hold_write_lock(&url).await;
     let r = s.post(&token, "", None).await;
