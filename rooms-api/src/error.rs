@@ -261,6 +261,9 @@ mod tests {
             assert_eq!(b.0.error, code);
             assert_eq!(h.as_deref(), challenge);
             assert!(!b.0.error_description.contains("secret"));
+            if s == 500 {
+                assert_eq!(b.0.error_description, "internal error");
+            }
         }
     }
 }

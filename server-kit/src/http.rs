@@ -584,19 +584,70 @@ mod tests {
         assert!(size < 4096, "the middleware's future is {size} bytes");
     }
 
-    #[test]
-    fn framework_errors_keep_their_status_and_never_500_for_client_errors() {
-        for (status, code) in [
-            (StatusCode::NOT_FOUND, "not_found"),
-            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
-            (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    #[tokio::test]
+    async fn framework_errors_keep_their_status_and_never_500_for_client_errors() {
+        for (status, want_status, code) in [
+            (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND, "not_found"),
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+            ),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+            ),
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+            ),
+            (
+                StatusCode::BAD_REQUEST,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                StatusCode::IM_A_TEAPOT,
+                StatusCode::IM_A_TEAPOT,
+                "invalid_request",
+            ),
+            (
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+            ),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+            ),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+            ),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+            ),
+            // Another 5xx is a 500 saying only "internal error".
+            (
+                StatusCode::BAD_GATEWAY,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+            ),
         ] {
             let r = framework_error_response(status);
-            assert_eq!(r.status(), status);
-            let _ = code;
+            assert_eq!(r.status(), want_status, "{status}");
+            let body: serde_json::Value =
+                serde_json::from_str(&r.into_body().into_string().await.unwrap()).unwrap();
+            assert_eq!(body["error"], code, "{status}: {body}");
+            if want_status == StatusCode::INTERNAL_SERVER_ERROR {
+                assert_eq!(body["error_description"], "internal error", "{status}");
+            }
         }
     }
 }

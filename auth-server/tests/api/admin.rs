@@ -1216,8 +1216,75 @@ async fn swagger_ui_and_the_committed_spec_on_the_admin_listener() {
 
 #[tokio::test]
 async fn no_admin_listener_when_turned_off() {
-    let app = spawn_app_with(|c| c.admin_listen = None).await;
-    assert!(app.admin_address.ends_with(":0"));
+    // Control: with the admin API on, one of the process's listeners serves it.
+    let on = spawn_app().await;
+    let ports = listening_ports();
+    assert_eq!(ports.len(), 3, "API, metrics, admin: {ports:?}");
+    assert_eq!(admin_answers(&on, &ports).await, 1);
+    drop(on);
+
+    let before = listening_ports();
+    let off = spawn_app_with(|c| c.admin_listen = None).await;
+    let new: Vec<u16> = listening_ports()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(new.len(), 2, "API and metrics only: {new:?}");
+    assert_eq!(
+        admin_answers(&off, &new).await,
+        0,
+        "no listener serves the admin API"
+    );
+}
+
+/// The TCP ports this process listens on (nextest runs each test in a process of its own).
+fn listening_ports() -> Vec<u16> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state 0A (LISTEN), inode.
+            if f.len() > 9 && f[3] == "0A" && inodes.contains(f[9]) {
+                let port = f[1].rsplit(':').next().unwrap();
+                ports.push(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports
+}
+
+/// How many of `ports` answer an admin request as the admin API does (a 401 problem).
+async fn admin_answers(app: &TestApp, ports: &[u16]) -> usize {
+    let mut n = 0;
+    for port in ports {
+        let r = app
+            .client
+            .get(format!("http://127.0.0.1:{port}/admin/v1/applications"))
+            .send()
+            .await
+            .unwrap();
+        let problem = r
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        if r.status() == 401 && problem {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Every statement the admin API runs, EXPLAINed as it ran: no growing table read whole, no

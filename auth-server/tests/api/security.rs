@@ -1,7 +1,7 @@
 //! docs/spec/security.md "Client authentication": failure limits, bounded argon2, the verified-secret
 //! cache, and equal treatment of unknown and known client_ids.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -148,9 +148,18 @@ async fn a_flood_of_wrong_secrets_is_bounded_and_never_stalls_cached_clients() {
             .iter()
             .map(|g| token_from(&app, &victim, g, "1.1.1.1")),
     );
+    let started = Instant::now();
+    let flood = async {
+        let answers = flood.await;
+        (answers, started.elapsed())
+    };
     let legit = async {
+        // Let the flood fill the argon2 queue first.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let mut statuses = Vec::new();
+        let mut slowest = Duration::ZERO;
         for _ in 0..20 {
+            let t = Instant::now();
             statuses.push(
                 app.token_basic(&good, "jane@example.com")
                     .await
@@ -164,11 +173,22 @@ async fn a_flood_of_wrong_secrets_is_bounded_and_never_stalls_cached_clients() {
                 .await
                 .unwrap();
             statuses.push(jwks.status().as_u16());
+            slowest = slowest.max(t.elapsed());
         }
-        statuses
+        (statuses, slowest, started.elapsed())
     };
-    let (flooded, legit) = tokio::join!(flood, legit);
+    let ((flooded, flood_took), (legit, slowest, legit_took)) = tokio::join!(flood, legit);
     assert!(legit.iter().all(|s| *s == 200), "{legit:?}");
+    // Not stalled: a request queued behind the flood's argon2 runs would wait its 2 s. The
+    // bound is loose (a debug build on a busy machine) and far below that wait.
+    assert!(
+        legit_took < flood_took,
+        "the cached client was served while the flood lasted ({legit_took:?} vs {flood_took:?})"
+    );
+    assert!(
+        slowest < Duration::from_millis(1000),
+        "a cached client's request took {slowest:?} during the flood"
+    );
     let mut busy = 0;
     for r in flooded {
         match r.status().as_u16() {

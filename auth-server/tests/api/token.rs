@@ -314,19 +314,35 @@ async fn percent_encoded_basic_credentials_are_decoded() {
     let app = spawn_app().await;
     let c = app.create_client("rooms:list", &[]).await;
     app.create_user("jane@example.com").await;
-    let header = shared::basic_auth::encode_basic(&c.client_id, &c.secret);
-    let r = app
-        .client
-        .post(app.url("/oauth/token"))
-        .header("authorization", header)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "jane@example.com"),
-        ])
-        .send()
+    // Every byte percent-encoded, as RFC 6749 §2.3.1 lets a client do: only a server that
+    // form-url-decodes both parts finds these credentials (base62 never needs encoding, so
+    // encoding what must be encoded would prove nothing).
+    let pct = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let basic = |id: &str, secret: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    };
+    let post = |header: String| {
+        app.client
+            .post(app.url("/oauth/token"))
+            .header("authorization", header)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "jane@example.com"),
+            ])
+            .send()
+    };
+    let r = post(basic(&pct(&c.client_id), &pct(&c.secret)))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Decoded once, not twice: %2541 is "%41", not "A".
+    let twice = |s: &str| s.bytes().map(|b| format!("%25{b:02X}")).collect::<String>();
+    let r = post(basic(&c.client_id, &twice(&c.secret))).await.unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 // Step 6: the e-mail.

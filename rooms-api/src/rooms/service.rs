@@ -14,7 +14,7 @@ use super::store::{self, Db, Direction, Position, Role, RoomRow, StoreError, Vie
 use crate::principal::Principal;
 
 pub const ROOMS_PATH: &str = "/external-api/v1.0/rooms";
-const MAX_CREATE_ATTEMPTS: usize = 8;
+pub const MAX_CREATE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoomsError {
@@ -231,6 +231,18 @@ fn new_slug() -> Result<String, RoomsError> {
     ))
 }
 
+/// What makes a new room's slug and PIN.
+pub type SlugAndPin<'a> =
+    dyn FnMut(&RoomSettings) -> Result<(String, String), RoomsError> + Send + 'a;
+
+/// A new room's slug and PIN, from the CSPRNG.
+pub fn random_slug_and_pin(settings: &RoomSettings) -> Result<(String, String), RoomsError> {
+    Ok((
+        new_slug()?,
+        random::digits(settings.pin_length).map_err(|_| RoomsError::Exhausted)?,
+    ))
+}
+
 pub async fn create(
     db: &Db,
     writes: &WriteGate,
@@ -238,6 +250,30 @@ pub async fn create(
     principal: &Principal,
     now: DateTime<Utc>,
     body: &[u8],
+) -> Result<RoomView, RoomsError> {
+    create_with(
+        db,
+        writes,
+        settings,
+        principal,
+        now,
+        body,
+        &mut random_slug_and_pin,
+    )
+    .await
+}
+
+/// `create`, with the slug and PIN from `fresh`: a slug or PIN another room holds makes the
+/// whole transaction start again with new ones, `MAX_CREATE_ATTEMPTS` times at most (tests
+/// inject a generator that collides).
+pub async fn create_with(
+    db: &Db,
+    writes: &WriteGate,
+    settings: &RoomSettings,
+    principal: &Principal,
+    now: DateTime<Utc>,
+    body: &[u8],
+    fresh: &mut SlugAndPin<'_>,
 ) -> Result<RoomView, RoomsError> {
     let Changes {
         access_level,
@@ -248,14 +284,14 @@ pub async fn create(
     let configuration = serde_json::to_string(&configuration.unwrap_or_default())
         .map_err(|e| RoomsError::Db(store::encoding_error(&e)))?;
     for _ in 0..MAX_CREATE_ATTEMPTS {
-        let slug = new_slug()?;
+        let (slug, pin_code) = fresh(settings)?;
         let row = RoomRow {
             id: Uuid::new_v4(),
             name: slug.clone(),
             slug,
             access_level: access_level.as_str().to_owned(),
             configuration: configuration.clone(),
-            pin_code: random::digits(settings.pin_length).map_err(|_| RoomsError::Exhausted)?,
+            pin_code,
             client_id: principal.client_id.clone(),
             // Microseconds, as PostgreSQL keeps them: a list cursor names this exact value.
             created_at: now.trunc_subsecs(6),
@@ -351,8 +387,12 @@ pub async fn delete(
         return Err(RoomsError::InsufficientRole);
     }
     let write = writes.enter().await;
-    store::delete(db, id).await?;
+    let deleted = store::delete(db, id).await?;
     drop(write);
+    // Another delete of the same room won the race: this one found nothing to delete.
+    if !deleted {
+        return Err(RoomsError::NotFound);
+    }
     tracing::info!(target: "audit", event = "room_deleted", room_id = %id,
         user_id = %principal.user_id, client_id = %principal.client_id,
         verification_mode = principal.mode, "room_deleted");

@@ -271,7 +271,9 @@ pub async fn update(
     Ok(())
 }
 
-pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
+/// Deletes the room; whether this call deleted it (of concurrent deletes, one does; the
+/// others find nothing and change nothing).
+pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
     // Every viewer whose access row this transaction deleted counts one room fewer. Counted
     // from the rows deleted, not from a read before: two concurrent deletes of one room would
@@ -291,6 +293,7 @@ pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), Db
             .exec(&txn)
             .await?;
     }
-    rooms::Entity::delete_by_id(id).exec(&txn).await?;
-    txn.commit().await
+    let deleted = rooms::Entity::delete_by_id(id).exec(&txn).await?.rows_affected > 0;
+    txn.commit().await?;
+    Ok(deleted)
 }

@@ -5,6 +5,7 @@
 //! auth-server's JWKS over HTTP.
 
 mod bearer;
+mod creation;
 mod db_faults;
 mod docs;
 mod forged;

@@ -552,11 +552,15 @@ async fn concurrent_deletes_of_one_room_count_it_once() {
         let gone = s.create_room(&token).await;
         let path = format!("/{}", gone["id"].as_str().unwrap());
         let answers = futures::future::join_all((0..8).map(|_| s.delete(&token, &path))).await;
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 204).count(),
+            1,
+            "exactly one delete wins: {statuses:?}"
+        );
         assert!(
-            answers
-                .iter()
-                .all(|r| matches!(r.status().as_u16(), 204 | 404)),
-            "every delete is 204 or 404"
+            statuses.iter().all(|s| matches!(s, 204 | 404)),
+            "the others find nothing: {statuses:?}"
         );
     }
     let page: Value = s.get(&token, "").await.json().await.unwrap();
