@@ -303,9 +303,24 @@ pub async fn body_limit<E: Endpoint>(
     Ok(next.get_response(req).await)
 }
 
-/// Refuses a query string that names a parameter twice (400 `invalid_request`): which of the
-/// two values a proxy and we would each read is anyone's guess.
+/// Refuses a query string that names a parameter twice, or a request with more than one
+/// `Authorization` header (400 `invalid_request`): which of the two values a proxy and we would
+/// each read is anyone's guess (with two credentials, the first used to win here).
 pub async fn refuse_repeated_query<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    if req
+        .headers()
+        .get_all(poem::http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        tracing::info!("more than one Authorization header");
+        return Ok(error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "The request carries more than one Authorization header",
+        ));
+    }
     if let Some(name) = req
         .uri()
         .query()

@@ -293,7 +293,11 @@ pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<bool, 
             .exec(&txn)
             .await?;
     }
-    let deleted = rooms::Entity::delete_by_id(id).exec(&txn).await?.rows_affected > 0;
+    let deleted = rooms::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await?
+        .rows_affected
+        > 0;
     txn.commit().await?;
     Ok(deleted)
 }

@@ -47,6 +47,29 @@ async fn a_repeated_query_parameter_is_refused() {
     assert_eq!(s.get(&token, "?page=1&page_size=5").await.status(), 200);
 }
 
+/// Two credentials on one request: the first used to win, so a proxy that reads the last one
+/// (and logs or checks it) and this server would disagree about who is calling. Refused on the
+/// rooms API, on the auth-server's token endpoint and on its admin API.
+#[tokio::test]
+async fn two_authorization_headers_are_refused() {
+    let s = spawn_stack().await;
+    let token = s.token_with(ALL_ROOMS).await;
+    let twice = |url: String| {
+        let mut h = reqwest::header::HeaderMap::new();
+        let v = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        h.append(reqwest::header::AUTHORIZATION, v.clone());
+        h.append(reqwest::header::AUTHORIZATION, v);
+        s.client.get(url).headers(h).send()
+    };
+    assert_error(twice(s.rooms("")).await.unwrap(), 400, "invalid_request").await;
+    let r = twice(format!("{}/oauth/revocations", s.auth_url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // One is fine.
+    assert_eq!(s.get(&token, "").await.status(), 200);
+}
+
 #[tokio::test]
 async fn responses_forbid_sniffing_and_framing() {
     let s = spawn_stack().await;
