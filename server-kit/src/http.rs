@@ -599,6 +599,64 @@ mod tests {
         assert!(size < 4096, "the middleware's future is {size} bytes");
     }
 
+    /// Records the order requests reach it; request 0 holds its place until released.
+    struct Recorder {
+        order: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
+        release: std::sync::Arc<tokio::sync::Notify>,
+    }
+
+    impl Endpoint for Recorder {
+        type Output = Response;
+
+        async fn call(&self, req: Request) -> poem::Result<Response> {
+            let n: u32 = req
+                .uri()
+                .path()
+                .trim_start_matches('/')
+                .parse()
+                .unwrap_or(999);
+            self.order.lock().unwrap_or_else(|p| p.into_inner()).push(n);
+            if n == 0 {
+                self.release.notified().await;
+            }
+            Ok(Response::builder().body(""))
+        }
+    }
+
+    /// Requests past `HTTP_MAX_IN_FLIGHT` wait in arrival order: tokio's semaphore is fair, and
+    /// nothing here lets a later request take a freed place first.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_requests_get_their_place_in_arrival_order() {
+        let metrics = std::sync::Arc::new(crate::metrics::HttpMetrics::new(vec![]).unwrap());
+        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let mut tasks = Vec::new();
+        for n in 0..6u32 {
+            let ep = Recorder {
+                order: order.clone(),
+                release: release.clone(),
+            };
+            let req = Request::builder().uri_str(&format!("/{n}")).finish();
+            tasks.push(tokio::spawn(request_context(
+                metrics.clone(),
+                in_flight.clone(),
+                ep,
+                req,
+            )));
+            // Let it run until it holds the place (0) or waits for it (the others).
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(*order.lock().unwrap(), [0], "one at a time");
+        release.notify_one();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().status(), StatusCode::OK);
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
+    }
+
     #[tokio::test]
     async fn framework_errors_keep_their_status_and_never_500_for_client_errors() {
         for (status, want_status, code) in [

@@ -156,9 +156,17 @@ def test_authlib_private_key_jwt():
     assert created.status_code == 201, created.text
     listed = rooms(first["access_token"])
     assert listed.status_code == 200, listed.text
-    # Revocation with the same client authentication.
+    # Revocation with the same client authentication. RFC 7009 answers 200 whatever happened,
+    # so the proof is the token refused afterwards: by the rooms API, once its revocation feed
+    # poll (10 s) has brought the revocation over.
+    assert rooms(second["access_token"]).status_code == 200
     r = session.revoke_token(f"{AUTH_URL}/oauth/revoke", token=second["access_token"])
     assert r.status_code == 200, (r.status_code, r.text)
+    deadline = time.monotonic() + 25
+    while rooms(second["access_token"]).status_code != 401:
+        assert time.monotonic() < deadline, "the revoked token still works at the rooms API"
+        time.sleep(0.5)
+    assert rooms(first["access_token"]).status_code == 200, "only the revoked token dies"
 
 
 

@@ -221,6 +221,54 @@ async fn wrong_admin_keys_are_limited_and_the_right_one_still_works() {
     assert_eq!(r.status(), 200, "a correct key is never refused");
 }
 
+/// One source trying a different key id each time meets its own ceiling (10× the limit per
+/// source across key ids), while another source is not limited by it and the correct key still
+/// works from the sprayer's own address.
+#[tokio::test]
+async fn one_source_spraying_admin_key_ids_meets_its_own_ceiling() {
+    let app = spawn_app_with(|c| c.failure_limit = 2).await;
+    let (_, key) = app.admin_key("ops").await;
+    let from = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    };
+    let get = |client: reqwest::Client, key: String| {
+        let url = app.admin_url("/admin/v1/applications");
+        async move {
+            client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let made_up = |n: usize| format!("adm_{n:016}_not-the-secret");
+    let sprayer = from(1);
+    let mut statuses = Vec::new();
+    for n in 0..21 {
+        statuses.push(get(sprayer.clone(), made_up(n)).await);
+    }
+    // Each key id is tried once (under its own limit of 2): only the source's ceiling, 20, stops it.
+    assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[20], 429, "{statuses:?}");
+    assert_eq!(get(sprayer.clone(), made_up(99)).await, 429);
+    assert_eq!(
+        get(from(2), made_up(100)).await,
+        401,
+        "another source has its own count"
+    );
+    assert_eq!(
+        get(sprayer, key).await,
+        200,
+        "a correct key is never refused"
+    );
+}
+
 #[tokio::test]
 async fn applications_over_http_with_their_audit_trail() {
     let app = spawn_app().await;
