@@ -55,6 +55,15 @@ impl FromStr for SigningAlg {
 mod tests {
     use super::*;
 
+    /// HS256 alone publishes no key: a JWKS with a shared secret in it would be the leak.
+    #[test]
+    fn hs256_is_the_one_symmetric_algorithm() {
+        assert!(!SigningAlg::HS256.is_asymmetric());
+        for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
+            assert!(alg.is_asymmetric(), "{alg}");
+        }
+    }
+
     #[test]
     fn round_trips_and_is_case_sensitive() {
         for alg in [

@@ -59,6 +59,19 @@ mod tests {
         Email::parse(s).unwrap()
     }
 
+    /// What the CLI and the admin API report as "added" / "not there" comes from these.
+    #[test]
+    fn insert_and_remove_say_whether_they_changed_the_list() {
+        let mut list = Allowlist::default();
+        let p = DomainPattern::parse("example.com").unwrap();
+        assert!(list.insert(p.clone()));
+        assert!(!list.insert(p.clone()), "already there");
+        assert!(list.is_explicit());
+        assert!(list.remove(&p));
+        assert!(!list.remove(&p), "no longer there");
+        assert!(!list.is_explicit());
+    }
+
     #[test]
     fn empty_admits_everything_explicit_admits_only_matches() {
         assert!(Allowlist::default().admits(&email("a@anything.org")));

@@ -121,6 +121,11 @@ mod tests {
         assert_eq!(parse_basic(&again), Err(BasicAuthError::Malformed));
         let too_long = format!("Basic {}", "A".repeat(MAX_ENCODED_LEN + 4));
         assert_eq!(parse_basic(&too_long), Err(BasicAuthError::Malformed));
+        // Exactly at the limit is still read.
+        let raw = format!("id:{}", "s".repeat(MAX_ENCODED_LEN / 4 * 3 - 3));
+        let at_limit = format!("Basic {}", STANDARD.encode(&raw));
+        assert_eq!(at_limit.len() - "Basic ".len(), MAX_ENCODED_LEN);
+        assert_eq!(parse_basic(&at_limit).unwrap().username, "id");
     }
 
     proptest! {

@@ -298,6 +298,46 @@ mod tests {
         assert_eq!(bad.validate(&expect(), now), Err(ClaimError::NotDelegated));
     }
 
+    /// `nbf` and `iat` may each be up to the leeway ahead, not a second more; either alone
+    /// refuses the token.
+    #[test]
+    fn nbf_and_iat_each_refuse_a_token_past_the_leeway() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let leeway = expect().leeway_seconds;
+        for (nbf, iat, want) in [
+            (Some(leeway), None, Ok(())),
+            (Some(leeway + 1), None, Err(ClaimError::NotYetValid)),
+            (None, Some(leeway), Ok(())),
+            (None, Some(leeway + 1), Err(ClaimError::NotYetValid)),
+            (Some(0), Some(leeway + 1), Err(ClaimError::NotYetValid)),
+            (Some(leeway + 1), Some(0), Err(ClaimError::NotYetValid)),
+            (Some(-leeway - 1), Some(-leeway - 1), Ok(())),
+        ] {
+            let mut c = sample(now);
+            c.nbf = nbf.map(|s| now.timestamp() + s);
+            c.iat = iat.map(|s| now.timestamp() + s);
+            assert_eq!(c.validate(&expect(), now), want, "nbf {nbf:?} iat {iat:?}");
+        }
+    }
+
+    #[test]
+    fn the_token_scopes_are_its_rooms_scopes_only() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let scopes = sample(now).scopes();
+        assert_eq!(
+            scopes,
+            [Scope::RoomsCreate, Scope::RoomsList].into_iter().collect()
+        );
+    }
+
+    /// Kept longer than any verifier accepts a token (exp + the largest leeway), with a margin:
+    /// the spec's figure (360 s) is this constant.
+    #[test]
+    fn revocations_outlive_the_largest_leeway() {
+        assert_eq!(REVOCATION_RETENTION_SECONDS, 360);
+        assert!(REVOCATION_RETENTION_SECONDS > MAX_LEEWAY_SECONDS);
+    }
+
     #[test]
     fn a_change_names_the_next_whole_second() {
         let t = |s: i64, ms: u32| DateTime::from_timestamp(s, ms * 1_000_000).unwrap();
