@@ -291,6 +291,39 @@ mod tests {
         );
     }
 
+    /// A flood of random client_ids from random sources: each map keeps at most MAX_ENTRIES,
+    /// whatever the flood's size (memory bounded), and a flooding source is still limited.
+    #[tokio::test]
+    async fn a_flood_of_distinct_keys_keeps_each_map_within_its_cap() {
+        let l = FailureLimits::new(3, Duration::from_secs(60));
+        let n = MAX_ENTRIES as u32 + 20_000;
+        for i in 0..n {
+            let source = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+            l.begin(&format!("random-{i}"), source, Utc::now())
+                .await
+                .unwrap()
+                .failed();
+        }
+        let Store::Memory {
+            per_pair,
+            per_client,
+            per_source,
+        } = &l.counters
+        else {
+            panic!("in memory");
+        };
+        per_pair.run_pending_tasks();
+        per_client.run_pending_tasks();
+        per_source.run_pending_tasks();
+        for (name, count) in [
+            ("per pair", per_pair.entry_count()),
+            ("per client", per_client.entry_count()),
+            ("per source", per_source.entry_count()),
+        ] {
+            assert!(count <= MAX_ENTRIES, "{name}: {count}");
+        }
+    }
+
     #[tokio::test]
     async fn in_flight_attempts_count_and_successes_give_their_count_back() {
         let l = FailureLimits::new(2, Duration::from_secs(60));

@@ -90,6 +90,26 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Many distinct verified secrets (every one a success: failures are never kept) stay within
+    /// the capacity; the least used go first.
+    #[tokio::test]
+    async fn verified_entries_stay_within_the_capacity() {
+        let c = SecretCache::new(100, Duration::from_secs(300)).unwrap();
+        for i in 0..1_000 {
+            let k = c
+                .key(&format!("client-{i}"), "phc", &SecretString::from("s"))
+                .unwrap();
+            c.verify_once(k, async { Ok::<(), ()>(()) }).await.unwrap();
+        }
+        c.entries.run_pending_tasks().await;
+        assert!(
+            c.entries.entry_count() <= 100,
+            "{}",
+            c.entries.entry_count()
+        );
+        assert!(c.entries.entry_count() > 0);
+    }
+
     #[tokio::test]
     async fn matches_only_the_same_secret_client_and_hash() {
         let c = SecretCache::new(10, DEFAULT_IDLE).unwrap();
