@@ -611,3 +611,40 @@ async fn failure_limits_are_shared_by_replicas_on_postgres() {
     .unwrap();
     assert!(counted[0].count >= 6, "{counted:?}");
 }
+
+/// The shared counters lock their three rows in one order and give counts back in that order:
+/// 64 concurrent attempts over overlapping keys (4 client_ids × 4 sources), failing or giving
+/// back at random, never deadlock (PostgreSQL would abort one with 40P01: an error here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_attempts_on_shared_keys_never_deadlock_on_postgres() {
+    server_kit::testing::require_backend("postgres");
+    use auth_server::domain::failure_limits::FailureLimits;
+    let app = crate::helpers::spawn_app().await;
+    let limits = std::sync::Arc::new(FailureLimits::for_database(
+        &app.state.db,
+        1_000_000,
+        Duration::from_secs(60),
+    ));
+    assert!(limits.is_shared());
+    let mut tasks = Vec::new();
+    for t in 0..64u32 {
+        let limits = limits.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20u32 {
+                let n = t.wrapping_mul(31).wrapping_add(i.wrapping_mul(7));
+                let client = format!("client-{}", n % 4);
+                let source = std::net::IpAddr::from([10, 0, 0, (n / 4 % 4) as u8]);
+                let attempt = limits.begin(&client, source, chrono::Utc::now()).await?;
+                if n % 3 == 0 {
+                    attempt.failed();
+                } // else dropped: its count given back
+            }
+            Ok::<(), auth_server::store::StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("no attempt failed (a deadlock is an error)");
+    }
+}
