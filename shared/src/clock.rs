@@ -75,3 +75,16 @@ mod tests {
         assert_eq!(SystemClock.now().timestamp_subsec_nanos() % 1000, 0);
     }
 }
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+
+    #[test]
+    fn set_moves_the_clock_to_that_instant() {
+        let c = ManualClock::starting_now();
+        let to = DateTime::from_timestamp(1_900_000_000, 123_000).unwrap();
+        c.set(to);
+        assert_eq!(c.now(), to);
+    }
+}

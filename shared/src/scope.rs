@@ -218,3 +218,38 @@ mod tests {
         }
     }
 }
+
+/// Set operations the token endpoint's down-scoping and the verifiers rely on.
+#[cfg(test)]
+mod set_edges {
+    use super::*;
+
+    fn set(s: &[Scope]) -> ScopeSet {
+        s.iter().copied().collect()
+    }
+
+    #[test]
+    fn remove_intersection_superset_and_parse() {
+        let mut s = set(&[Scope::RoomsList, Scope::RoomsCreate]);
+        s.remove(Scope::RoomsCreate);
+        assert_eq!(s, set(&[Scope::RoomsList]));
+        s.remove(Scope::RoomsDelete);
+        assert_eq!(
+            s,
+            set(&[Scope::RoomsList]),
+            "removing an absent scope changes nothing"
+        );
+        let a = set(&[Scope::RoomsList, Scope::RoomsCreate, Scope::RoomsUpdate]);
+        let b = set(&[Scope::RoomsCreate, Scope::RoomsDelete]);
+        assert_eq!(a.intersection(b), set(&[Scope::RoomsCreate]));
+        assert!(a.is_superset(set(&[Scope::RoomsList, Scope::RoomsUpdate])));
+        assert!(a.is_superset(ScopeSet::default()));
+        assert!(!a.is_superset(b));
+        assert!(!set(&[]).is_superset(set(&[Scope::RoomsList])));
+        assert_eq!(
+            "rooms:list rooms:create".parse::<ScopeSet>().unwrap(),
+            set(&[Scope::RoomsList, Scope::RoomsCreate])
+        );
+        assert!("rooms:fly".parse::<ScopeSet>().is_err());
+    }
+}

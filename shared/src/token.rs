@@ -209,3 +209,97 @@ mod tests {
         );
     }
 }
+
+/// Edges that mutation testing found unproven (mutants/RESULTS.md).
+#[cfg(test)]
+mod edges {
+    use super::*;
+    use josekit::jws::{EdDSA, JwsHeader};
+
+    fn header(typ: Option<&str>) -> Header {
+        Header {
+            alg: "EdDSA".into(),
+            kid: None,
+            typ: typ.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn typ_rules_for_each_policy() {
+        use TypPolicy::{AccessTokenOnly as Strict, AllowPlainJwt as Plain};
+        for (typ, strict, plain) in [
+            (Some("at+jwt"), true, true),
+            (Some("AT+JWT"), true, true),
+            (Some("application/at+jwt"), true, true),
+            (Some("JWT"), false, true),
+            (Some("jwt"), false, true),
+            (None, false, true),
+            (Some("dpop+jwt"), false, false),
+            (Some("at+jwt2"), false, false),
+        ] {
+            assert_eq!(
+                check_typ(&header(typ), Strict).is_ok(),
+                strict,
+                "{typ:?} strict"
+            );
+            assert_eq!(
+                check_typ(&header(typ), Plain).is_ok(),
+                plain,
+                "{typ:?} plain"
+            );
+        }
+    }
+
+    fn signed_of_len(len: usize) -> String {
+        // A valid header, then a payload segment of filler, then a signature segment.
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA"}"#);
+        let fill = len - h.len() - 2 - 4;
+        format!("{h}.{}.AAAA", "A".repeat(fill))
+    }
+
+    #[test]
+    fn the_header_is_read_up_to_16_kib_and_needs_three_segments() {
+        assert!(decode_header(&signed_of_len(2_000)).is_ok());
+        assert!(decode_header(&signed_of_len(16 * 1024)).is_ok());
+        assert_eq!(
+            decode_header(&signed_of_len(16 * 1024 + 1)),
+            Err(TokenRejection::Malformed)
+        );
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA"}"#);
+        for parts in [
+            format!("{h}.AAAA"),
+            format!("{h}.AAAA.AAAA.AAAA"),
+            h.clone(),
+        ] {
+            assert_eq!(
+                decode_header(&parts),
+                Err(TokenRejection::Malformed),
+                "{parts}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_published_public_key_gives_a_verifier_of_its_algorithm() {
+        let pair = EdDSA
+            .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+            .unwrap();
+        let public: serde_json::Value =
+            serde_json::to_value(pair.to_jwk_public_key().as_ref()).unwrap();
+        let (alg, verifier) = verifier_from_jwk("EdDSA", &public).unwrap();
+        assert_eq!(alg, SigningAlg::EdDSA);
+        let signer = EdDSA.signer_from_jwk(&pair.to_jwk_private_key()).unwrap();
+        let mut h = JwsHeader::new();
+        h.set_algorithm("EdDSA");
+        h.set_token_type("at+jwt");
+        let payload = serde_json::json!({"iss": "i", "aud": "a", "sub": "u", "client_id": "c",
+                                         "delegated": true, "exp": 10});
+        let token =
+            josekit::jws::serialize_compact(&serde_json::to_vec(&payload).unwrap(), &h, &signer)
+                .unwrap();
+        let header = decode_header(&token).unwrap();
+        assert!(verify_signature(&token, &header, SigningAlg::EdDSA, verifier.as_ref()).is_ok());
+        // The same key named as HS256: never trusted.
+        assert!(verifier_from_jwk("HS256", &public).is_none());
+    }
+}
