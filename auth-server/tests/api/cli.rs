@@ -462,25 +462,31 @@ async fn two_changes_in_the_same_second_both_kill_earlier_tokens() {
     let rs = app.create_client("tokens:introspect", &[]).await;
     let c = app.create_client("rooms:list", &[]).await;
     app.create_user("jane@example.com").await;
-    // Change 1 (a reactivation after a deactivation), a token, then change 2 (a rotation).
+    // Change 1 (a reactivation after a deactivation), a token minted in the very second
+    // change 1 named as its not-before (the server's clock set there: a slow run would
+    // otherwise mint it a second later and prove nothing), then change 2 (a rotation).
     cli.ok(&["user", "deactivate", "jane@example.com"]);
     cli.ok(&["user", "activate", "jane@example.com"]);
-    app.clock.set(chrono::Utc::now());
-    let token = app.access_token(&c, "jane@example.com").await;
-    let rotated = cli.json(&["app", "rotate-secret", &c.client_id, "--json"]);
-    app.clock.set(chrono::Utc::now());
-    // The premise, checked rather than printed: the token was minted in the very second
-    // change 1 named as its not-before, and change 2 named a later one.
     let email = shared::Email::parse("jane@example.com").unwrap();
     let user = auth_server::store::users::find_by_email(&app.state.db, &email)
         .await
         .unwrap()
         .unwrap();
     let change_1 = shared::claims::not_before_seconds(user.tokens_not_before.unwrap());
+    // Mint at the start of that second, as the token endpoint's own wait would: real time
+    // reaches it first, so change 2 below happens after the token, as it would in production.
+    let start_of = chrono::DateTime::from_timestamp(change_1, 0).unwrap();
+    if let Ok(wait) = (start_of - chrono::Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    app.clock.set(start_of);
+    let token = app.access_token(&c, "jane@example.com").await;
     let iat = crate::helpers::decode_parts(&token).1["iat"]
         .as_i64()
         .unwrap();
     assert_eq!(iat, change_1, "the token is minted in change 1's second");
+    let rotated = cli.json(&["app", "rotate-secret", &c.client_id, "--json"]);
+    app.clock.set(chrono::Utc::now());
     let change_2 = app.find_client(&c).await.tokens_not_before.unwrap();
     assert!(
         shared::claims::not_before_seconds(change_2) > iat,
