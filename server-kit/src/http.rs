@@ -637,7 +637,7 @@ mod tests {
                 order: order.clone(),
                 release: release.clone(),
             };
-            let req = Request::builder().uri_str(&format!("/{n}")).finish();
+            let req = Request::builder().uri_str(format!("/{n}")).finish();
             tasks.push(tokio::spawn(request_context(
                 metrics.clone(),
                 in_flight.clone(),
