@@ -18,16 +18,7 @@ pub struct TrustedProxies(Vec<IpNet>);
 impl TrustedProxies {
     /// Comma-separated addresses or CIDR ranges.
     pub fn parse(list: &str) -> Result<Self, String> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("not an address or CIDR range: {s:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+        parse_networks(list).map(Self)
     }
 
     /// `ip` is one of the listed proxies.
@@ -61,6 +52,20 @@ impl TrustedProxies {
         }
         nearest
     }
+}
+
+/// A comma-separated list of addresses or CIDR ranges (`TRUSTED_PROXIES`, and the auth-server's
+/// `JWKS_URI_ALLOWED_NETWORKS`); the error names the entry that is neither.
+pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("not an address or CIDR range: {s:?}"))
+        })
+        .collect()
 }
 
 /// What a per-source limit counts by: an IPv4 address (IPv4-mapped IPv6 included) alone, an

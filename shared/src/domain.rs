@@ -250,21 +250,23 @@ mod tests {
 }
 
 #[cfg(test)]
-mod length_edges {
+pub(crate) mod length_edges {
     use super::*;
+
+    /// A valid DNS name of exactly `n` bytes: 60-character labels, then a `.com` name.
+    pub(crate) fn name(n: usize) -> String {
+        let mut d = String::new();
+        while d.len() + 61 < n - 4 {
+            d.push_str(&"a".repeat(60));
+            d.push('.');
+        }
+        d.push_str(&"b".repeat(n - 4 - d.len()));
+        d.push_str(".com");
+        d
+    }
 
     #[test]
     fn a_name_of_253_bytes_is_valid_and_254_is_too_long() {
-        let name = |n: usize| {
-            let mut d = String::new();
-            while d.len() + 61 < n - 4 {
-                d.push_str(&"a".repeat(60));
-                d.push('.');
-            }
-            d.push_str(&"b".repeat(n - 4 - d.len()));
-            d.push_str(".com");
-            d
-        };
         assert_eq!(name(253).len(), 253);
         assert!(Domain::parse(&name(253)).is_ok());
         assert_eq!(Domain::parse(&name(254)), Err(DomainError::TooLong));

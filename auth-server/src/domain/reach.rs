@@ -20,16 +20,7 @@ pub struct AllowedNetworks(Vec<IpNet>);
 impl AllowedNetworks {
     /// Comma-separated addresses or CIDR ranges.
     pub fn parse(list: &str) -> Result<Self, String> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("not an address or CIDR range: {s:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+        server_kit::source::parse_networks(list).map(Self)
     }
 
     /// Whether a fetch may connect to `ip`: a public address, or one the operator allowed.
