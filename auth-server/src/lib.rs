@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod model;
 pub mod startup;
 pub mod state;
 pub mod store;

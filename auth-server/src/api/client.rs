@@ -8,8 +8,8 @@ use shared::Scope;
 
 use crate::domain::client_auth::{self, AssertionFields, AuthError, Presented};
 use crate::error::{ClientEndpointError, invalid_request, unauthorized};
+use crate::model::Application;
 use crate::state::AppState;
-use crate::store::applications::Application;
 
 /// The request's source address, for the failure limits.
 pub fn source_address(state: &AppState, req: &Request) -> std::net::IpAddr {

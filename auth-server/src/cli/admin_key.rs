@@ -11,8 +11,9 @@ use super::{print_json, refused};
 use crate::config::Config;
 use crate::domain::admin_keys::{self, AdminKeyError};
 use crate::domain::audit::Actor;
+use crate::domain::summary::AdminKeySummary;
+use crate::model::AdminKey;
 use crate::startup;
-use crate::store::admin_keys::AdminKey;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminKeyCommand {
@@ -35,26 +36,21 @@ pub enum AdminKeyCommand {
     Revoke { id: String },
 }
 
+/// The domain's summary (the same JSON the admin API answers) and, right after `create`, the
+/// key itself.
 #[derive(Serialize)]
 struct KeyView {
-    id: Uuid,
-    name: String,
-    key_id: String,
+    #[serde(flatten)]
+    summary: AdminKeySummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<String>,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
 }
 
 impl KeyView {
     fn new(k: &AdminKey, key: Option<String>) -> Self {
         Self {
-            id: k.id,
-            name: k.name.clone(),
-            key_id: k.key_id.clone(),
+            summary: AdminKeySummary::from(k),
             key,
-            created_at: k.created_at,
-            revoked_at: k.revoked_at,
         }
     }
 }
@@ -78,8 +74,8 @@ pub async fn run(cmd: AdminKeyCommand, config: &Config, now: DateTime<Utc>) -> a
             if json {
                 return print_json(&view);
             }
-            println!("id:   {}", view.id);
-            println!("name: {}", view.name);
+            println!("id:   {}", view.summary.id);
+            println!("name: {}", view.summary.name);
             println!("key:  {}", secret.expose_secret());
             println!(
                 "      (shown only now: send it as `Authorization: Bearer <key>` to the admin listener)"
@@ -96,10 +92,10 @@ pub async fn run(cmd: AdminKeyCommand, config: &Config, now: DateTime<Utc>) -> a
             for v in views {
                 println!(
                     "{:<36}  {:<20}  {:<16}  {}",
-                    v.id,
-                    v.name,
-                    v.key_id,
-                    v.revoked_at.map_or("-".to_owned(), |t| t
+                    v.summary.id,
+                    v.summary.name,
+                    v.summary.key_id,
+                    v.summary.revoked_at.map_or("-".to_owned(), |t| t
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 );
             }

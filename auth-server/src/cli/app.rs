@@ -2,17 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use secrecy::SecretString;
 use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
-use uuid::Uuid;
 
 use super::{join_or, print_json, refused};
 use crate::config::Config;
 use crate::domain::applications::{self, AppError, Changes, KeysInput, NewApp, Rotation};
 use crate::domain::audit::Actor;
+use crate::domain::summary::ApplicationSummary;
+use crate::model::{Application, AuthMethod};
 use crate::startup;
-use crate::store::applications::{Application, AuthMethod};
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
@@ -131,132 +130,69 @@ pub enum AppCommand {
     Delete { client_id: String },
 }
 
-#[derive(Serialize)]
-struct AppView {
-    id: Uuid,
-    name: String,
-    client_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<String>,
-    scopes: Vec<String>,
-    domains: Vec<String>,
-    is_active: bool,
-    /// `client_secret` or `private_key_jwt`.
-    token_endpoint_auth_method: &'static str,
-    /// The secrets that work now: the current one (no expiry) and, during a grace, the previous.
-    secrets: Vec<SecretView>,
-    /// The `kid`s of its inline JWKS, if it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwks_kids: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwks_uri: Option<String>,
-    token_ttl_seconds: u32,
-    token_ttl_is_default: bool,
-    last_token_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-#[derive(Serialize)]
-struct SecretView {
-    which: &'static str,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-impl AppView {
-    fn new(app: &Application, secret: Option<&SecretString>, ctx: &Ctx) -> Self {
-        let mut secrets = Vec::new();
-        if !app.secret_hash.is_empty() {
-            secrets.push(SecretView {
-                which: "current",
-                expires_at: None,
-            });
-        }
-        if app.live_previous_secret(ctx.now).is_some() {
-            secrets.push(SecretView {
-                which: "previous",
-                expires_at: app.previous_secret_expires_at,
-            });
-        }
-        Self {
-            id: app.id,
-            name: app.name.clone(),
-            client_id: app.client_id.to_string(),
-            client_secret: secret.map(|s| s.expose_secret().to_owned()),
-            scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
-            domains: app.domains.iter().map(|d| d.to_string()).collect(),
-            is_active: app.is_active,
-            token_endpoint_auth_method: app.auth_method.as_str(),
-            secrets,
-            jwks_kids: app.jwks.as_deref().map(applications::jwks_kids),
-            jwks_uri: app.jwks_uri.clone(),
-            token_ttl_seconds: app
-                .token_ttl_seconds
-                .unwrap_or(ctx.max_ttl)
-                .min(ctx.max_ttl),
-            token_ttl_is_default: app.token_ttl_seconds.is_none(),
-            last_token_at: app.last_token_at,
-            created_at: app.created_at,
-            updated_at: app.updated_at,
+/// The CLI's view of an application: the domain's summary, printed as JSON (the same JSON the
+/// admin API answers) or as text.
+fn print_app(
+    app: &Application,
+    secret: Option<&SecretString>,
+    ctx: &Ctx,
+    json: bool,
+) -> anyhow::Result<()> {
+    let view = ApplicationSummary::new(app, secret, ctx.now, ctx.max_ttl);
+    if json {
+        return print_json(&view);
+    }
+    println!("name:          {}", view.name);
+    println!("client_id:     {}", view.client_id);
+    if let Some(secret) = &view.client_secret {
+        println!("client_secret: {secret}");
+        println!("               (shown only now: store it in your secret manager)");
+    }
+    println!("id:            {}", view.id);
+    println!("active:        {}", view.is_active);
+    println!(
+        "scopes:        {}",
+        join_or(&view.scopes, "(none: this application can do nothing yet)")
+    );
+    println!(
+        "domains:       {}",
+        join_or(&view.domains, "(none: any e-mail domain is admitted)")
+    );
+    println!("auth method:   {}", view.token_endpoint_auth_method);
+    if view.secrets.is_empty() {
+        println!("secret:        (none)");
+    }
+    if let Some(kids) = view.jwks_kids() {
+        println!("keys:          inline JWKS, kid {}", join_or(&kids, "-"));
+    }
+    if let Some(uri) = &view.jwks_uri {
+        println!("keys:          fetched from {uri}");
+    }
+    for s in &view.secrets {
+        match s.expires_at {
+            None => println!("secret:        {} (no expiry)", s.which),
+            Some(t) => println!(
+                "secret:        {} (valid until {})",
+                s.which,
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
         }
     }
-
-    fn print(&self, json: bool) -> anyhow::Result<()> {
-        if json {
-            return print_json(self);
+    println!(
+        "token ttl:     {} s{}",
+        view.effective_token_ttl_seconds,
+        if view.token_ttl_seconds.is_none() {
+            " (the server's TOKEN_TTL_SECONDS)"
+        } else {
+            ""
         }
-        println!("name:          {}", self.name);
-        println!("client_id:     {}", self.client_id);
-        if let Some(secret) = &self.client_secret {
-            println!("client_secret: {secret}");
-            println!("               (shown only now: store it in your secret manager)");
-        }
-        println!("id:            {}", self.id);
-        println!("active:        {}", self.is_active);
-        println!(
-            "scopes:        {}",
-            join_or(&self.scopes, "(none: this application can do nothing yet)")
-        );
-        println!(
-            "domains:       {}",
-            join_or(&self.domains, "(none: any e-mail domain is admitted)")
-        );
-        println!("auth method:   {}", self.token_endpoint_auth_method);
-        if self.secrets.is_empty() {
-            println!("secret:        (none)");
-        }
-        if let Some(kids) = &self.jwks_kids {
-            println!("keys:          inline JWKS, kid {}", join_or(kids, "-"));
-        }
-        if let Some(uri) = &self.jwks_uri {
-            println!("keys:          fetched from {uri}");
-        }
-        for s in &self.secrets {
-            match s.expires_at {
-                None => println!("secret:        {} (no expiry)", s.which),
-                Some(t) => println!(
-                    "secret:        {} (valid until {})",
-                    s.which,
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ),
-            }
-        }
-        println!(
-            "token ttl:     {} s{}",
-            self.token_ttl_seconds,
-            if self.token_ttl_is_default {
-                " (the server's TOKEN_TTL_SECONDS)"
-            } else {
-                ""
-            }
-        );
-        println!(
-            "last token:    {}",
-            self.last_token_at.map_or("never".to_owned(), |t| t
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        );
-        Ok(())
-    }
+    );
+    println!(
+        "last token:    {}",
+        view.last_token_at.map_or("never".to_owned(), |t| t
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    );
+    Ok(())
 }
 
 /// Domain refusals are one line for the operator; database failures keep their cause.
@@ -355,11 +291,14 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
                 .await
                 .map_err(cli_error)?;
             warn_if_open(&app);
-            AppView::new(&app, secret.as_ref(), &ctx).print(json)
+            print_app(&app, secret.as_ref(), &ctx, json)
         }
         AppCommand::List { json } => {
             let apps = applications::list(&db).await.map_err(cli_error)?;
-            let views: Vec<AppView> = apps.iter().map(|a| AppView::new(a, None, &ctx)).collect();
+            let views: Vec<ApplicationSummary> = apps
+                .iter()
+                .map(|a| ApplicationSummary::new(a, None, ctx.now, ctx.max_ttl))
+                .collect();
             if json {
                 return print_json(&views);
             }
@@ -383,7 +322,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             let app = applications::find(&db, &parse_client_id(&client_id)?)
                 .await
                 .map_err(cli_error)?;
-            AppView::new(&app, None, &ctx).print(json)
+            print_app(&app, None, &ctx, json)
         }
         AppCommand::Update {
             client_id,
@@ -431,7 +370,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
                 .await
                 .map_err(cli_error)?;
             warn_if_open(&app);
-            AppView::new(&app, None, &ctx).print(json)
+            print_app(&app, None, &ctx, json)
         }
         AppCommand::RotateSecret {
             client_id,
@@ -452,7 +391,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             let (app, secret) = applications::rotate_secret(&db, &actor, &client_id, rotation, now)
                 .await
                 .map_err(cli_error)?;
-            AppView::new(&app, Some(&secret), &ctx).print(json)
+            print_app(&app, Some(&secret), &ctx, json)
         }
         AppCommand::Delete { client_id } => {
             let app = applications::delete(&db, &actor, &parse_client_id(&client_id)?, now)

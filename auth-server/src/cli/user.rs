@@ -2,16 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use serde::Serialize;
 use shared::Email;
 use uuid::Uuid;
 
 use super::{print_json, refused};
 use crate::config::Config;
 use crate::domain::audit::Actor;
+use crate::domain::summary::UserSummary;
 use crate::domain::users::{self, UserError, UserRef};
 use crate::startup;
-use crate::store::users::User;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -48,28 +47,8 @@ pub enum UserCommand {
     Delete { user: String },
 }
 
-#[derive(Serialize)]
-struct UserView {
-    id: Uuid,
-    email: String,
-    external_sub: Option<String>,
-    is_active: bool,
-    created_by_client_id: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
-        Self {
-            id: u.id,
-            email: u.email.clone(),
-            external_sub: u.external_sub.clone(),
-            is_active: u.is_active,
-            created_by_client_id: u.created_by_client_id.clone(),
-            created_at: u.created_at,
-        }
-    }
-}
+/// The CLI prints the domain's summary: the same JSON the admin API answers.
+type UserView = UserSummary;
 
 /// Domain refusals are one line for the operator; database failures keep their cause.
 fn cli_error(e: UserError) -> anyhow::Error {
@@ -181,7 +160,7 @@ pub async fn run(cmd: UserCommand, config: &Config, now: DateTime<Utc>) -> anyho
 }
 
 async fn set_active(
-    db: &crate::store::Db,
+    db: &crate::domain::Db,
     user: &str,
     active: bool,
     now: DateTime<Utc>,
@@ -192,7 +171,7 @@ async fn set_active(
         .map_err(cli_error)?;
     println!(
         "user {} {}",
-        user.email_normalized,
+        user.email.normalized(),
         if active { "activated" } else { "deactivated" }
     );
     Ok(())

@@ -21,8 +21,10 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, CLI_ACTOR, Change, Resource};
 use super::failure_limits::FailureLimits;
-use crate::store::admin_keys::{self as store, AdminKey};
-use crate::store::{self as db_store, Conn, Db, StoreError};
+use crate::model::AdminKey;
+use crate::model::StoreError;
+use crate::store::admin_keys as store;
+use crate::store::{self as db_store, Conn, Db};
 
 const PREFIX: &str = "adm_";
 const KEY_ID_LEN: usize = 16;

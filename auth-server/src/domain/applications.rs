@@ -22,8 +22,10 @@ use super::audit::{self, Actor, Change, Resource};
 use super::client_keys::{self, KeysError};
 use super::client_secret;
 use super::paging::{Page, PageRequest};
-use crate::store::applications::{self as store, Application, AuthMethod};
-use crate::store::{self as db_store, Conn, Db, StoreError};
+use crate::model::StoreError;
+use crate::model::{Application, AuthMethod};
+use crate::store::applications as store;
+use crate::store::{self as db_store, Conn, Db};
 
 /// The longest grace a rotation may give the old secret.
 pub const MAX_GRACE: TimeDelta = TimeDelta::days(30);

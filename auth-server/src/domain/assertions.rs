@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::client_keys::{self, AssertionHeader, DummyKeys, KeySet, SignatureError};
-use crate::store::applications::Application;
-use crate::store::{Db, StoreError, assertion_jtis};
+use crate::model::Application;
+use crate::model::StoreError;
+use crate::store::{Db, assertion_jtis};
 
 /// Clock skew tolerated on `exp`, `iat` and `nbf`.
 pub const LEEWAY_SECONDS: i64 = 30;

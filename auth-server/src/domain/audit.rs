@@ -8,8 +8,10 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::paging::{Page, PageRequest};
-use crate::store::audit::{self as store, AuditEvent, Filter};
-use crate::store::{Conn, StoreError};
+use crate::model::AuditEvent;
+use crate::model::StoreError;
+use crate::store::Conn;
+use crate::store::audit::{self as store, Filter};
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,8 +19,10 @@ use super::client_secret::{Lane, SecretVerifier, VerifyError};
 use super::failure_limits::FailureLimits;
 use super::secret_cache::SecretCache;
 use crate::metrics::AuthMetrics;
-use crate::store::applications::{self, Application, TokenKey, UserKey, WithUser};
-use crate::store::{Db, StoreError, users::User};
+use crate::model::{Application, AuthMethod};
+use crate::model::{StoreError, User};
+use crate::store::Db;
+use crate::store::applications::{self, TokenKey, UserKey, WithUser};
 
 /// What authenticating a client takes besides the database: the argon2 verifier, the
 /// verified-secret cache, the failure limits, and the counters that watch them. Built once.
@@ -328,9 +330,9 @@ async fn check_assertion(
         .await?;
     // Client authentication by assertion is for applications registered for it; the grant
     // for any application with keys (the verifier checks it has some).
-    let eligible = app.as_ref().filter(|a| {
-        purpose == Purpose::Grant || a.auth_method == applications::AuthMethod::PrivateKeyJwt
-    });
+    let eligible = app
+        .as_ref()
+        .filter(|a| purpose == Purpose::Grant || a.auth_method == AuthMethod::PrivateKeyJwt);
     let outcome = clients
         .assertions
         .verify(db, eligible, jwt, purpose, now)

@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{Db, StoreError, failure_counters};
+use crate::model::StoreError;
+use crate::store::{Db, failure_counters};
 
 /// Entries per map. A flood of random client_ids from random sources fills them and then
 /// evicts the least used: memory stays under ~30 MiB for the three maps together.

@@ -11,8 +11,10 @@ use uuid::Uuid;
 use super::client_auth::{self, AssertionFields, AuthError, ClientAuthenticator, Presented};
 use super::client_secret::VerifyError;
 use super::signing::{KeyError, KeyRing};
-use crate::store::applications::{self, Application, UserKey};
-use crate::store::{Db, StoreError, users};
+use crate::model::StoreError;
+use crate::model::{Application, User};
+use crate::store::Db;
+use crate::store::applications::{self, UserKey};
 use shared::ScopeSet;
 
 /// What the tokens this server issues say, and whether it may create users on the way.
@@ -27,8 +29,8 @@ pub struct TokenPolicy {
 impl TokenPolicy {
     /// The lifetime of `app`'s tokens: its own if set, never past the server's.
     pub fn ttl_for(&self, app: &Application) -> i64 {
-        app.token_ttl_seconds
-            .map_or(self.ttl_seconds, |t| i64::from(t).min(self.ttl_seconds))
+        let server = u32::try_from(self.ttl_seconds).unwrap_or(u32::MAX);
+        i64::from(app.effective_token_ttl(server))
     }
 }
 
@@ -327,7 +329,7 @@ fn down_scope(app: &Application, asked: Option<&str>) -> Result<ScopeSet, TokenE
 async fn issue(
     deps: Exchange<'_>,
     app: Application,
-    found: Option<users::User>,
+    found: Option<User>,
     email: Email,
     scopes: ScopeSet,
 ) -> Result<Issued, TokenError> {

@@ -146,7 +146,7 @@ pub fn answer(own: &OwnTokens, checked: Checked, found: Option<WithUser>) -> Opt
         client_id: claims.client_id.clone(),
         sub: sub.clone(),
         user_id: sub,
-        username: user.email,
+        username: user.email.as_typed().to_owned(),
         token_type: "Bearer".to_owned(),
         exp: claims.exp,
         iat,

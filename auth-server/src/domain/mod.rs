@@ -2,6 +2,9 @@
 //! here (wire types live in `api/`, their status mapping in `error.rs`), and no `AppState`:
 //! each function takes the parts it needs and the time.
 
+/// The database handle every use case takes: fronts pass it along without knowing the store.
+pub use crate::store::Db;
+
 pub mod admin_keys;
 pub mod applications;
 pub mod assertions;
@@ -19,5 +22,6 @@ pub mod reach;
 pub mod revocation;
 pub mod secret_cache;
 pub mod signing;
+pub mod summary;
 pub use server_kit::source;
 pub mod users;

@@ -8,7 +8,8 @@ use shared::claims::not_before_seconds;
 use shared::feed::{ClientNotBefore, Feed, RevokedEntry, UserNotBefore};
 
 use super::introspection::{OwnTokens, verify_own};
-use crate::store::{Db, StoreError, applications::Application, keys, revocations};
+use crate::model::{Application, StoreError};
+use crate::store::{Db, keys, revocations};
 
 /// How long past `exp` a revocation is still kept and published: past the longest leeway any
 /// verifier may use (shared::claims::REVOCATION_RETENTION_SECONDS).

@@ -21,7 +21,8 @@ use shared::claims::ACCESS_TOKEN_TYP;
 use shared::{AccessTokenClaims, SigningAlg};
 
 use super::key_encryption::{KeyEncryptionError, KeyEncryptionKey};
-use crate::store::{StoreError, keys as key_store};
+use crate::model::StoreError;
+use crate::store::keys as key_store;
 use server_kit::random;
 
 /// How long a rotated key is published before it signs: the JWKS cache lifetime.

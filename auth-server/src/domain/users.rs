@@ -12,8 +12,10 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, Change, Resource};
 use super::paging::{Page, PageRequest};
-use crate::store::users::{self as store, User};
-use crate::store::{self as db_store, Conn, Db, StoreError};
+use crate::model::StoreError;
+use crate::model::{User, UserId};
+use crate::store::users as store;
+use crate::store::{self as db_store, Conn, Db};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -37,7 +39,7 @@ pub const PERSONAL: &[&str] = &["email", "external_sub"];
 
 pub fn audit_view(user: &User) -> Value {
     json!({
-        "email": user.email,
+        "email": user.email.as_typed(),
         "external_sub": user.external_sub,
         "is_active": user.is_active,
         "tokens_not_before": user.tokens_not_before,
@@ -154,16 +156,18 @@ pub async fn page(
             .into_iter()
             .filter(|u| {
                 page.after
-                    .is_none_or(|c| (u.created_at, u.id) > (c.at, c.id))
+                    .is_none_or(|c| (u.created_at, u.id.as_uuid()) > (c.at, c.id))
             })
             .collect(),
         None => store::page(db, page.after(), page.fetch()).await?,
     };
-    Ok(Page::from_rows(rows, &page, |u| (u.created_at, u.id)))
+    Ok(Page::from_rows(rows, &page, |u| {
+        (u.created_at, u.id.as_uuid())
+    }))
 }
 
 pub async fn find(db: &impl Conn, id: Uuid) -> Result<User, UserError> {
-    store::find_by_id(db, id)
+    store::find_by_id(db, UserId(id))
         .await?
         .ok_or(UserError::NoSuchId(id))
 }
@@ -261,15 +265,13 @@ mod tests {
 
     fn user() -> User {
         User {
-            id: Uuid::nil(),
+            id: UserId(Uuid::nil()),
             external_sub: None,
-            email: "Ada@Example.com".into(),
-            email_normalized: "ada@example.com".into(),
+            email: Email::parse("Ada@Example.com").unwrap(),
             is_active: true,
             tokens_not_before: None,
-            created_by_client_id: None,
+            created_by: None,
             created_at: t0(),
-            deleted_at: None,
         }
     }
 

@@ -119,8 +119,8 @@ pub fn invalid_request(text: &str) -> ClientEndpointError {
     ClientEndpointError::BadRequest(Json(ErrorBody::new(ErrorCode::InvalidRequest, text)))
 }
 
-impl From<crate::store::StoreError> for ClientEndpointError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::model::StoreError> for ClientEndpointError {
+    fn from(e: crate::model::StoreError) -> Self {
         if e.is_unavailable() {
             tracing::warn!(
                 error = format!("{:#}", anyhow::Error::from(e)),

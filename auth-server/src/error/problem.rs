@@ -10,7 +10,7 @@ use crate::domain::applications::AppError;
 use crate::domain::paging::PagingError;
 use crate::domain::signing::{KeyError, RetireError};
 use crate::domain::users::UserError;
-use crate::store::StoreError;
+use crate::model::StoreError;
 
 use super::RETRY_AFTER_SECONDS;
 

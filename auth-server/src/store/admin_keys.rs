@@ -12,8 +12,20 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::admin_keys::{ActiveModel, Column, Entity, Model};
+use crate::model::AdminKey;
 
-pub type AdminKey = Model;
+impl From<Model> for AdminKey {
+    fn from(m: Model) -> Self {
+        AdminKey {
+            id: m.id,
+            key_id: m.key_id,
+            name: m.name,
+            secret_digest: m.secret_digest,
+            created_at: m.created_at,
+            revoked_at: m.revoked_at,
+        }
+    }
+}
 
 pub async fn insert(db: &impl ConnectionTrait, key: &AdminKey) -> Result<(), StoreError> {
     ActiveModel {
@@ -39,11 +51,12 @@ pub async fn find_by_key_id(
             .filter(Column::KeyId.eq(key_id))
             .all(db)
             .await?,
-    ))
+    )
+    .map(AdminKey::from))
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<AdminKey>, StoreError> {
-    Ok(at_most_one(Entity::find_by_id(id).all(db).await?))
+    Ok(at_most_one(Entity::find_by_id(id).all(db).await?).map(AdminKey::from))
 }
 
 /// Every key, oldest first; there are a handful, never a growing table.
@@ -52,7 +65,10 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<AdminKey>, StoreError
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(AdminKey::from)
+        .collect())
 }
 
 pub async fn count_usable(db: &impl ConnectionTrait) -> Result<u64, StoreError> {

@@ -10,8 +10,21 @@ use sea_orm::{
 
 use super::StoreError;
 use super::entity::audit_events::{ActiveModel, Column, Entity, Model};
+use crate::model::AuditEvent;
 
-pub type AuditEvent = Model;
+impl From<Model> for AuditEvent {
+    fn from(m: Model) -> Self {
+        AuditEvent {
+            id: m.id,
+            at: m.at,
+            actor: m.actor,
+            action: m.action,
+            resource: m.resource,
+            resource_id: m.resource_id,
+            changes: m.changes,
+        }
+    }
+}
 
 pub async fn insert(db: &impl ConnectionTrait, event: &AuditEvent) -> Result<(), StoreError> {
     ActiveModel {
@@ -39,7 +52,10 @@ pub async fn of_resource(
         .filter(Column::Resource.eq(resource))
         .order_by_asc(Column::At)
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(AuditEvent::from)
+        .collect())
 }
 
 /// Rewrites one event's `changes`: the only update the trail allows, for erasure.
@@ -92,5 +108,8 @@ pub async fn page(
         .order_by_asc(Column::Id)
         .limit(limit)
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(AuditEvent::from)
+        .collect())
 }

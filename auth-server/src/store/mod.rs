@@ -16,25 +16,22 @@ pub type Db = sea_orm::DatabaseConnection;
 /// A pool or an open transaction: what functions that may run inside one take.
 pub use sea_orm::ConnectionTrait as Conn;
 
-/// A database failure, or a row that no longer parses (which we treat as an internal error).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error")]
-    Db(#[from] sea_orm::DbErr),
-    #[error("stored data is invalid: {0}")]
-    Corrupt(String),
-}
+pub use crate::model::StoreError;
 
-impl StoreError {
-    /// Connection-level failures (the database is down or unreachable) answer 503, not 500.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Db(e) if server_kit::db::is_unavailable(e))
-    }
-
-    /// A UNIQUE index refused the write.
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(self, StoreError::Db(e)
-            if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
+/// The store's boundary: a driver error becomes the domain's `StoreError`, classified here
+/// because only here is sea-orm known.
+impl From<sea_orm::DbErr> for StoreError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        if server_kit::db::is_unavailable(&e) {
+            StoreError::Unavailable(Box::new(e))
+        } else if matches!(
+            e.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ) {
+            StoreError::UniqueViolation(Box::new(e))
+        } else {
+            StoreError::Failed(Box::new(e))
+        }
     }
 }
 

@@ -12,8 +12,36 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entity::users::{ActiveModel, Column, Entity, Model};
+use crate::model::{User, UserId};
 
-pub type User = Model;
+/// A `users` row, as read alongside an application (`applications::find_with_user`).
+pub(crate) type Row = Model;
+
+impl TryFrom<Model> for User {
+    type Error = StoreError;
+    fn try_from(m: Model) -> Result<Self, StoreError> {
+        let corrupt =
+            |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("user {}: {e}", m.id));
+        Ok(User {
+            id: UserId(m.id),
+            email: Email::parse(&m.email).map_err(|e| corrupt(&e))?,
+            external_sub: m.external_sub,
+            is_active: m.is_active,
+            tokens_not_before: m.tokens_not_before,
+            created_by: m
+                .created_by_client_id
+                .as_deref()
+                .map(ClientId::parse)
+                .transpose()
+                .map_err(|e| corrupt(&e))?,
+            created_at: m.created_at,
+        })
+    }
+}
+
+fn records(rows: Vec<Model>) -> Result<Vec<User>, StoreError> {
+    rows.into_iter().map(User::try_from).collect()
+}
 
 pub async fn find_by_email(
     db: &impl ConnectionTrait,
@@ -23,26 +51,30 @@ pub async fn find_by_email(
         .filter(Column::EmailNormalized.eq(email.normalized()))
         .all(db)
         .await?;
-    Ok(at_most_one(rows))
+    at_most_one(rows).map(User::try_from).transpose()
 }
 
 /// A user by id; a deleted user's tombstone is nobody.
-pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, StoreError> {
-    Ok(at_most_one(
-        Entity::find_by_id(id)
+pub async fn find_by_id(db: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, StoreError> {
+    at_most_one(
+        Entity::find_by_id(id.as_uuid())
             .filter(Column::DeletedAt.is_null())
             .all(db)
             .await?,
-    ))
+    )
+    .map(User::try_from)
+    .transpose()
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<User>, StoreError> {
-    Ok(Entity::find()
-        .filter(Column::DeletedAt.is_null())
-        .order_by_asc(Column::CreatedAt)
-        .order_by_asc(Column::Id)
-        .all(db)
-        .await?)
+    records(
+        Entity::find()
+            .filter(Column::DeletedAt.is_null())
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .all(db)
+            .await?,
+    )
 }
 
 /// At most `limit` users after `after` in (created_at, id) order, along `idx_users_created`.
@@ -58,12 +90,14 @@ pub async fn page(
                 .gt(Expr::tuple([Expr::value(at), Expr::value(id)])),
         );
     }
-    Ok(query
-        .order_by_asc(Column::CreatedAt)
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?)
+    records(
+        query
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(limit)
+            .all(db)
+            .await?,
+    )
 }
 
 /// Deletes by tombstone: the row stays (inactive, its `tokens_not_before` set by the domain) so
@@ -74,7 +108,7 @@ pub async fn delete(
     user: &User,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let placeholder = format!("deleted-{}@deleted.invalid", user.id.simple());
+    let placeholder = format!("deleted-{}@deleted.invalid", user.id.as_uuid().simple());
     Entity::update_many()
         .col_expr(Column::IsActive, Expr::value(false))
         .col_expr(Column::TokensNotBefore, Expr::value(user.tokens_not_before))
@@ -82,7 +116,7 @@ pub async fn delete(
         .col_expr(Column::EmailNormalized, Expr::value(placeholder))
         .col_expr(Column::ExternalSub, Expr::value(None::<String>))
         .col_expr(Column::DeletedAt, Expr::value(Some(now)))
-        .filter(Column::Id.eq(user.id))
+        .filter(Column::Id.eq(user.id.as_uuid()))
         .exec(db)
         .await?;
     Ok(())
@@ -129,12 +163,12 @@ pub async fn insert_if_absent(
 
 pub async fn attach_external_sub(
     db: &impl ConnectionTrait,
-    id: Uuid,
+    id: UserId,
     sub: &str,
 ) -> Result<(), StoreError> {
     Entity::update_many()
         .col_expr(Column::ExternalSub, Expr::value(Some(sub.to_owned())))
-        .filter(Column::Id.eq(id))
+        .filter(Column::Id.eq(id.as_uuid()))
         .filter(Column::ExternalSub.is_null())
         .exec(db)
         .await?;
@@ -146,7 +180,7 @@ pub async fn save_state(db: &impl ConnectionTrait, user: &User) -> Result<(), St
     Entity::update_many()
         .col_expr(Column::IsActive, Expr::value(user.is_active))
         .col_expr(Column::TokensNotBefore, Expr::value(user.tokens_not_before))
-        .filter(Column::Id.eq(user.id))
+        .filter(Column::Id.eq(user.id.as_uuid()))
         .exec(db)
         .await?;
     Ok(())

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use auth_server::config::Config;
+use auth_server::model::Application as App;
 use auth_server::startup::Application;
 use auth_server::state::AppState;
-use auth_server::store::{applications, applications::Application as App, users};
+use auth_server::store::{applications, users};
 use base64::Engine;
 use chrono::Utc;
 use secrecy::ExposeSecret;
@@ -166,6 +167,7 @@ impl TestApp {
         .unwrap()
         .0
         .id
+        .as_uuid()
     }
 
     pub async fn user_count(&self) -> usize {

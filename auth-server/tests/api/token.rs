@@ -454,11 +454,11 @@ async fn provisional_users_only_when_enabled_and_the_app_has_domains() {
         .await
         .unwrap();
     assert_eq!(users.len(), 1);
-    assert_eq!(users[0].email, "New@Example.com");
-    assert_eq!(users[0].email_normalized, "new@example.com");
+    assert_eq!(users[0].email.as_typed(), "New@Example.com");
+    assert_eq!(users[0].email.normalized(), "new@example.com");
     assert_eq!(users[0].external_sub, None);
     assert_eq!(
-        users[0].created_by_client_id.as_deref(),
+        users[0].created_by.as_ref().map(|c| c.as_str()),
         Some(scoped.client_id.as_str())
     );
 }

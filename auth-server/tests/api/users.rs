@@ -22,7 +22,7 @@ async fn email_normalisation_makes_case_variants_one_user() {
             .unwrap();
     assert!(!created);
     assert_eq!(first.id, second.id);
-    assert_eq!(second.email, "Jane@Example.COM");
+    assert_eq!(second.email.as_typed(), "Jane@Example.COM");
 }
 
 #[tokio::test]

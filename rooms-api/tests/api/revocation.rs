@@ -40,10 +40,7 @@ async fn refused_after_poll(s: &Stack, token: &str) {
     assert_eq!(body["error_description"], "The access token was revoked");
 }
 
-async fn app_row(
-    s: &Stack,
-    c: &crate::helpers::Client,
-) -> auth_server::store::applications::Application {
+async fn app_row(s: &Stack, c: &crate::helpers::Client) -> auth_server::model::Application {
     auth_server::store::applications::find_by_client_id(
         &s.auth.db,
         &shared::ClientId::parse(&c.client_id).unwrap(),

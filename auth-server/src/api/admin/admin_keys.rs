@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use super::{AdminKey, AdminTag, authenticate};
 use crate::domain::admin_keys;
+use crate::domain::summary::AdminKeySummary;
 use crate::error::problem::AdminError;
+use crate::model::AdminKey as Row;
 use crate::state::AppState;
-use crate::store::admin_keys::AdminKey as Row;
 
 #[derive(Object)]
 #[oai(rename = "AdminKey")]
@@ -29,14 +30,16 @@ pub struct AdminKeyOut {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The domain's summary, field for field (the CLI's `--json` prints the same).
 impl From<&Row> for AdminKeyOut {
     fn from(k: &Row) -> Self {
+        let s = AdminKeySummary::from(k);
         Self {
-            id: k.id,
-            name: k.name.clone(),
-            key_id: k.key_id.clone(),
-            created_at: k.created_at,
-            revoked_at: k.revoked_at,
+            id: s.id,
+            name: s.name,
+            key_id: s.key_id,
+            created_at: s.created_at,
+            revoked_at: s.revoked_at,
         }
     }
 }

@@ -9,16 +9,17 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
 use uuid::Uuid;
 
 use super::{AdminKey, AdminTag, authenticate};
 use crate::domain::applications::{self, Changes, KeysInput, NewApp, Rotation};
 use crate::domain::paging::PageRequest;
+use crate::domain::summary::ApplicationSummary;
 use crate::error::problem::{AdminError, FieldError};
+use crate::model::{Application, AuthMethod};
 use crate::state::AppState;
-use crate::store::applications::{Application, AuthMethod};
 
 /// A secret that works now.
 #[derive(Object)]
@@ -67,41 +68,38 @@ pub struct ApplicationOut {
 
 impl ApplicationOut {
     fn new(app: &Application, secret: Option<&SecretString>, state: &AppState) -> Self {
-        let now = state.clock.now();
         let max = u32::try_from(state.config.token_ttl_seconds).unwrap_or(u32::MAX);
-        let mut secrets = Vec::new();
-        if !app.secret_hash.is_empty() {
-            secrets.push(SecretInfo {
-                which: "current".into(),
-                expires_at: None,
-            });
-        }
-        if app.live_previous_secret(now).is_some() {
-            secrets.push(SecretInfo {
-                which: "previous".into(),
-                expires_at: app.previous_secret_expires_at,
-            });
-        }
+        ApplicationSummary::new(app, secret, state.clock.now(), max).into()
+    }
+}
+
+/// The domain's summary, field for field (the CLI's `--json` prints the same).
+impl From<ApplicationSummary> for ApplicationOut {
+    fn from(s: ApplicationSummary) -> Self {
         Self {
-            id: app.id,
-            client_id: app.client_id.to_string(),
-            name: app.name.clone(),
-            scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
-            domains: app.domains.iter().map(|d| d.to_string()).collect(),
-            is_active: app.is_active,
-            token_ttl_seconds: app.token_ttl_seconds,
-            effective_token_ttl_seconds: app.token_ttl_seconds.unwrap_or(max).min(max),
-            token_endpoint_auth_method: app.auth_method.as_str().to_owned(),
-            secrets,
-            jwks: app
-                .jwks
-                .as_deref()
-                .and_then(|j| serde_json::from_str(j).ok()),
-            jwks_uri: app.jwks_uri.clone(),
-            last_token_at: app.last_token_at,
-            created_at: app.created_at,
-            updated_at: app.updated_at,
-            client_secret: secret.map(|s| s.expose_secret().to_owned()),
+            id: s.id,
+            client_id: s.client_id,
+            name: s.name,
+            scopes: s.scopes,
+            domains: s.domains,
+            is_active: s.is_active,
+            token_ttl_seconds: s.token_ttl_seconds,
+            effective_token_ttl_seconds: s.effective_token_ttl_seconds,
+            token_endpoint_auth_method: s.token_endpoint_auth_method.to_owned(),
+            secrets: s
+                .secrets
+                .into_iter()
+                .map(|x| SecretInfo {
+                    which: x.which.to_owned(),
+                    expires_at: x.expires_at,
+                })
+                .collect(),
+            jwks: s.jwks,
+            jwks_uri: s.jwks_uri,
+            last_token_at: s.last_token_at,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            client_secret: s.client_secret,
         }
     }
 }

@@ -14,8 +14,8 @@ use super::{AdminKey, AdminTag, authenticate};
 use crate::domain::audit::{self, Resource};
 use crate::domain::paging::PageRequest;
 use crate::error::problem::{AdminError, FieldError};
+use crate::model::AuditEvent;
 use crate::state::AppState;
-use crate::store::audit::AuditEvent;
 
 #[derive(Object)]
 #[oai(rename = "AuditEvent")]

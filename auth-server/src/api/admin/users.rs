@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use super::{AdminKey, AdminTag, authenticate};
 use crate::domain::paging::PageRequest;
+use crate::domain::summary::UserSummary;
 use crate::domain::users::{self, UserRef};
 use crate::error::problem::{AdminError, FieldError};
+use crate::model::User;
 use crate::state::AppState;
-use crate::store::users::User;
 
 #[derive(Object)]
 #[oai(rename = "User")]
@@ -33,15 +34,17 @@ pub struct UserOut {
     pub created_at: DateTime<Utc>,
 }
 
+/// The domain's summary, field for field (the CLI's `--json` prints the same).
 impl From<&User> for UserOut {
     fn from(u: &User) -> Self {
+        let s = UserSummary::from(u);
         Self {
-            id: u.id,
-            email: u.email.clone(),
-            external_sub: u.external_sub.clone(),
-            is_active: u.is_active,
-            created_by_client_id: u.created_by_client_id.clone(),
-            created_at: u.created_at,
+            id: s.id,
+            email: s.email,
+            external_sub: s.external_sub,
+            is_active: s.is_active,
+            created_by_client_id: s.created_by_client_id,
+            created_at: s.created_at,
         }
     }
 }
