@@ -1,18 +1,89 @@
-//! Client authentication for the endpoints other than the token endpoint (introspection,
-//! revocation, the feed): the same credentials rules (a secret or, on introspection and
-//! revocation, a client assertion), with these endpoints' error answers.
+//! The edge of client authentication: what a request presents, read once. `ClientEdge` is
+//! extracted from every request to an endpoint a client authenticates to (its `Authorization`
+//! header and its source address behind `TRUSTED_PROXIES`, the way Kanidm's `ClientAuthInfo`
+//! extractor does it); the handler adds the body's credential fields with `ClientEdge::info`,
+//! and the domain's one `client_auth::authenticate` does the rest.
 
-use poem::Request;
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use poem::http::header;
+use poem::{FromRequest, Request, RequestBody};
 use shared::Scope;
 
-use crate::domain::client_auth::{self, AssertionFields, AuthError, Presented};
+use crate::domain::client_auth::{self, AssertionFields, ClientAuthInfo, Lookup, Presented};
 use crate::error::{ClientEndpointError, invalid_request, unauthorized};
 use crate::model::Application;
 use crate::state::AppState;
 
+/// What the request says about its client before the body is read.
+pub struct ClientEdge {
+    authorization: Option<String>,
+    source: IpAddr,
+}
+
+impl ClientEdge {
+    /// Reads the edge of `req` (also used by the token endpoint, which is not an operation of
+    /// its own extractor list).
+    pub fn read(state: &AppState, req: &Request) -> Self {
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Self {
+            authorization,
+            source: source_address(state, req),
+        }
+    }
+
+    pub fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+
+    pub fn source(&self) -> IpAddr {
+        self.source
+    }
+
+    /// The credentials the request presented, header and body together; none at all is a 401
+    /// before any lookup, conflicting ones a 400.
+    pub fn info(
+        &self,
+        body_client_id: Option<&str>,
+        body_client_secret: Option<String>,
+        assertion: AssertionFields,
+    ) -> Result<ClientAuthInfo, ClientEndpointError> {
+        let presented = client_auth::presented(
+            self.authorization(),
+            body_client_id,
+            body_client_secret,
+            assertion,
+        )
+        .map_err(|e| invalid_request(e.0))?;
+        if matches!(presented, Presented::None) {
+            return Err(unauthorized("Client authentication required"));
+        }
+        Ok(ClientAuthInfo {
+            presented,
+            source: self.source,
+        })
+    }
+}
+
+impl<'a> FromRequest<'a> for ClientEdge {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req.data::<Arc<AppState>>().ok_or_else(|| {
+            poem::Error::from_string(
+                "application state missing",
+                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+            )
+        })?;
+        Ok(Self::read(state, req))
+    }
+}
+
 /// The request's source address, for the failure limits.
-pub fn source_address(state: &AppState, req: &Request) -> std::net::IpAddr {
+pub fn source_address(state: &AppState, req: &Request) -> IpAddr {
     let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
     // Every line, in order (RFC 9110 §5.3); a line that is not text reads as garbage.
     let forwarded = req
@@ -26,56 +97,19 @@ pub fn source_address(state: &AppState, req: &Request) -> std::net::IpAddr {
 /// Authenticates the calling application and checks it holds `privilege` (if any).
 pub async fn authenticate(
     state: &AppState,
-    req: &Request,
-    body_client_id: Option<&str>,
-    body_client_secret: Option<String>,
-    assertion: AssertionFields,
+    caller: ClientAuthInfo,
     privilege: Option<Scope>,
 ) -> Result<Application, ClientEndpointError> {
-    let presented = credentials(req, body_client_id, body_client_secret, assertion)?;
-    let source = source_address(state, req);
-    let result = client_auth::authenticate(
+    let authenticated = client_auth::authenticate(
         &state.db,
         &state.clients,
-        presented,
-        source,
+        caller,
+        Lookup::Application,
         state.clock.now(),
     )
-    .await;
-    Ok(authorized(result.map(|app| (app, ())), privilege)?.0)
-}
-
-/// The credentials of the request; none at all is a 401 before any lookup.
-pub fn credentials(
-    req: &Request,
-    body_client_id: Option<&str>,
-    body_client_secret: Option<String>,
-    assertion: AssertionFields,
-) -> Result<Presented, ClientEndpointError> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let presented =
-        client_auth::presented(authorization, body_client_id, body_client_secret, assertion)
-            .map_err(|e| invalid_request(e.0))?;
-    if matches!(presented, Presented::None) {
-        return Err(unauthorized("Client authentication required"));
+    .await?;
+    if let Some(p) = privilege {
+        client_auth::require(&authenticated.app, p)?;
     }
-    Ok(presented)
-}
-
-/// The answer to an authentication outcome (with what was read alongside the application),
-/// and the privilege check.
-pub fn authorized<T>(
-    result: Result<(Application, T), AuthError>,
-    privilege: Option<Scope>,
-) -> Result<(Application, T), ClientEndpointError> {
-    let (app, extra) = result?;
-    if let Some(p) = privilege
-        && !app.scopes.contains(p)
-    {
-        return Err(ClientEndpointError::lacks(p));
-    }
-    Ok((app, extra))
+    Ok(authenticated.app)
 }

@@ -2,15 +2,12 @@
 
 use std::sync::Arc;
 
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 use serde::Deserialize;
-use shared::Scope;
 
-use super::client;
-use crate::domain::client_auth;
+use super::client::ClientEdge;
 use crate::domain::client_auth::AssertionFields;
 use crate::domain::introspection;
 use crate::error::ClientEndpointError;
@@ -116,13 +113,12 @@ impl IntrospectApi {
     async fn introspect(
         &self,
         state: Data<&Arc<AppState>>,
-        req: &Request,
+        edge: ClientEdge,
         body: Form<IntrospectBody>,
     ) -> Result<IntrospectResponse, ClientEndpointError> {
         let Form(body) = body;
         let _ = &body.token_type_hint;
-        let presented = client::credentials(
-            req,
+        let caller = edge.info(
             body.client_id.as_deref(),
             body.client_secret,
             AssertionFields {
@@ -130,40 +126,15 @@ impl IntrospectApi {
                 client_assertion: body.client_assertion,
             },
         )?;
-        let token = body.token.filter(|t| !t.is_empty());
-        // The signature first (cached, no I/O), so that the caller's application and the
-        // token's application, user and revocation are read in one query.
-        let checked = token
-            .as_deref()
-            .and_then(|t| introspection::check(&state.own_tokens, t, state.clock.now()));
-        let source = client::source_address(&state, req);
-        let result = match &checked {
-            Some(c) => {
-                client_auth::authenticate_with_token(
-                    &state.db,
-                    &state.clients,
-                    presented,
-                    source,
-                    &c.key,
-                    state.clock.now(),
-                )
-                .await
-            }
-            None => client_auth::authenticate(
-                &state.db,
-                &state.clients,
-                presented,
-                source,
-                state.clock.now(),
-            )
-            .await
-            .map(|app| (app, None)),
-        };
-        let (_, found) = client::authorized(result, Some(Scope::TokensIntrospect))?;
-        if token.is_none() {
-            return Err(crate::error::invalid_request("token is required"));
-        }
-        let answer = match checked.and_then(|c| introspection::answer(&state.own_tokens, c, found))
+        let answer = match introspection::introspect(
+            &state.db,
+            &state.clients,
+            &state.own_tokens,
+            caller,
+            body.token.as_deref(),
+            state.clock.now(),
+        )
+        .await?
         {
             Some(active) => Introspection::Active(active.into()),
             None => Introspection::Inactive(InactiveToken { active: false }),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use poem::Request;
+use super::client::ClientEdge;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Form, Json};
@@ -54,23 +54,20 @@ impl RevokeApi {
     async fn revoke(
         &self,
         state: Data<&Arc<AppState>>,
-        req: &Request,
+        edge: ClientEdge,
         body: Form<RevokeBody>,
     ) -> Result<RevokeResponse, ClientEndpointError> {
         let Form(body) = body;
         let _ = &body.token_type_hint;
-        let caller = client::authenticate(
-            &state,
-            req,
+        let info = edge.info(
             body.client_id.as_deref(),
             body.client_secret,
             AssertionFields {
                 client_assertion_type: body.client_assertion_type,
                 client_assertion: body.client_assertion,
             },
-            None,
-        )
-        .await?;
+        )?;
+        let caller = client::authenticate(&state, info, None).await?;
         let token = body
             .token
             .filter(|t| !t.is_empty())
@@ -96,21 +93,14 @@ impl RevokeApi {
     async fn revocations(
         &self,
         state: Data<&Arc<AppState>>,
-        req: &Request,
+        edge: ClientEdge,
         /// From the previous answer; omit for a full snapshot.
         cursor: Query<Option<String>>,
         /// The most entries in this answer, 1–5000 (default and ceiling 5000).
         limit: Query<Option<u64>>,
     ) -> Result<FeedResponse, ClientEndpointError> {
-        client::authenticate(
-            &state,
-            req,
-            None,
-            None,
-            AssertionFields::default(),
-            Some(Scope::TokensRevocations),
-        )
-        .await?;
+        let info = edge.info(None, None, AssertionFields::default())?;
+        client::authenticate(&state, info, Some(Scope::TokensRevocations)).await?;
         let feed = revocation::feed(
             &state.db,
             cursor.0.as_deref(),

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use poem::Request;
-use poem::http::header;
 use poem::web::Data;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, Object, OpenApi};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use super::client::ClientEdge;
 use crate::domain::grant::{self, TokenRequest};
 use crate::error::{TokenBody, TokenResponse, token_error_response};
 use crate::state::AppState;
@@ -62,12 +62,15 @@ impl From<TokenPayload> for TokenRequest {
 pub struct TokenApi;
 
 async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenResponse {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let source = super::client::source_address(state, req);
-    match grant::exchange(state.exchange(), payload.into(), authorization, source).await {
+    let edge = ClientEdge::read(state, req);
+    match grant::exchange(
+        state.exchange(),
+        payload.into(),
+        edge.authorization(),
+        edge.source(),
+    )
+    .await
+    {
         Ok(issued) => {
             state
                 .metrics

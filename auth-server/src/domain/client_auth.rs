@@ -9,14 +9,14 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use secrecy::SecretString;
-use shared::ClientId;
 use shared::basic_auth::{self, BasicAuthError};
+use shared::{ClientId, Scope};
 
 use std::sync::Arc;
 
-use super::assertions::{self, AssertionError, AssertionVerifier, Purpose};
+use super::assertions::{self, AssertionError, AssertionRejection, AssertionVerifier, Purpose};
 use super::client_secret::{Lane, SecretVerifier, VerifyError};
-use super::failure_limits::FailureLimits;
+use super::failure_limits::{Attempt, FailureLimits};
 use super::secret_cache::SecretCache;
 use crate::metrics::AuthMetrics;
 use crate::model::{Application, AuthMethod};
@@ -50,6 +50,41 @@ pub enum Presented {
         client_id: String,
         assertion: String,
     },
+    /// The JWT-bearer grant's `assertion` (RFC 7523 §2.1), which authenticates the application
+    /// as well as naming the user; `client_id` is its `iss`, not yet verified.
+    GrantAssertion {
+        client_id: String,
+        assertion: String,
+    },
+}
+
+/// What a request presented to authenticate a client, and where it came from: built once at
+/// the edge (`api/client.rs`) and handed whole to `authenticate`.
+pub struct ClientAuthInfo {
+    pub presented: Presented,
+    /// The caller's address, for the failure limits.
+    pub source: IpAddr,
+}
+
+/// What to read in the same query as the application (one database round trip), handed back
+/// only to an authenticated client.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup<'a> {
+    Application,
+    /// The user a token request names.
+    User(UserKey<'a>),
+    /// Introspection: the token's application, user and revocation.
+    Token(&'a TokenKey),
+}
+
+/// An authenticated, active client and what `Lookup` asked for.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub app: Application,
+    pub user: Option<User>,
+    pub token: Option<WithUser>,
+    /// What the JWT-bearer grant's assertion said (only for `Presented::GrantAssertion`).
+    pub grant: Option<assertions::Verified>,
 }
 
 /// The body fields of `private_key_jwt` (RFC 7521 §4.2), as received.
@@ -152,127 +187,111 @@ pub enum AuthError {
     Limited { retry_after: u64 },
     /// A client assertion with a good signature whose claims are refused: the caller holds
     /// the key, so it is told which rule.
-    #[error("{0}")]
-    Assertion(String),
+    #[error(transparent)]
+    Assertion(AssertionRejection),
+    /// Authenticated, but the endpoint needs a privilege the application lacks.
+    #[error("This application lacks the {0} privilege")]
+    LacksPrivilege(Scope),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Authenticates the client. A secret matching the verified-secret cache costs no argon2 and
-/// is never limited; otherwise at most one argon2 verification runs whatever the outcome (a
-/// dummy one for an unknown id), and the failure limits refuse only wrong secrets (`check`).
+/// The privilege an endpoint needs (`tokens:introspect`, `tokens:revoke`...), checked after
+/// authentication.
+pub fn require(app: &Application, privilege: Scope) -> Result<(), AuthError> {
+    if app.scopes.contains(privilege) {
+        Ok(())
+    } else {
+        Err(AuthError::LacksPrivilege(privilege))
+    }
+}
+
+/// Authenticates the client the request presented: the one use case behind every endpoint a
+/// client authenticates to. The application and what `lookup` names are read in one query.
+///
+/// A secret matching the verified-secret cache costs no argon2 and is never limited; otherwise
+/// at most one argon2 verification runs whatever the outcome (a dummy one for an unknown id,
+/// and for absent or malformed credentials, which authenticate as nobody), and the failure
+/// limits refuse only wrong credentials (`check`). An assertion costs one signature check.
 pub async fn authenticate(
     db: &Db,
     clients: &ClientAuthenticator,
-    presented: Presented,
-    source: IpAddr,
+    info: ClientAuthInfo,
+    lookup: Lookup<'_>,
     now: DateTime<Utc>,
-) -> Result<Application, AuthError> {
-    Ok(
-        authenticate_with_user(db, clients, presented, source, None, now)
-            .await?
-            .0,
-    )
-}
-
-/// `authenticate`, reading the user `user` names in the same query as the application (the
-/// token endpoint's next step needs it). The user is returned only to an authenticated client.
-pub async fn authenticate_with_user(
-    db: &Db,
-    clients: &ClientAuthenticator,
-    presented: Presented,
-    source: IpAddr,
-    user: Option<UserKey<'_>>,
-    now: DateTime<Utc>,
-) -> Result<(Application, Option<User>), AuthError> {
-    let (client_id, proof) = credentials(presented);
-    let (app, user) = find_with_user(db, &client_id, user).await?;
-    let app = prove(db, clients, &client_id, proof, app, source, now).await?;
-    Ok((app, user))
-}
-
-/// The application a presented client_id names, and the user `user` names, in one query;
-/// nothing for a client_id that can't be one.
-async fn find_with_user(
-    db: &Db,
-    client_id: &str,
-    user: Option<UserKey<'_>>,
-) -> Result<(Option<Application>, Option<User>), StoreError> {
-    Ok(match (ClientId::parse(client_id), user) {
-        (Ok(id), Some(key)) => applications::find_with_user(db, &id, key)
-            .await?
-            .map_or((None, None), |found| (Some(found.app), found.user)),
-        (Ok(id), None) => (applications::find_by_client_id(db, &id).await?, None),
-        (Err(_), _) => (None, None),
+) -> Result<Authenticated, AuthError> {
+    let (client_id, proof) = match info.presented {
+        Presented::Credentials { client_id, secret } => (client_id, Proof::Secret(secret)),
+        Presented::Assertion {
+            client_id,
+            assertion,
+        } => (client_id, Proof::Assertion(assertion, Purpose::ClientAuth)),
+        Presented::GrantAssertion {
+            client_id,
+            assertion,
+        } => (client_id, Proof::Assertion(assertion, Purpose::Grant)),
+        Presented::None | Presented::Malformed => (
+            String::new(),
+            Proof::Secret(SecretString::from(String::new())),
+        ),
+    };
+    let (app, user, token) = find(db, &client_id, lookup).await?;
+    let (app, grant) = match proof {
+        Proof::Secret(secret) => (
+            check(clients, &client_id, secret, app, info.source, now).await?,
+            None,
+        ),
+        Proof::Assertion(jwt, purpose) => {
+            let (app, verified) = check_assertion(
+                db,
+                clients,
+                &client_id,
+                &jwt,
+                app,
+                purpose,
+                info.source,
+                now,
+            )
+            .await?;
+            (app, (purpose == Purpose::Grant).then_some(verified))
+        }
+    };
+    Ok(Authenticated {
+        app,
+        user,
+        token,
+        grant,
     })
 }
 
-/// `authenticate` for introspection, reading the token's application, user and revocation in
-/// the same query as the caller's application. The token's part is returned only to an
-/// authenticated client.
-pub async fn authenticate_with_token(
+/// The application a presented client_id names and what `lookup` names, in one query; nothing
+/// for a client_id that can't be one.
+async fn find(
     db: &Db,
-    clients: &ClientAuthenticator,
-    presented: Presented,
-    source: IpAddr,
-    token: &TokenKey,
-    now: DateTime<Utc>,
-) -> Result<(Application, Option<WithUser>), AuthError> {
-    let (client_id, proof) = credentials(presented);
-    let (app, found) = match ClientId::parse(&client_id) {
-        Ok(id) => applications::find_caller_and_token(db, &id, token).await?,
-        Err(_) => (None, None),
+    client_id: &str,
+    lookup: Lookup<'_>,
+) -> Result<(Option<Application>, Option<User>, Option<WithUser>), StoreError> {
+    let Ok(id) = ClientId::parse(client_id) else {
+        return Ok((None, None, None));
     };
-    let app = prove(db, clients, &client_id, proof, app, source, now).await?;
-    Ok((app, found))
+    Ok(match lookup {
+        Lookup::Application => (applications::find_by_client_id(db, &id).await?, None, None),
+        Lookup::User(key) => applications::find_with_user(db, &id, key)
+            .await?
+            .map_or((None, None, None), |found| {
+                (Some(found.app), found.user, None)
+            }),
+        Lookup::Token(token) => {
+            let (app, found) = applications::find_caller_and_token(db, &id, token).await?;
+            (app, None, found)
+        }
+    })
 }
 
 /// What proves the caller is the client.
 enum Proof {
     Secret(SecretString),
-    Assertion(String),
-}
-
-/// Absent or malformed credentials authenticate as nobody: the same dummy argon2 and error as
-/// an unknown client_id.
-fn credentials(presented: Presented) -> (String, Proof) {
-    match presented {
-        Presented::Credentials { client_id, secret } => (client_id, Proof::Secret(secret)),
-        Presented::Assertion {
-            client_id,
-            assertion,
-        } => (client_id, Proof::Assertion(assertion)),
-        Presented::None | Presented::Malformed => (
-            String::new(),
-            Proof::Secret(SecretString::from(String::new())),
-        ),
-    }
-}
-
-async fn prove(
-    db: &Db,
-    clients: &ClientAuthenticator,
-    client_id: &str,
-    proof: Proof,
-    app: Option<Application>,
-    source: IpAddr,
-    now: DateTime<Utc>,
-) -> Result<Application, AuthError> {
-    match proof {
-        Proof::Secret(secret) => check(clients, client_id, secret, app, source, now).await,
-        Proof::Assertion(jwt) => check_assertion(
-            db,
-            clients,
-            client_id,
-            &jwt,
-            app,
-            Purpose::ClientAuth,
-            source,
-            now,
-        )
-        .await
-        .map(|(app, _)| app),
-    }
+    Assertion(String, Purpose),
 }
 
 /// The failure-limit key of a presented client_id: an attacker's 10,000-character "client_id"
@@ -281,33 +300,25 @@ fn limit_key(client_id: &str) -> String {
     client_id.chars().take(64).collect()
 }
 
-/// The JWT-bearer grant's authentication (RFC 7523 §2.1): the assertion, whose `iss`
-/// (`client_id`, read unverified) names the application, both authenticates it and names the
-/// user (`sub`, read unverified into the same query as the application and used only once the
-/// assertion checked out). Any application with keys may use the grant, whatever its
-/// `token_endpoint_auth_method`.
-pub async fn authenticate_grant(
-    db: &Db,
+/// The tail every wrong credential shares: the attempt counts as a failure; past the limit the
+/// answer is 429, else the counter records why (`wrong`, or an unknown client).
+fn failed(
     clients: &ClientAuthenticator,
-    client_id: &str,
-    jwt: &str,
-    source: IpAddr,
-    user: Option<UserKey<'_>>,
-    now: DateTime<Utc>,
-) -> Result<(Application, Option<User>, assertions::Verified), AuthError> {
-    let (app, user) = find_with_user(db, client_id, user).await?;
-    let (app, verified) = check_assertion(
-        db,
-        clients,
-        client_id,
-        jwt,
-        app,
-        Purpose::Grant,
-        source,
-        now,
-    )
-    .await?;
-    Ok((app, user, verified))
+    attempt: Attempt,
+    wrong: &'static str,
+    found: bool,
+) -> Result<(), AuthError> {
+    let over = attempt.over_limit();
+    let retry_after = attempt.retry_after();
+    attempt.failed();
+    if over {
+        clients.metrics.failure("rate_limited");
+        return Err(AuthError::Limited { retry_after });
+    }
+    clients
+        .metrics
+        .failure(if found { wrong } else { "unknown_client" });
+    Ok(())
 }
 
 /// Authenticates an assertion for `purpose`. Counted by the failure limits like a secret; a
@@ -349,18 +360,7 @@ async fn check_assertion(
             Err(AuthError::Store(e))
         }
         (outcome, found) => {
-            let over = attempt.over_limit();
-            let retry_after = attempt.retry_after();
-            attempt.failed();
-            if over {
-                clients.metrics.failure("rate_limited");
-                return Err(AuthError::Limited { retry_after });
-            }
-            clients.metrics.failure(if found.is_some() {
-                "wrong_assertion"
-            } else {
-                "unknown_client"
-            });
+            failed(clients, attempt, "wrong_assertion", found.is_some())?;
             match outcome {
                 Err(AssertionError::Claims(reason)) => Err(AuthError::Assertion(reason)),
                 _ => Err(AuthError::Failed),
@@ -488,17 +488,7 @@ async fn check(
             }
         }
         (_, found) => {
-            let over = attempt.over_limit();
-            attempt.failed();
-            if over {
-                clients.metrics.failure("rate_limited");
-                return Err(limited);
-            }
-            clients.metrics.failure(if found.is_some() {
-                "wrong_secret"
-            } else {
-                "unknown_client"
-            });
+            failed(clients, attempt, "wrong_secret", found.is_some())?;
             Err(AuthError::Failed)
         }
     }

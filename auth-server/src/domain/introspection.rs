@@ -9,8 +9,11 @@ use shared::claims::{Expectations, not_before_seconds};
 use shared::token::{self, TypPolicy};
 use shared::{AccessTokenClaims, Actor, ClientId, ScopeSet};
 
+use super::client_auth::{self, AuthError, ClientAuthInfo, ClientAuthenticator, Lookup};
 use super::signing::KeyRing;
+use crate::store::Db;
 use crate::store::applications::{TokenKey, WithUser};
+use shared::Scope;
 
 /// What recognising one of our own tokens takes: the keys that sign them, the cache of
 /// signatures already checked, and what their claims must say (built once, not per call).
@@ -159,4 +162,40 @@ pub fn answer(own: &OwnTokens, checked: Checked, found: Option<WithUser>) -> Opt
             sub: claims.client_id.clone(),
         }),
     })
+}
+
+/// Why introspection answered nothing about the token.
+#[derive(Debug, thiserror::Error)]
+pub enum IntrospectError {
+    /// The caller is not an authenticated, active client holding `tokens:introspect`.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("token is required")]
+    NoToken,
+}
+
+/// Introspection (RFC 7662) as one use case. The token's signature first (cached, no I/O), so
+/// the caller's application and the token's application, user and revocation are read in one
+/// query; then the caller must be authenticated and hold `tokens:introspect` (before anything
+/// is said about the token, even that it is missing); then the answer. `Ok(None)`: inactive.
+pub async fn introspect(
+    db: &Db,
+    clients: &ClientAuthenticator,
+    own: &OwnTokens,
+    caller: ClientAuthInfo,
+    token: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<ActiveToken>, IntrospectError> {
+    let token = token.filter(|t| !t.is_empty());
+    let checked = token.and_then(|t| check(own, t, now));
+    let lookup = match &checked {
+        Some(c) => Lookup::Token(&c.key),
+        None => Lookup::Application,
+    };
+    let authenticated = client_auth::authenticate(db, clients, caller, lookup, now).await?;
+    client_auth::require(&authenticated.app, Scope::TokensIntrospect)?;
+    if token.is_none() {
+        return Err(IntrospectError::NoToken);
+    }
+    Ok(checked.and_then(|c| answer(own, c, authenticated.token)))
 }

@@ -12,6 +12,7 @@ use shared::{ErrorBody, ErrorCode, Scope};
 use crate::domain::client_auth::AuthError;
 use crate::domain::client_secret::VerifyError;
 use crate::domain::grant::TokenError;
+use crate::domain::introspection::IntrospectError;
 
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="auth-server""#;
 /// Seconds a client should wait after a 503/429.
@@ -158,7 +159,7 @@ impl From<AuthError> for ClientEndpointError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Failed => unauthorized("Client authentication failed"),
-            AuthError::Assertion(reason) => unauthorized(&reason),
+            AuthError::Assertion(reason) => unauthorized(&reason.to_string()),
             AuthError::Inactive => unauthorized("Application is inactive"),
             AuthError::Limited { retry_after } => ClientEndpointError::TooManyRequests(
                 Json(ErrorBody::new(
@@ -181,7 +182,17 @@ impl From<AuthError> for ClientEndpointError {
                     "internal error",
                 )))
             }
+            AuthError::LacksPrivilege(p) => ClientEndpointError::lacks(p),
             AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<IntrospectError> for ClientEndpointError {
+    fn from(e: IntrospectError) -> Self {
+        match e {
+            IntrospectError::Auth(e) => e.into(),
+            IntrospectError::NoToken => invalid_request("token is required"),
         }
     }
 }
@@ -261,6 +272,7 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::assertions::AssertionRejection;
     use poem::IntoResponse;
 
     fn status(r: &TokenResponse) -> u16 {
@@ -311,12 +323,12 @@ mod tests {
             (TokenError::InvalidClient, 401, ErrorCode::InvalidClient),
             (TokenError::InactiveClient, 401, ErrorCode::InvalidClient),
             (
-                TokenError::InvalidClientAssertion("x".into()),
+                TokenError::InvalidClientAssertion(AssertionRejection::NoJti),
                 401,
                 ErrorCode::InvalidClient,
             ),
             (
-                TokenError::InvalidGrant("x".into()),
+                TokenError::InvalidGrant(AssertionRejection::Replayed),
                 400,
                 ErrorCode::InvalidGrant,
             ),

@@ -1,20 +1,23 @@
-//! The client_credentials grant with user delegation (docs/spec/auth-server.md §1), in its exact order:
-//! each step's failure is the answer and nothing later runs; and the JWT-bearer grant (§1a),
-//! whose assertion authenticates the application and names the user, after which the same
-//! steps run in the same order (e-mail, allowlist, user, token).
+//! The token endpoint's grants: what they share (the policy, the request, the errors, steps
+//! 7–9 that issue the token) and the dispatch on the grant type, one file per grant —
+//! `client_credentials.rs` (docs/spec/auth-server.md §1) and `jwt_bearer.rs` (§1a).
+
+mod client_credentials;
+mod jwt_bearer;
 
 use secrecy::SecretString;
 use shared::claims::{Issue, not_before_seconds};
 use shared::{AccessTokenClaims, Clock, Email, GrantType};
 use uuid::Uuid;
 
-use super::client_auth::{self, AssertionFields, AuthError, ClientAuthenticator, Presented};
+use super::assertions::AssertionRejection;
+use super::client_auth::{AuthError, ClientAuthenticator};
 use super::client_secret::VerifyError;
 use super::signing::{KeyError, KeyRing};
 use crate::model::StoreError;
 use crate::model::{Application, User};
 use crate::store::Db;
-use crate::store::applications::{self, UserKey};
+use crate::store::applications;
 use shared::ScopeSet;
 
 /// What the tokens this server issues say, and whether it may create users on the way.
@@ -104,11 +107,11 @@ pub enum TokenError {
     #[error("Client authentication failed")]
     InvalidClient,
     /// A client assertion with a good signature broke a rule (which one is said).
-    #[error("{0}")]
-    InvalidClientAssertion(String),
+    #[error(transparent)]
+    InvalidClientAssertion(AssertionRejection),
     /// The JWT-bearer grant's assertion was refused.
-    #[error("{0}")]
-    InvalidGrant(String),
+    #[error(transparent)]
+    InvalidGrant(AssertionRejection),
     /// Scopes asked for that the application may not have (JWT-bearer grant).
     #[error("{0}")]
     InvalidScope(String),
@@ -160,6 +163,8 @@ impl From<AuthError> for TokenError {
             AuthError::Busy(VerifyError::Busy) => TokenError::Busy,
             AuthError::Busy(e @ VerifyError::Task) => TokenError::Internal(e.into()),
             AuthError::Store(e) => e.into(),
+            // No privilege is asked of a token request.
+            e @ AuthError::LacksPrivilege(_) => TokenError::Internal(e.into()),
         }
     }
 }
@@ -174,6 +179,9 @@ fn non_blank(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.trim().is_empty())
 }
 
+/// The token endpoint: dispatched on the grant type, one file per grant. An unknown grant
+/// type takes the client_credentials order, which refuses it at its step 2 (after the
+/// malformed-request checks of step 1, as the contract orders them).
 #[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn exchange(
     deps: Exchange<'_>,
@@ -184,144 +192,13 @@ pub async fn exchange(
     // 1. Malformed request.
     let grant_type = non_blank(&request.grant_type)
         .ok_or(TokenError::InvalidRequest("grant_type is required"))?;
-    if grant_type == shared::grant::JWT_BEARER {
-        return jwt_bearer(deps, request, authorization, source).await;
-    }
-    let scope = non_blank(&request.scope).ok_or(TokenError::InvalidRequest(
-        "scope is required: the e-mail address of the user to act for",
-    ))?;
-    let presented = client_auth::presented(
-        authorization,
-        request.client_id.as_deref(),
-        request.client_secret.clone(),
-        AssertionFields {
-            client_assertion_type: request.client_assertion_type.clone(),
-            client_assertion: request.client_assertion.clone(),
-        },
-    )
-    .map_err(|e| TokenError::InvalidRequest(e.0))?;
-    // 2. Grant type.
-    let _grant: GrantType = grant_type
-        .parse()
-        .map_err(|_| TokenError::UnsupportedGrantType)?;
-    // 3. Credentials present at all.
-    if matches!(presented, Presented::None) {
-        return Err(TokenError::NoCredentials);
-    }
-    // 4. (failure limits: docs/spec/security.md) 5. Client authentication. A well-formed e-mail's user
-    // is read in the same query as the application; nothing about it is used before step 8.
-    let parsed = Email::parse(scope);
-    let (app, found) = client_auth::authenticate_with_user(
-        deps.db,
-        deps.clients,
-        presented,
-        source,
-        parsed.as_ref().ok().map(UserKey::Email),
-        deps.clock.now(),
-    )
-    .await?;
-    tracing::Span::current().record("client_id", app.client_id.as_str());
-    // 6. The e-mail.
-    let email = parsed.map_err(|_| TokenError::MalformedEmail)?;
-    let scopes = app.scopes.token_scopes();
-    issue(deps, app, found, email, scopes).await
-}
-
-/// The JWT-bearer grant (RFC 7523 §2.1): the assertion authenticates the application (its
-/// `iss`) and names the user (`sub`); the scopes, a subset of the application's, come from the
-/// `scope` parameter or the assertion's `scope` claim. Then steps 7–9 as for
-/// client_credentials.
-async fn jwt_bearer(
-    deps: Exchange<'_>,
-    request: TokenRequest,
-    authorization: Option<&str>,
-    source: std::net::IpAddr,
-) -> Result<Issued, TokenError> {
-    // 1. Malformed request.
-    let assertion = non_blank(&request.assertion).ok_or(TokenError::InvalidRequest(
-        "assertion is required: a JWT signed by the application's key",
-    ))?;
-    let other_credentials = authorization.is_some_and(shared::basic_auth::is_basic)
-        || request.client_secret.is_some()
-        || request.client_assertion.is_some()
-        || request.client_assertion_type.is_some();
-    if other_credentials {
-        return Err(TokenError::InvalidRequest(
-            "The JWT-bearer grant's assertion authenticates the application: send no other client credentials",
-        ));
-    }
-    // Read unverified: `iss` finds the application, `sub` picks the user read in the same
-    // query; nothing about either is trusted until the assertion checked out.
-    let claimed = super::client_keys::peek(assertion).map(|(_, claims)| claims);
-    let claim = |name: &str| {
-        claimed
-            .as_ref()
-            .and_then(|c| c.get(name)?.as_str().map(str::to_owned))
-    };
-    let (claimed_iss, unverified_sub) = (claim("iss"), claim("sub"));
-    if let (Some(id), Some(iss)) = (non_blank(&request.client_id), &claimed_iss)
-        && id != iss
-    {
-        return Err(TokenError::InvalidRequest(
-            "client_id differs from the assertion's iss",
-        ));
-    }
-    // 4–5. Authentication by the assertion.
-    let parsed_sub = unverified_sub.as_deref().map(Email::parse);
-    let user_key = match &parsed_sub {
-        Some(Ok(email)) => Some(UserKey::Email(email)),
-        _ => None,
-    };
-    let (app, found, verified) = client_auth::authenticate_grant(
-        deps.db,
-        deps.clients,
-        claimed_iss.as_deref().unwrap_or_default(),
-        assertion,
-        source,
-        user_key,
-        deps.clock.now(),
-    )
-    .await
-    .map_err(|e| match e {
-        AuthError::Failed => TokenError::InvalidGrant("The assertion is invalid".into()),
-        AuthError::Assertion(reason) => TokenError::InvalidGrant(reason),
-        other => other.into(),
-    })?;
-    tracing::Span::current().record("client_id", app.client_id.as_str());
-    // The scopes asked for, a subset of the application's; none asked for: all of them.
-    let asked = non_blank(&request.scope)
-        .map(str::to_owned)
-        .or(verified.scope.clone());
-    let scopes = down_scope(&app, asked.as_deref())?;
-    // 6. The e-mail: the verified `sub`.
-    let email = Email::parse(&verified.subject).map_err(|_| {
-        TokenError::InvalidGrant(
-            "The assertion's sub must be the e-mail address of the user to act for".into(),
-        )
-    })?;
-    // The user read alongside belongs to the verified `sub` only if the two agree.
-    let found = found.filter(|_| unverified_sub.as_deref() == Some(verified.subject.as_str()));
-    issue(deps, app, found, email, scopes).await
-}
-
-/// The token scopes asked for (space-separated rooms scopes), checked against `app`'s.
-fn down_scope(app: &Application, asked: Option<&str>) -> Result<ScopeSet, TokenError> {
-    let allowed = app.scopes.token_scopes();
-    let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else {
-        return Ok(allowed);
-    };
-    let asked = ScopeSet::parse(asked).map_err(|unknown| {
-        TokenError::InvalidScope(format!(
-            "unknown scope {:?}: ask for rooms scopes (rooms:create rooms:list rooms:retrieve rooms:update rooms:delete)",
-            unknown.0.chars().take(64).collect::<String>()
-        ))
-    })?;
-    // `allowed` holds no privilege, so asking for one is refused here too.
-    match asked.iter().find(|scope| !allowed.contains(*scope)) {
-        Some(scope) => Err(TokenError::InvalidScope(format!(
-            "This application may not ask for {scope}"
-        ))),
-        None => Ok(asked),
+    match grant_type.parse::<GrantType>() {
+        Ok(GrantType::JwtBearer) => {
+            jwt_bearer::exchange(deps, request, authorization, source).await
+        }
+        parsed => {
+            client_credentials::exchange(deps, request, parsed.ok(), authorization, source).await
+        }
     }
 }
 
