@@ -32,7 +32,7 @@ use server_kit::timeouts;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub struct Application {
-    listeners: http::Listeners,
+    listeners: server_kit::server::Listeners,
     state: Arc<AppState>,
 }
 
@@ -331,7 +331,7 @@ impl Application {
         let metrics_listen = config.metrics_listen;
         let state = build_state(config, clock).await?;
         let admin_listen = state.config.admin_listen;
-        let listeners = http::Listeners::bind(
+        let listeners = server_kit::server::Listeners::bind(
             listen,
             metrics_listen,
             ("AUTH_LISTEN", "AUTH_METRICS_LISTEN"),
@@ -363,7 +363,7 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run(self) -> anyhow::Result<()> {
-        self.run_until(http::shutdown_signal()).await
+        self.run_until(server_kit::server::shutdown_signal()).await
     }
 
     pub async fn run_until(

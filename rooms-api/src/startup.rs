@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::state::AppState;
 
 pub struct Application {
-    listeners: http::Listeners,
+    listeners: server_kit::server::Listeners,
     state: Arc<AppState>,
 }
 
@@ -79,7 +79,7 @@ impl Application {
             auth,
             metrics,
         });
-        let listeners = http::Listeners::bind(
+        let listeners = server_kit::server::Listeners::bind(
             listen,
             metrics_listen,
             ("ROOMS_LISTEN", "ROOMS_METRICS_LISTEN"),
@@ -102,7 +102,7 @@ impl Application {
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
-        self.run_until(http::shutdown_signal()).await
+        self.run_until(server_kit::server::shutdown_signal()).await
     }
 
     pub async fn run_until(

@@ -1,7 +1,6 @@
 //! The server kit: the HTTP, telemetry and database plumbing both services run, so neither
 //! writes it twice. Nothing here is contract: what the services must agree on is in `shared`.
 
-pub mod connections;
 pub mod db;
 pub mod docs;
 pub mod health;
@@ -9,6 +8,7 @@ pub mod http;
 pub mod metrics;
 pub mod random;
 pub mod secrets;
+pub mod server;
 pub mod settings;
 pub mod source;
 pub mod strict_json;

@@ -80,7 +80,7 @@ async fn fake_introspection(status: u16, body: &'static str) -> (String, Arc<Ato
             .body(cfg.1)
     }
     let calls = Arc::new(AtomicU64::new(0));
-    let (acceptor, port) = server_kit::http::bind("127.0.0.1:0".parse().unwrap())
+    let (acceptor, port) = server_kit::server::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let app =

@@ -1,5 +1,6 @@
-//! HTTP plumbing shared by both services: request ids, access logs, the JSON error shape for
-//! the framework's own failures, and helpers to build error responses.
+//! The middleware every request passes through: request ids, the access log, the in-flight
+//! queue, protective response headers, the body cap, the external-API gate, and refusal of
+//! repeated query parameters and duplicate JSON keys.
 
 use std::time::Instant;
 
@@ -7,50 +8,15 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
-use shared::error::{ErrorBody, ErrorCode};
+use super::errors::{
+    ErrorShape, error_response, framework_error, framework_error_response, problem_response,
+    replace_non_json_error,
+};
+use shared::error::ErrorCode;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Requests whose headers add up to more than this answer 431 (docs/spec/security.md).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Builds the one error shape with the given status.
-pub fn error_response(status: StatusCode, code: ErrorCode, description: &str) -> Response {
-    let body = ErrorBody::new(code, description);
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    Response::builder()
-        .status(status)
-        .content_type("application/json; charset=utf-8")
-        .body(json)
-}
-
-/// Turns an error raised by poem or poem-openapi itself (no route, bad content type, unparsable
-/// body, …) into our JSON shape. Its text is never echoed: it can quote internals.
-pub fn framework_error_response(status: StatusCode) -> Response {
-    let (code, description) = match status {
-        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "Not found"),
-        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "Method not allowed"),
-        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::InvalidRequest, "Request body too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            ErrorCode::InvalidRequest,
-            "Unsupported content type: use application/x-www-form-urlencoded or application/json",
-        ),
-        StatusCode::UNAUTHORIZED => (ErrorCode::InvalidClient, "Authentication required"),
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => (
-            ErrorCode::TemporarilyUnavailable,
-            "The service is temporarily unavailable",
-        ),
-        s if s.is_client_error() => (ErrorCode::InvalidRequest, "Malformed request"),
-        _ => (ErrorCode::ServerError, "internal error"),
-    };
-    let status = if status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE {
-        status
-    } else if status.is_server_error() {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    error_response(status, code, description)
-}
 
 /// Outermost middleware: gives every request an id (returned as `x-request-id`), runs it inside
 /// a span carrying that id so every log line names it, converts framework errors to our JSON
@@ -82,54 +48,6 @@ pub async fn problem_request_context<E: Endpoint>(
     context(ErrorShape::Problem, metrics, in_flight, next, req).await
 }
 
-/// The body an API's errors take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorShape {
-    /// `{"error", "error_description"}` (RFC 6749 §5.2), `application/json`.
-    OAuth,
-    /// RFC 9457 problem details, `application/problem+json`.
-    Problem,
-}
-
-pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-
-/// An RFC 9457 problem: `type` is `about:blank`, so `title` is the status's reason phrase.
-pub fn problem_response(status: StatusCode, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    Response::builder()
-        .status(status)
-        .content_type(PROBLEM_CONTENT_TYPE)
-        .body(body.to_string())
-}
-
-/// `framework_error_response` in the given shape.
-pub fn framework_error(shape: ErrorShape, status: StatusCode) -> Response {
-    let oauth = framework_error_response(status);
-    match shape {
-        ErrorShape::OAuth => oauth,
-        ErrorShape::Problem => {
-            let detail = match oauth.status() {
-                StatusCode::UNAUTHORIZED => "Authentication required",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                    "Unsupported content type: use application/json"
-                }
-                StatusCode::NOT_FOUND => "Not found",
-                StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
-                StatusCode::PAYLOAD_TOO_LARGE => "Request body too large",
-                s if s.is_client_error() => "Malformed request",
-                StatusCode::SERVICE_UNAVAILABLE => "The service is temporarily unavailable",
-                _ => "Internal error",
-            };
-            problem_response(oauth.status(), detail)
-        }
-    }
-}
-
 async fn context<E: Endpoint>(
     shape: ErrorShape,
     metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
@@ -137,8 +55,6 @@ async fn context<E: Endpoint>(
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
-    // The headers are in: the connection's header clock stops (timeouts.rs).
-    crate::timeouts::headers_received(req.local_addr(), req.remote_addr());
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -223,39 +139,6 @@ fn protect(headers: &mut poem::http::HeaderMap) {
             HeaderValue::from_static("frame-ancestors 'none'"),
         );
     }
-}
-
-/// Errors from the router or a bare handler must still use the one JSON shape, and must not
-/// leak their text.
-fn replace_non_json_error(
-    shape: ErrorShape,
-    response: Response,
-    status: StatusCode,
-    request_id: &str,
-) -> Response {
-    if status.is_client_error() || status.is_server_error() {
-        let expected: &[u8] = match shape {
-            ErrorShape::OAuth => b"application/json",
-            ErrorShape::Problem => PROBLEM_CONTENT_TYPE.as_bytes(),
-        };
-        let is_json = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(expected));
-        if !is_json {
-            let mut replaced = framework_error(shape, status);
-            for (name, value) in response.headers() {
-                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                    replaced.headers_mut().insert(name.clone(), value.clone());
-                }
-            }
-            if let Ok(value) = HeaderValue::from_str(request_id) {
-                replaced.headers_mut().insert(REQUEST_ID_HEADER, value);
-            }
-            return replaced;
-        }
-    }
-    response
 }
 
 /// `EXTERNAL_API_ENABLED=false`: every `/external-api/` path answers 404 JSON; the rest runs.
@@ -364,205 +247,6 @@ pub async fn refuse_duplicate_json_keys<E: Endpoint>(
         req.set_body(body);
     }
     Ok(next.get_response(req).await)
-}
-
-/// Binds the listener (port 0 picks a free port) and reads the port back.
-pub async fn bind(
-    addr: std::net::SocketAddr,
-) -> std::io::Result<(poem::listener::TcpAcceptor, u16)> {
-    use poem::listener::{Acceptor, Listener};
-    let acceptor = poem::listener::TcpListener::bind(addr)
-        .into_acceptor()
-        .await?;
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-        .ok_or_else(|| std::io::Error::other("listener has no address"))?;
-    Ok((acceptor, port))
-}
-
-/// The two listeners of a service: the API and the metrics endpoint, bound up front so that a
-/// port taken is a startup error naming its setting, and port 0 can be read back.
-pub struct Listeners {
-    api: poem::listener::TcpAcceptor,
-    api_port: u16,
-    metrics: poem::listener::TcpAcceptor,
-    metrics_port: u16,
-    /// A third, private API (the auth-server's admin API), when configured.
-    private: Option<(poem::listener::TcpAcceptor, u16)>,
-}
-
-impl Listeners {
-    /// `settings` names the two settings for error messages (`AUTH_LISTEN`, `AUTH_METRICS_LISTEN`).
-    pub async fn bind(
-        api: std::net::SocketAddr,
-        metrics: std::net::SocketAddr,
-        settings: (&str, &str),
-    ) -> Result<Self, String> {
-        let (metrics_acceptor, metrics_port) = bind(metrics)
-            .await
-            .map_err(|e| format!("{}: cannot listen on {metrics}: {e}", settings.1))?;
-        let (api_acceptor, api_port) = bind(api)
-            .await
-            .map_err(|e| format!("{}: cannot listen on {api}: {e}", settings.0))?;
-        Ok(Self {
-            api: api_acceptor,
-            api_port,
-            metrics: metrics_acceptor,
-            metrics_port,
-            private: None,
-        })
-    }
-
-    /// Also binds the private API's listener, if `addr` is set (`setting` names it in errors).
-    pub async fn with_private(
-        mut self,
-        addr: Option<std::net::SocketAddr>,
-        setting: &str,
-    ) -> Result<Self, String> {
-        if let Some(addr) = addr {
-            self.private = Some(
-                bind(addr)
-                    .await
-                    .map_err(|e| format!("{setting}: cannot listen on {addr}: {e}"))?,
-            );
-        }
-        Ok(self)
-    }
-
-    pub fn private_port(&self) -> Option<u16> {
-        self.private.as_ref().map(|(_, port)| *port)
-    }
-
-    pub fn api_port(&self) -> u16 {
-        self.api_port
-    }
-
-    pub fn metrics_port(&self) -> u16 {
-        self.metrics_port
-    }
-
-    /// Serves `api` and the metrics of `metrics` until `stop`, then drains.
-    pub async fn serve(
-        self,
-        api: impl Endpoint + 'static,
-        metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
-        timeouts: crate::timeouts::Timeouts,
-        stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        self.serve_with_private(
-            api,
-            None::<poem::endpoint::BoxEndpoint<'static>>,
-            metrics,
-            timeouts,
-            stop,
-        )
-        .await
-    }
-
-    /// `serve`, plus `private` on the private listener (if both are there).
-    pub async fn serve_with_private(
-        self,
-        api: impl Endpoint + 'static,
-        private: Option<impl Endpoint + 'static>,
-        metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
-        timeouts: crate::timeouts::Timeouts,
-        stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let private = match (self.private, private) {
-            (Some((acceptor, _)), Some(ep)) => Some((acceptor, ep)),
-            _ => None,
-        };
-        serve(
-            self.api,
-            api,
-            private,
-            self.metrics,
-            metrics,
-            timeouts,
-            stop,
-        )
-        .await
-    }
-}
-
-/// Serves the API, the private API (if any) and the metrics listener until `stop` resolves,
-/// then lets in-flight API requests finish (up to 30 s).
-pub async fn serve(
-    api_acceptor: poem::listener::TcpAcceptor,
-    api: impl Endpoint + 'static,
-    private: Option<(poem::listener::TcpAcceptor, impl Endpoint + 'static)>,
-    metrics_acceptor: poem::listener::TcpAcceptor,
-    metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
-    timeouts: crate::timeouts::Timeouts,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use crate::timeouts::TimedAcceptor;
-    use poem::EndpointExt as _;
-    use std::time::Duration;
-    let (stopped, stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        stop.await;
-        let _ = stopped.send(true);
-    });
-    let server = |acceptor, ep: poem::endpoint::BoxEndpoint<'static>, grace| {
-        crate::connections::serve(
-            TimedAcceptor::new(acceptor, &timeouts),
-            ep,
-            timeouts.idle,
-            stopping.clone(),
-            grace,
-        )
-    };
-    let metrics = server(
-        metrics_acceptor,
-        crate::metrics::endpoint(metrics).map_to_response().boxed(),
-        Duration::from_secs(5),
-    );
-    let private = async {
-        match private {
-            Some((acceptor, ep)) => {
-                server(
-                    acceptor,
-                    ep.map_to_response().boxed(),
-                    Duration::from_secs(30),
-                )
-                .await
-            }
-            None => Ok(()),
-        }
-    };
-    let api = server(
-        api_acceptor,
-        api.map_to_response().boxed(),
-        Duration::from_secs(30),
-    );
-    let (api, private, metrics) = tokio::join!(api, private, metrics);
-    api.and(private).and(metrics)
-}
-
-/// Resolves on SIGTERM or Ctrl-C; the server then drains in-flight requests.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 #[cfg(test)]
