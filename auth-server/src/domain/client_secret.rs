@@ -393,4 +393,70 @@ mod tests {
             after.saturating_sub(before)
         );
     }
+
+    /// Unknown client_ids are verified against a real argon2id hash with our parameters, so
+    /// they cost what a wrong secret costs.
+    #[tokio::test]
+    async fn the_dummy_hash_is_a_real_one_with_our_parameters() {
+        let v = SecretVerifier::new(1).unwrap();
+        assert!(
+            v.dummy_hash().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            v.dummy_hash()
+        );
+    }
+
+    /// A waiter that gave up (Busy after `ARGON2_WAIT`) leaves the count of waiters: the pool
+    /// never stays full of requests that are gone.
+    #[tokio::test]
+    async fn waiters_that_give_up_leave_the_queue() {
+        let pool = Pool::new(1);
+        let _held = pool.acquire().await.unwrap();
+        assert!(matches!(pool.acquire().await, Err(VerifyError::Busy)));
+        assert_eq!(pool.waiting.load(Ordering::Acquire), 0);
+    }
+
+    /// A source's reserved-lane places come back when its requests end, and its entry goes.
+    #[test]
+    fn reserved_places_are_given_back() {
+        let v = SecretVerifier::new(1).unwrap();
+        let source = IpAddr::from([10, 0, 0, 1]);
+        let places: Vec<_> = (0..RESERVED_PER_SOURCE)
+            .map(|_| v.take_source_place(source).unwrap())
+            .collect();
+        assert!(v.take_source_place(source).is_none());
+        drop(places);
+        assert!(v.reserved_sources.lock().unwrap().is_empty());
+        assert!(v.take_source_place(source).is_some());
+    }
+
+    /// The argon2 workers run at nice 10, so hashing yields to requests that need none.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn argon2_workers_run_at_nice_10() {
+        let _v = SecretVerifier::new(1).unwrap();
+        let mut seen = 0;
+        for _ in 0..100 {
+            seen = 0;
+            for task in std::fs::read_dir("/proc/self/task").unwrap() {
+                let dir = task.unwrap().path();
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                if !comm.starts_with("argon2-") {
+                    continue;
+                }
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+                // Field 19 is the nice value; fields after the ")" of the command name.
+                let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+                let nice: i64 = after.split_whitespace().nth(16).unwrap().parse().unwrap();
+                if nice == 10 {
+                    seen += 1;
+                }
+            }
+            if seen >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(seen >= 2, "argon2 workers at nice 10: {seen}");
+    }
 }
