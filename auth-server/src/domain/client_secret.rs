@@ -400,7 +400,8 @@ mod tests {
     async fn the_dummy_hash_is_a_real_one_with_our_parameters() {
         let v = SecretVerifier::new(1).unwrap();
         assert!(
-            v.dummy_hash().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            v.dummy_hash()
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{}",
             v.dummy_hash()
         );
