@@ -206,31 +206,40 @@ impl FailureLimits {
                 let keys = shared_keys(client_id, source);
                 let window = chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(60));
                 let counted = failure_counters::count(db, &keys, now, now + window).await?;
-                let mut over = false;
-                let mut retry_after = 1;
-                for (c, limit) in counted.iter().zip(limits) {
-                    if c.count.saturating_sub(1) >= limit {
-                        over = true;
-                        // Until the window that refuses ends, not a whole new window.
-                        // Rounded up: a client told to come back in N s is not refused again.
-                        let left_ms = (c.expires_at - now).num_milliseconds();
-                        let left = (left_ms + 999).div_euclid(1000).max(1);
-                        retry_after = retry_after.max(u64::try_from(left).unwrap_or(1));
-                    }
-                }
+                let refused = shared_refusal(&counted, limits, now);
                 Ok(Attempt {
                     held: Held::Shared {
                         db: db.clone(),
                         keys,
                         at: now,
                     },
-                    over,
-                    retry_after: if over { retry_after } else { window_secs },
+                    over: refused.is_some(),
+                    retry_after: refused.unwrap_or(window_secs),
                     failed: false,
                 })
             }
         }
     }
+}
+
+/// Whether the shared counts (this attempt included) refuse it, and if so in how many seconds
+/// to come back: until the window that refuses ends, not a whole new window, rounded up so a
+/// client told to come back in N s is not refused again, and at least 1 s.
+fn shared_refusal(
+    counted: &[failure_counters::Counted; 3],
+    limits: [u32; 3],
+    now: DateTime<Utc>,
+) -> Option<u64> {
+    let mut refused = None;
+    for (c, limit) in counted.iter().zip(limits) {
+        // The limit-th attempt still runs normally, as in memory.
+        if c.count.saturating_sub(1) >= limit {
+            let left_ms = (c.expires_at - now).num_milliseconds();
+            let left = u64::try_from((left_ms + 999).div_euclid(1000).max(1)).unwrap_or(1);
+            refused = Some(refused.map_or(left, |r: u64| r.max(left)));
+        }
+    }
+    refused
 }
 
 /// The three rows an attempt counts on: pair, client_id, source. A NUL (which PostgreSQL text
@@ -363,5 +372,53 @@ mod tests {
                 .unwrap()
                 .over_limit()
         );
+    }
+
+    /// The shared counters' verdict: the limit-th attempt runs, the next is refused until the
+    /// refusing window ends (rounded up, at least 1 s; the longest if several refuse).
+    #[test]
+    fn shared_counts_refuse_past_the_limit_until_the_window_ends() {
+        use failure_counters::Counted;
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let at = |count, ms| Counted {
+            count,
+            expires_at: now + chrono::Duration::milliseconds(ms),
+        };
+        let limits = [3, 30, 30];
+        assert_eq!(
+            shared_refusal(&[at(3, 9_000), at(3, 9_000), at(3, 9_000)], limits, now),
+            None
+        );
+        assert_eq!(
+            shared_refusal(&[at(4, 9_000), at(4, 9_000), at(4, 9_000)], limits, now),
+            Some(9)
+        );
+        assert_eq!(
+            shared_refusal(&[at(4, 8_001), at(31, 20_000), at(1, 1)], limits, now),
+            Some(20)
+        );
+        assert_eq!(
+            shared_refusal(&[at(4, 1), at(1, 0), at(1, 0)], limits, now),
+            Some(1)
+        );
+        assert_eq!(
+            shared_refusal(&[at(4, -5_000), at(1, 0), at(1, 0)], limits, now),
+            Some(1)
+        );
+        assert_eq!(
+            shared_refusal(&[at(1, 0), at(1, 0), at(31, 2_500)], limits, now),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn counters_in_memory_are_not_shared_and_in_the_database_are() {
+        assert!(!FailureLimits::new(3, Duration::from_secs(60)).is_shared());
+        let shared = FailureLimits {
+            limit: 3,
+            window: Duration::from_secs(60),
+            counters: Store::Shared(Db::default()),
+        };
+        assert!(shared.is_shared());
     }
 }
