@@ -110,3 +110,45 @@ impl std::fmt::Debug for Application {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log line of an application (or an admin key) never carries what proves its identity.
+    #[test]
+    fn debug_never_shows_a_secret_hash() {
+        let now = Utc::now();
+        let app = Application {
+            id: Uuid::nil(),
+            client_id: ClientId::parse("abcdefghijklmnopqrstuvwxyz0123456789ABCD").unwrap(),
+            name: "n".into(),
+            secret_hash: "$argon2id$current-hash".into(),
+            previous_secret_hash: Some("$argon2id$previous-hash".into()),
+            previous_secret_expires_at: None,
+            scopes: ScopeSet::default(),
+            domains: Allowlist::default(),
+            is_active: true,
+            tokens_not_before: None,
+            token_ttl_seconds: None,
+            last_token_at: None,
+            auth_method: AuthMethod::ClientSecret,
+            jwks: None,
+            jwks_uri: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let shown = format!("{app:?}");
+        assert!(shown.contains("abcdefghij"), "{shown}");
+        assert!(!shown.contains("hash"), "{shown}");
+        let key = crate::model::AdminKey {
+            id: Uuid::nil(),
+            key_id: "k1".into(),
+            name: "ops".into(),
+            secret_digest: "deadbeef".into(),
+            created_at: now,
+            revoked_at: None,
+        };
+        assert!(!format!("{key:?}").contains("deadbeef"));
+    }
+}
