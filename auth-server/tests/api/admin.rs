@@ -25,21 +25,13 @@ async fn problem(r: reqwest::Response, status: u16) -> Value {
     body
 }
 
-async fn ok(r: reqwest::Response, status: u16) -> Value {
-    let got = r.status();
-    let text = r.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
 /// The audit events of one resource, oldest first.
 async fn events(app: &TestApp, key: &str, resource: &str, id: &str) -> Vec<Value> {
     let path = format!("/admin/v1/audit-events?resource={resource}&resource_id={id}&limit=200");
-    let page = ok(app.admin(Method::GET, &path, key, Value::Null).await, 200).await;
+    let page = app
+        .admin_as(key)
+        .expect(Method::GET, &path, Value::Null, 200)
+        .await;
     page["items"].as_array().unwrap().clone()
 }
 
@@ -51,12 +43,9 @@ fn client_of(app: &Value) -> TestClient {
 }
 
 async fn create_app(app: &TestApp, key: &str, body: Value) -> Value {
-    ok(
-        app.admin(Method::POST, "/admin/v1/applications", key, body)
-            .await,
-        201,
-    )
-    .await
+    app.admin_as(key)
+        .expect(Method::POST, "/admin/v1/applications", body, 201)
+        .await
 }
 
 #[tokio::test]
@@ -66,12 +55,10 @@ async fn every_operation_needs_a_valid_admin_key() {
     let (id, key) = app.admin_key("ops").await;
     let (_, revoked) = app.admin_key("old").await;
     // Revoke "old" through the API.
-    let keys = ok(
-        app.admin(Method::GET, "/admin/v1/admin-keys", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+    let keys = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/admin-keys", Value::Null, 200)
+        .await;
     let old_id = keys
         .as_array()
         .unwrap()
@@ -81,17 +68,14 @@ async fn every_operation_needs_a_valid_admin_key() {
         .as_str()
         .unwrap()
         .to_owned();
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::DELETE,
             &format!("/admin/v1/admin-keys/{old_id}"),
-            &key,
             Value::Null,
+            204,
         )
-        .await,
-        204,
-    )
-    .await;
+        .await;
     let uuid = uuid::Uuid::new_v4();
     let ops: Vec<(Method, String, Value)> = vec![
         (Method::GET, "/admin/v1/applications".into(), Value::Null),
@@ -176,12 +160,10 @@ async fn every_operation_needs_a_valid_admin_key() {
         }
     }
     // Nothing was changed by any of them.
-    let trail = ok(
-        app.admin(Method::GET, "/admin/v1/audit-events", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+    let trail = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/audit-events", Value::Null, 200)
+        .await;
     let actions: Vec<(&str, &str)> = trail["items"]
         .as_array()
         .unwrap()
@@ -290,33 +272,29 @@ async fn applications_over_http_with_their_audit_trail() {
     assert_eq!(app.token_basic(&client, user).await.status(), 200);
 
     // Show never carries the secret.
-    let shown = ok(
-        app.admin(
+    let shown = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert!(shown.get("client_secret").is_none());
     assert_eq!(shown["id"], created["id"]);
 
     // Update: replace the scopes (one removed), rename, shorter tokens.
     let token_before = app.access_token(&client, user).await;
-    let updated = ok(
-        app.admin(
+    let updated = app
+        .admin_as(&key)
+        .expect(
             Method::PATCH,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             json!({"name": "Calendar 2", "scopes": ["rooms:create"], "token_ttl_seconds": 600}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(updated["name"], "Calendar 2");
     assert_eq!(updated["scopes"], json!(["rooms:create"]));
     assert_eq!(updated["token_ttl_seconds"], 600);
@@ -334,60 +312,49 @@ async fn applications_over_http_with_their_audit_trail() {
 
     // Deactivate, reactivate.
     for (active, status) in [(false, 401), (true, 200)] {
-        ok(
-            app.admin(
+        app.admin_as(&key)
+            .expect(
                 Method::PATCH,
                 &format!("/admin/v1/applications/{cid}"),
-                &key,
                 json!({"is_active": active}),
+                200,
             )
-            .await,
-            200,
-        )
-        .await;
+            .await;
         assert_eq!(app.token_basic(&client, user).await.status(), status);
     }
 
     // Rotate without a grace: the old secret is dead at once.
-    let rotated = ok(
-        app.admin(
+    let rotated = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             &format!("/admin/v1/applications/{cid}/rotate-secret"),
-            &key,
             json!({}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     let new_client = client_of(&rotated);
     assert_ne!(new_client.secret, client.secret);
     assert_eq!(app.token_basic(&client, user).await.status(), 401);
     assert_eq!(app.token_basic(&new_client, user).await.status(), 200);
 
     // Delete: 204, then 404 everywhere.
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::DELETE,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             Value::Null,
+            204,
         )
-        .await,
-        204,
-    )
-    .await;
-    problem(
-        app.admin(
+        .await;
+    app.admin_as(&key)
+        .problem(
             Method::GET,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             Value::Null,
+            404,
         )
-        .await,
-        404,
-    )
-    .await;
+        .await;
     assert_eq!(app.token_basic(&new_client, user).await.status(), 401);
 
     // The trail: every change, by this key, with before/after, never a secret.
@@ -446,7 +413,10 @@ async fn application_lists_page_by_cursor_and_search_by_name() {
             Some(c) => format!("/admin/v1/applications?limit=2&cursor={c}"),
             None => "/admin/v1/applications?limit=2".into(),
         };
-        let page = ok(app.admin(Method::GET, &path, &key, Value::Null).await, 200).await;
+        let page = app
+            .admin_as(&key)
+            .expect(Method::GET, &path, Value::Null, 200)
+            .await;
         pages += 1;
         for item in page["items"].as_array().unwrap() {
             names.push(item["name"].as_str().unwrap().to_owned());
@@ -467,17 +437,15 @@ async fn application_lists_page_by_cursor_and_search_by_name() {
             "epsilon"
         ]
     );
-    let found = ok(
-        app.admin(
+    let found = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             "/admin/v1/applications?name=CALENDAR",
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     let found: Vec<&str> = found["items"]
         .as_array()
         .unwrap()
@@ -486,17 +454,15 @@ async fn application_lists_page_by_cursor_and_search_by_name() {
         .collect();
     assert_eq!(found, ["Alpha calendar", "gamma Calendar"]);
     // LIKE's wildcards are matched literally.
-    let none = ok(
-        app.admin(
+    let none = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             "/admin/v1/applications?name=%25",
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(none["items"], json!([]));
 }
 
@@ -535,17 +501,15 @@ async fn bad_input_answers_problem_details() {
     }
     let created = create_app(&app, &key, json!({"name": "x", "domains": ["example.com"]})).await;
     let cid = created["client_id"].as_str().unwrap();
-    let p = problem(
-        app.admin(
+    let p = app
+        .admin_as(&key)
+        .problem(
             Method::POST,
             &format!("/admin/v1/applications/{cid}/rotate-secret"),
-            &key,
             json!({"grace_seconds": 31 * 86_400}),
+            422,
         )
-        .await,
-        422,
-    )
-    .await;
+        .await;
     assert_eq!(p["errors"][0]["field"], "grace_seconds");
     // 400: what does not parse.
     for path in [
@@ -557,7 +521,9 @@ async fn bad_input_answers_problem_details() {
         "/admin/v1/audit-events?since=yesterday",
         "/admin/v1/users/not-a-uuid",
     ] {
-        problem(app.admin(Method::GET, path, &key, Value::Null).await, 400).await;
+        app.admin_as(&key)
+            .problem(Method::GET, path, Value::Null, 400)
+            .await;
     }
     let r = app
         .client
@@ -585,26 +551,22 @@ async fn bad_input_answers_problem_details() {
         (json!({"name": "nul\u{0}byte"}), "name"),
         (json!({"name": "line\nbreak"}), "name"),
     ] {
-        let p = problem(
-            app.admin(Method::POST, "/admin/v1/applications", &key, body)
-                .await,
-            422,
-        )
-        .await;
+        let p = app
+            .admin_as(&key)
+            .problem(Method::POST, "/admin/v1/applications", body, 422)
+            .await;
         assert_eq!(p["errors"][0]["field"], field);
     }
     for sub in ["x".repeat(256), "nul\u{0}".to_owned()] {
-        let p = problem(
-            app.admin(
+        let p = app
+            .admin_as(&key)
+            .problem(
                 Method::POST,
                 "/admin/v1/users",
-                &key,
                 json!({"email": "sub@example.com", "external_sub": sub}),
+                422,
             )
-            .await,
-            422,
-        )
-        .await;
+            .await;
         assert_eq!(p["errors"][0]["field"], "external_sub");
     }
     for path in [
@@ -612,7 +574,10 @@ async fn bad_input_answers_problem_details() {
         "/admin/v1/audit-events?resource_id=%00",
         "/admin/v1/audit-events?resource=user&resource_id=%00",
     ] {
-        let page = ok(app.admin(Method::GET, path, &key, Value::Null).await, 200).await;
+        let page = app
+            .admin_as(&key)
+            .expect(Method::GET, path, Value::Null, 200)
+            .await;
         assert_eq!(page["items"], json!([]), "{path}");
     }
     // 404: unknown ids, and no route.
@@ -622,60 +587,48 @@ async fn bad_input_answers_problem_details() {
         format!("/admin/v1/users/{unknown}"),
         "/admin/v1/nothing-here".to_owned(),
     ] {
-        problem(app.admin(Method::GET, &path, &key, Value::Null).await, 404).await;
+        app.admin_as(&key)
+            .problem(Method::GET, &path, Value::Null, 404)
+            .await;
     }
-    problem(
-        app.admin(
+    app.admin_as(&key)
+        .problem(
             Method::DELETE,
             &format!("/admin/v1/admin-keys/{unknown}"),
-            &key,
             Value::Null,
+            404,
         )
-        .await,
-        404,
-    )
-    .await;
+        .await;
     // 409: a duplicate e-mail; the signing key itself.
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/users",
-            &key,
             json!({"email": "dup@example.com", "external_sub": "1"}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
-    problem(
-        app.admin(
+        .await;
+    app.admin_as(&key)
+        .problem(
             Method::POST,
             "/admin/v1/users",
-            &key,
             json!({"email": "DUP@example.com"}),
+            409,
         )
-        .await,
-        409,
-    )
-    .await;
-    let keys = ok(
-        app.admin(Method::GET, "/admin/v1/signing-keys", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+        .await;
+    let keys = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/signing-keys", Value::Null, 200)
+        .await;
     let kid = keys[0]["kid"].as_str().unwrap();
-    problem(
-        app.admin(
+    app.admin_as(&key)
+        .problem(
             Method::POST,
             &format!("/admin/v1/signing-keys/{kid}/retire"),
-            &key,
             Value::Null,
+            409,
         )
-        .await,
-        409,
-    )
-    .await;
+        .await;
 }
 
 #[tokio::test]
@@ -683,98 +636,81 @@ async fn users_over_http() {
     let app = spawn_app().await;
     let (_, key) = app.admin_key("support").await;
     let client = app.create_client("rooms:create", &["example.com"]).await;
-    let created = ok(
-        app.admin(
+    let created = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/users",
-            &key,
             json!({"email": "Grace@Example.com", "external_sub": "emp-7"}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["external_sub"], "emp-7");
     assert_eq!(created["is_active"], true);
-    let found = ok(
-        app.admin(
+    let found = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             "/admin/v1/users?email=grace@example.com",
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(found["items"][0]["id"], id.as_str());
     assert_eq!(
-        ok(
-            app.admin(
+        app.admin_as(&key)
+            .expect(
                 Method::GET,
                 "/admin/v1/users?email=nobody@example.com",
-                &key,
-                Value::Null
+                Value::Null,
+                200
             )
-            .await,
-            200
-        )
-        .await["items"],
+            .await["items"],
         json!([])
     );
     let token = app.access_token(&client, "grace@example.com").await;
     let path = format!("/admin/v1/users/{id}");
-    let off = ok(
-        app.admin(Method::PATCH, &path, &key, json!({"is_active": false}))
-            .await,
-        200,
-    )
-    .await;
+    let off = app
+        .admin_as(&key)
+        .expect(Method::PATCH, &path, json!({"is_active": false}), 200)
+        .await;
     assert_eq!(off["is_active"], false);
     assert_eq!(
         app.token_basic(&client, "grace@example.com").await.status(),
         403
     );
     app.clock.advance(TimeDelta::seconds(1));
-    ok(
-        app.admin(Method::PATCH, &path, &key, json!({"is_active": true}))
-            .await,
-        200,
-    )
-    .await;
+    app.admin_as(&key)
+        .expect(Method::PATCH, &path, json!({"is_active": true}), 200)
+        .await;
     let token2 = app.access_token(&client, "grace@example.com").await;
     let caller = app.create_client("tokens:introspect", &[]).await;
     assert_eq!(app.introspection(&caller, &token).await["active"], false);
     assert_eq!(app.introspection(&caller, &token2).await["active"], true);
     // Delete: the tokens die, the user is gone, the e-mail is free again.
-    ok(
-        app.admin(Method::DELETE, &path, &key, Value::Null).await,
-        204,
-    )
-    .await;
+    app.admin_as(&key)
+        .expect(Method::DELETE, &path, Value::Null, 204)
+        .await;
     assert_eq!(app.introspection(&caller, &token2).await["active"], false);
-    problem(app.admin(Method::GET, &path, &key, Value::Null).await, 404).await;
-    problem(
-        app.admin(Method::DELETE, &path, &key, Value::Null).await,
-        404,
-    )
-    .await;
+    app.admin_as(&key)
+        .problem(Method::GET, &path, Value::Null, 404)
+        .await;
+    app.admin_as(&key)
+        .problem(Method::DELETE, &path, Value::Null, 404)
+        .await;
     assert_eq!(
         app.token_basic(&client, "grace@example.com").await.status(),
         404
     );
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/users",
-            &key,
             json!({"email": "grace@example.com"}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     let trail = events(&app, &key, "user", &id).await;
     let actions: Vec<&str> = trail
         .iter()
@@ -795,25 +731,21 @@ async fn signing_and_admin_keys_over_http() {
     let app = spawn_app().await;
     let (own_id, key) = app.admin_key("ops").await;
     let (other_id, other) = app.admin_key("robot").await;
-    let first = ok(
-        app.admin(Method::GET, "/admin/v1/signing-keys", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+    let first = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/signing-keys", Value::Null, 200)
+        .await;
     assert_eq!(first.as_array().unwrap().len(), 1);
     let first_kid = first[0]["kid"].as_str().unwrap().to_owned();
-    let pending = ok(
-        app.admin(
+    let pending = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/signing-keys/rotate",
-            &key,
             json!({}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     assert_eq!(pending["state"], "pending");
     let jwks: Value = app
         .client
@@ -832,52 +764,43 @@ async fn signing_and_admin_keys_over_http() {
             .any(|k| k["kid"] == pending["kid"]),
         "published at once by this replica"
     );
-    let now = ok(
-        app.admin(
+    let now = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/signing-keys/rotate",
-            &key,
             json!({"now": true}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     assert_eq!(now["state"], "active");
-    let retired = ok(
-        app.admin(
+    let retired = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             &format!("/admin/v1/signing-keys/{first_kid}/retire"),
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(retired["state"], "retired");
-    problem(
-        app.admin(
+    app.admin_as(&key)
+        .problem(
             Method::POST,
             &format!("/admin/v1/signing-keys/{first_kid}/retire"),
-            &key,
             Value::Null,
+            409,
         )
-        .await,
-        409,
-    )
-    .await;
-    let trail = ok(
-        app.admin(
+        .await;
+    let trail = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             "/admin/v1/audit-events?resource=signing_key",
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     let actions: Vec<&str> = trail["items"]
         .as_array()
         .unwrap()
@@ -887,61 +810,44 @@ async fn signing_and_admin_keys_over_http() {
     assert_eq!(actions, ["rotate", "rotate", "retire"]);
 
     // Admin keys: listed without secrets; revoking one stops it at once.
-    let listed = ok(
-        app.admin(Method::GET, "/admin/v1/admin-keys", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+    let listed = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/admin-keys", Value::Null, 200)
+        .await;
     let text = listed.to_string();
     assert!(!text.contains(&key[20..]) && !text.contains(&other[20..]));
     assert_eq!(listed.as_array().unwrap().len(), 2);
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::DELETE,
             &format!("/admin/v1/admin-keys/{other_id}"),
-            &key,
             Value::Null,
+            204,
         )
-        .await,
-        204,
-    )
-    .await;
-    problem(
-        app.admin(Method::GET, "/admin/v1/admin-keys", &other, Value::Null)
-            .await,
-        401,
-    )
-    .await;
-    problem(
-        app.admin(
+        .await;
+    app.admin_as(&other)
+        .problem(Method::GET, "/admin/v1/admin-keys", Value::Null, 401)
+        .await;
+    app.admin_as(&key)
+        .problem(
             Method::DELETE,
             &format!("/admin/v1/admin-keys/{other_id}"),
-            &key,
             Value::Null,
+            409,
         )
-        .await,
-        409,
-    )
-    .await;
+        .await;
     // A key may revoke itself.
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::DELETE,
             &format!("/admin/v1/admin-keys/{own_id}"),
-            &key,
             Value::Null,
+            204,
         )
-        .await,
-        204,
-    )
-    .await;
-    problem(
-        app.admin(Method::GET, "/admin/v1/admin-keys", &key, Value::Null)
-            .await,
-        401,
-    )
-    .await;
+        .await;
+    app.admin_as(&key)
+        .problem(Method::GET, "/admin/v1/admin-keys", Value::Null, 401)
+        .await;
 }
 
 #[tokio::test]
@@ -959,17 +865,15 @@ async fn a_rotation_with_grace_keeps_both_secrets_until_it_ends() {
     let old = client_of(&created);
     let cid = old.client_id.clone();
     let token_with_old = app.access_token(&old, user).await;
-    let rotated = ok(
-        app.admin(
+    let rotated = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             &format!("/admin/v1/applications/{cid}/rotate-secret"),
-            &key,
             json!({"grace_seconds": 3600}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     let new = client_of(&rotated);
     let secrets = rotated["secrets"].as_array().unwrap();
     assert_eq!(secrets.len(), 2);
@@ -995,17 +899,15 @@ async fn a_rotation_with_grace_keeps_both_secrets_until_it_ends() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     assert_eq!(app.token_basic(&new, user).await.status(), 200);
-    let shown = ok(
-        app.admin(
+    let shown = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(shown["secrets"], json!([{"which": "current"}]));
 }
 
@@ -1018,92 +920,74 @@ async fn the_cli_json_and_the_admin_api_answer_the_same_json() {
     app.clock.set(chrono::Utc::now());
     let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": "k1",
         "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
-    let created = ok(
-        app.admin(
+    let created = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/applications",
-            &key,
             json!({"name": "Same JSON", "scopes": ["rooms:create", "rooms:list"],
                    "domains": ["example.com"], "token_ttl_seconds": 600, "jwks": jwks}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     let cid = created["client_id"].as_str().unwrap().to_owned();
     // A rotation with grace: two secrets, one with an expiry (a timestamp in the answer).
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::POST,
             &format!("/admin/v1/applications/{cid}/rotate-secret"),
-            &key,
             json!({"grace_seconds": 7200}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     // One with the server's lifetime and no keys, so both shapes of the optional fields show.
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/applications",
-            &key,
             json!({"name": "Plain", "scopes": ["rooms:list"]}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
-    let shown = ok(
-        app.admin(
+        .await;
+    let shown = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(shown["secrets"].as_array().unwrap().len(), 2, "{shown}");
     assert_eq!(cli.json(&["app", "show", &cid, "--json"]), shown);
-    let listed = ok(
-        app.admin(Method::GET, "/admin/v1/applications", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+    let listed = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/applications", Value::Null, 200)
+        .await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
     assert_eq!(cli.json(&["app", "list", "--json"]), listed["items"]);
 
-    let user = ok(
-        app.admin(
+    let user = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/users",
-            &key,
             json!({"email": "Same@Example.com", "external_sub": "emp-1"}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     let uid = user["id"].as_str().unwrap();
     assert_eq!(cli.json(&["user", "show", uid, "--json"]), user);
-    let users = ok(
-        app.admin(Method::GET, "/admin/v1/users", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+    let users = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/users", Value::Null, 200)
+        .await;
     assert_eq!(cli.json(&["user", "list", "--json"]), users["items"]);
 
-    let keys = ok(
-        app.admin(Method::GET, "/admin/v1/admin-keys", &key, Value::Null)
-            .await,
-        200,
-    )
-    .await;
+    let keys = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/admin-keys", Value::Null, 200)
+        .await;
     assert_eq!(cli.json(&["admin-key", "list", "--json"]), keys);
 }
 
@@ -1128,34 +1012,22 @@ async fn the_cli_and_the_api_see_each_others_changes() {
     let cid = made["client_id"].as_str().unwrap().to_owned();
     let rotated = cli.json(&["app", "rotate-secret", &cid, "--grace", "2h", "--json"]);
     assert_eq!(rotated["secrets"].as_array().unwrap().len(), 2);
-    let shown = ok(
-        app.admin(
+    let shown = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(shown["name"], "From CLI");
     assert_eq!(shown["token_ttl_seconds"], 900);
     assert_eq!(shown["secrets"].as_array().unwrap().len(), 2);
     // The API changes it; the CLI sees it. (The server's test clock to the CLI's time, so
     // the trail's order is the order of the changes.)
     app.clock.set(chrono::Utc::now());
-    ok(
-        app.admin(
-            Method::PATCH,
-            &format!("/admin/v1/applications/{cid}"),
-            &key,
-            json!({"name": "From API", "token_ttl_seconds": null, "domains": ["example.com", "*.example.org"]}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.admin_as(&key).expect(Method::PATCH, &format!("/admin/v1/applications/{cid}"), json!({"name": "From API", "token_ttl_seconds": null, "domains": ["example.com", "*.example.org"]}), 200).await;
     let after = cli.json(&["app", "show", &cid, "--json"]);
     assert_eq!(after["name"], "From API");
     // The server's lifetime again: no own `token_ttl_seconds` (the API's and the CLI's JSON are
@@ -1167,45 +1039,37 @@ async fn the_cli_and_the_api_see_each_others_changes() {
     assert!(text.contains("last token:    never"), "{text}");
     // Users and keys both ways.
     cli.ok(&["user", "create", "--email", "cli@example.com"]);
-    let found = ok(
-        app.admin(
+    let found = app
+        .admin_as(&key)
+        .expect(
             Method::GET,
             "/admin/v1/users?email=cli@example.com",
-            &key,
             Value::Null,
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     let uid = found["items"][0]["id"].as_str().unwrap().to_owned();
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::PATCH,
             &format!("/admin/v1/users/{uid}"),
-            &key,
             json!({"is_active": false}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(
         cli.json(&["user", "show", &uid, "--json"])["is_active"],
         false
     );
     cli.ok(&["user", "delete", "cli@example.com"]);
-    problem(
-        app.admin(
+    app.admin_as(&key)
+        .problem(
             Method::GET,
             &format!("/admin/v1/users/{uid}"),
-            &key,
             Value::Null,
+            404,
         )
-        .await,
-        404,
-    )
-    .await;
+        .await;
     let keys = cli.json(&["admin-key", "list", "--json"]);
     assert_eq!(keys[0]["name"], "ops");
     assert!(keys[0].get("key").is_none());
@@ -1264,17 +1128,14 @@ async fn per_application_lifetimes_are_honoured_and_bounded() {
         120
     );
     // Back to the server's.
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::PATCH,
             &format!("/admin/v1/applications/{}", client.client_id),
-            &key,
             json!({"token_ttl_seconds": null}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     let body: Value = app.token_basic(&client, user).await.json().await.unwrap();
     assert_eq!(body["expires_in"], 3600);
 }
@@ -1296,7 +1157,10 @@ async fn the_last_token_time_is_recorded_at_most_once_a_minute() {
     assert_eq!(created["last_token_at"], Value::Null);
     let last = || async {
         for _ in 0..100 {
-            let shown = ok(app.admin(Method::GET, &path, &key, Value::Null).await, 200).await;
+            let shown = app
+                .admin_as(&key)
+                .expect(Method::GET, &path, Value::Null, 200)
+                .await;
             if let Some(t) = shown["last_token_at"].as_str() {
                 return t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
             }
@@ -1456,7 +1320,11 @@ async fn no_admin_statement_scans_a_growing_table() {
     let get = |path: String| {
         let app = &app;
         let key = &key;
-        async move { ok(app.admin(Method::GET, &path, key, Value::Null).await, 200).await }
+        async move {
+            app.admin_as(key)
+                .expect(Method::GET, &path, Value::Null, 200)
+                .await
+        }
     };
     let page = get("/admin/v1/applications?limit=1".into()).await;
     let _ = get(format!(
@@ -1465,39 +1333,31 @@ async fn no_admin_statement_scans_a_growing_table() {
     ))
     .await;
     get(format!("/admin/v1/applications/{cid}")).await;
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::PATCH,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             json!({"name": "plans 2"}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
-    ok(
-        app.admin(
+        .await;
+    app.admin_as(&key)
+        .expect(
             Method::POST,
             &format!("/admin/v1/applications/{cid}/rotate-secret"),
-            &key,
             json!({"grace_seconds": 60}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
-    let user = ok(
-        app.admin(
+        .await;
+    let user = app
+        .admin_as(&key)
+        .expect(
             Method::POST,
             "/admin/v1/users",
-            &key,
             json!({"email": "p@example.com"}),
+            201,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     let uid = user["id"].as_str().unwrap().to_owned();
     let users = get("/admin/v1/users?limit=1".into()).await;
     if let Some(c) = users["next_cursor"].as_str() {
@@ -1505,28 +1365,22 @@ async fn no_admin_statement_scans_a_growing_table() {
     }
     get("/admin/v1/users?email=p@example.com".into()).await;
     get(format!("/admin/v1/users/{uid}")).await;
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::PATCH,
             &format!("/admin/v1/users/{uid}"),
-            &key,
             json!({"is_active": false}),
+            200,
         )
-        .await,
-        200,
-    )
-    .await;
-    ok(
-        app.admin(
+        .await;
+    app.admin_as(&key)
+        .expect(
             Method::DELETE,
             &format!("/admin/v1/users/{uid}"),
-            &key,
             Value::Null,
+            204,
         )
-        .await,
-        204,
-    )
-    .await;
+        .await;
     let events = get("/admin/v1/audit-events?limit=1".into()).await;
     get(format!(
         "/admin/v1/audit-events?limit=1&cursor={}",
@@ -1539,17 +1393,14 @@ async fn no_admin_statement_scans_a_growing_table() {
         "/admin/v1/audit-events?resource=application&resource_id={cid}"
     ))
     .await;
-    ok(
-        app.admin(
+    app.admin_as(&key)
+        .expect(
             Method::DELETE,
             &format!("/admin/v1/applications/{cid}"),
-            &key,
             Value::Null,
+            204,
         )
-        .await,
-        204,
-    )
-    .await;
+        .await;
 
     let mut checked = Vec::new();
     let mut failures = Vec::new();

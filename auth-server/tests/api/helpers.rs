@@ -123,6 +123,11 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// The admin API as `key` calls it.
+    pub fn admin_as<'a>(&'a self, key: &'a str) -> AdminClient<'a> {
+        AdminClient { app: self, key }
+    }
+
     /// Registers an application directly in the store (the CLI has its own tests).
     pub async fn create_client(&self, scopes: &str, domains: &[&str]) -> TestClient {
         let (app, secret) = auth_server::domain::applications::create(
@@ -323,4 +328,56 @@ pub fn decode_parts(token: &str) -> (Value, Value) {
     let header = dec(parts.next().unwrap());
     let payload = dec(parts.next().unwrap());
     (header, payload)
+}
+
+/// The admin API as a test calls it with one key: JSON in; the status asserted; the JSON answer
+/// (or RFC 9457 problem, its shape asserted) out.
+pub struct AdminClient<'a> {
+    app: &'a TestApp,
+    key: &'a str,
+}
+
+impl AdminClient<'_> {
+    /// `method path` with `body` (`Value::Null`: none); asserts `status`; the JSON answer
+    /// (`Value::Null` when empty).
+    pub async fn expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+        status: u16,
+    ) -> Value {
+        let r = self.app.admin(method.clone(), path, self.key, body).await;
+        let got = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path}: {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+
+    /// `expect` of an RFC 9457 problem: its content type, `status`, `type`, a title and a detail.
+    pub async fn problem(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+        status: u16,
+    ) -> Value {
+        let r = self.app.admin(method.clone(), path, self.key, body).await;
+        assert_eq!(r.status(), status, "{method} {path}: expected {status}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(
+            ct.starts_with("application/problem+json"),
+            "content-type {ct}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], status);
+        assert_eq!(body["type"], "about:blank");
+        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+        body
+    }
 }
