@@ -21,7 +21,7 @@ use shared::claims::ACCESS_TOKEN_TYP;
 use shared::{AccessTokenClaims, SigningAlg};
 
 use super::key_encryption::{KeyEncryptionError, KeyEncryptionKey};
-use crate::model::StoreError;
+use crate::model::{SigningKey, StoreError};
 use crate::store::keys as key_store;
 use server_kit::random;
 
@@ -165,7 +165,7 @@ pub async fn list(
 }
 
 /// States of stored keys, by the same rules the server signs with, without decrypting anything.
-pub fn describe(rows: &[key_store::KeyRow], now: DateTime<Utc>) -> Vec<KeyInfo> {
+pub fn describe(rows: &[SigningKey], now: DateTime<Utc>) -> Vec<KeyInfo> {
     rows.iter()
         .map(|row| {
             let superseded_at = rows
@@ -436,7 +436,7 @@ impl KeyRing {
         jwk.set_key_id(&kid);
         jwk.set_algorithm(self.alg.as_str());
         jwk.set_key_use("sig");
-        let row = key_store::KeyRow {
+        let row = SigningKey {
             kid: kid.clone(),
             generation,
             alg: self.alg.as_str().to_owned(),
@@ -480,7 +480,7 @@ fn generate(alg: SigningAlg) -> Result<(Vec<u8>, josekit::jwk::Jwk), KeyError> {
     })
 }
 
-fn load_row(kek: &KeyEncryptionKey, row: &key_store::KeyRow) -> Result<LoadedKey, KeyError> {
+fn load_row(kek: &KeyEncryptionKey, row: &SigningKey) -> Result<LoadedKey, KeyError> {
     let alg: SigningAlg = row
         .alg
         .parse()
@@ -535,4 +535,139 @@ fn hs256_key(secret: &[u8]) -> Result<LoadedKey, KeyError> {
         signer: Arc::new(HS256.signer_from_bytes(secret).map_err(jose)?),
         verifier: Arc::new(HS256.verifier_from_bytes(secret).map_err(jose)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The key rules without a database: which key signs, which state each is in, what the JWKS
+    //! shows, and a stored key's round trip (encrypted, decrypted, signing, verifying).
+
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn kek() -> KeyEncryptionKey {
+        KeyEncryptionKey::new(SecretSlice::from(vec![7u8; 32]))
+    }
+
+    /// A stored EdDSA key of `generation` that signs from `activates_at`.
+    fn row(kek: &KeyEncryptionKey, generation: i64, activates_at: DateTime<Utc>) -> SigningKey {
+        let (der, jwk) = generate(SigningAlg::EdDSA).unwrap();
+        let kid = format!("k{generation}");
+        let mut public = jwk.as_ref().clone();
+        public.insert("kid".into(), kid.clone().into());
+        SigningKey {
+            private_key_encrypted: kek.encrypt(&kid, &der).unwrap(),
+            kid,
+            generation,
+            alg: "EdDSA".into(),
+            public_jwk: serde_json::Value::Object(public).to_string(),
+            created_at: t0(),
+            activates_at,
+            superseded_at: None,
+            retired_at: None,
+        }
+    }
+
+    fn set(rows: &[SigningKey]) -> KeySet {
+        let kek = kek();
+        KeySet {
+            keys: rows.iter().map(|r| load_row(&kek, r).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_newest_key_whose_time_has_come_signs_and_states_follow() {
+        let kek = kek();
+        let rotated = t0() + PUBLISH_AHEAD;
+        let keys = set(&[row(&kek, 1, t0()), row(&kek, 2, rotated)]);
+        let (old, new) = (&keys.keys()[0], &keys.keys()[1]);
+        let before = rotated - TimeDelta::seconds(1);
+        assert_eq!(keys.signing_key(before).unwrap().kid, "k1");
+        assert_eq!(keys.state(old, before), KeyState::Active);
+        assert_eq!(keys.state(new, before), KeyState::Pending);
+        assert_eq!(keys.superseded_at(old, before), None);
+        assert_eq!(keys.signing_key(rotated).unwrap().kid, "k2");
+        assert_eq!(keys.state(old, rotated), KeyState::Superseded);
+        assert_eq!(keys.state(new, rotated), KeyState::Active);
+        assert_eq!(keys.superseded_at(old, rotated), Some(rotated));
+        assert!(keys.signing_key(t0() - TimeDelta::seconds(1)).is_none());
+        assert_eq!(keys.find("k2").unwrap().generation, 2);
+        assert!(keys.find("k3").is_none());
+    }
+
+    #[test]
+    fn the_jwks_keeps_a_superseded_key_until_its_last_token_expired_plus_a_margin() {
+        let kek = kek();
+        let rotated = t0() + PUBLISH_AHEAD;
+        let keys = set(&[row(&kek, 1, t0()), row(&kek, 2, rotated)]);
+        let ttl = TimeDelta::seconds(3600);
+        let kids = |now| -> Vec<String> {
+            keys.jwks(now, ttl)["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        // Published while pending, so verifiers know it before it signs.
+        assert_eq!(kids(t0()), ["k1", "k2"]);
+        let gone = rotated + ttl + RETIRE_MARGIN;
+        assert_eq!(kids(gone - TimeDelta::seconds(1)), ["k1", "k2"]);
+        assert_eq!(kids(gone), ["k2"]);
+    }
+
+    #[test]
+    fn a_stored_key_decrypts_signs_and_verifies_and_only_with_its_key_encryption_key() {
+        let kek = kek();
+        let stored = row(&kek, 1, t0());
+        let key = load_row(&kek, &stored).unwrap();
+        let mut header = JwsHeader::new();
+        header.set_key_id(&key.kid);
+        let jwt = jws::serialize_compact(b"{\"a\":1}", &header, key.signer.as_ref()).unwrap();
+        let (payload, _) = jws::deserialize_compact(&jwt, key.verifier.as_ref()).unwrap();
+        assert_eq!(payload, b"{\"a\":1}");
+        let other = KeyEncryptionKey::new(SecretSlice::from(vec![8u8; 32]));
+        assert!(load_row(&other, &stored).is_err());
+        // The kid is bound to the ciphertext: a row renamed does not decrypt.
+        let renamed = SigningKey {
+            kid: "k9".into(),
+            ..stored
+        };
+        assert!(load_row(&kek, &renamed).is_err());
+    }
+
+    #[test]
+    fn describe_tells_each_state_and_ignores_retired_keys_as_successors() {
+        let kek = kek();
+        let rotated = t0() + PUBLISH_AHEAD;
+        let mut retired = row(&kek, 3, rotated);
+        retired.retired_at = Some(rotated);
+        let rows = [
+            row(&kek, 1, t0()),
+            row(&kek, 2, t0() + PUBLISH_AHEAD * 2),
+            retired,
+        ];
+        let now = rotated + TimeDelta::seconds(1);
+        let info = describe(&rows, now);
+        let states: Vec<KeyState> = info.iter().map(|k| k.state).collect();
+        assert_eq!(
+            states,
+            [KeyState::Active, KeyState::Pending, KeyState::Retired]
+        );
+        assert_eq!(info[0].superseded_at, None);
+        let later = t0() + PUBLISH_AHEAD * 2;
+        assert_eq!(describe(&rows, later)[0].state, KeyState::Superseded);
+        assert_eq!(describe(&rows, later)[0].superseded_at, Some(later));
+    }
+
+    #[test]
+    fn an_hs256_kid_is_the_start_of_the_secrets_digest() {
+        assert_eq!(hs256_kid(b"secret"), "K7gNU3sdo-OL0wNh");
+        let key = hs256_key(b"0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(key.alg, SigningAlg::HS256);
+        assert!(key.public_jwk.is_none());
+    }
 }

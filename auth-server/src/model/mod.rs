@@ -10,11 +10,13 @@
 mod admin_key;
 mod application;
 mod audit_event;
+mod signing_key;
 mod store_error;
 mod user;
 
 pub use admin_key::AdminKey;
 pub use application::{Application, AuthMethod};
 pub use audit_event::AuditEvent;
+pub use signing_key::SigningKey;
 pub use store_error::StoreError;
 pub use user::{User, UserId};

@@ -10,23 +10,38 @@ use sea_orm::{
 use super::StoreError;
 use super::entity::signing_keys::{ActiveModel, Column, Entity, Model};
 
-pub type KeyRow = Model;
+use crate::model::SigningKey;
 
-impl std::fmt::Debug for Model {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRow")
-            .field("kid", &self.kid)
-            .field("generation", &self.generation)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+impl From<Model> for SigningKey {
+    fn from(m: Model) -> Self {
+        SigningKey {
+            kid: m.kid,
+            generation: m.generation,
+            alg: m.alg,
+            private_key_encrypted: m.private_key_encrypted,
+            public_jwk: m.public_jwk,
+            created_at: m.created_at,
+            activates_at: m.activates_at,
+            superseded_at: m.superseded_at,
+            retired_at: m.retired_at,
+        }
     }
 }
 
-pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<KeyRow>, StoreError> {
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        SigningKey::from(self.clone()).fmt(f)
+    }
+}
+
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<SigningKey>, StoreError> {
     Ok(Entity::find()
         .order_by_asc(Column::Generation)
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(SigningKey::from)
+        .collect())
 }
 
 /// The kids of every key not retired, ascending by generation: what a replica must publish.
@@ -44,7 +59,7 @@ pub async fn live_kids(db: &impl ConnectionTrait) -> Result<Vec<String>, StoreEr
 
 /// Inserts a key at `row.generation`. `Ok(false)` when another process took that generation
 /// first (the caller re-reads and, for the first key, simply uses the winner's).
-pub async fn insert(db: &impl ConnectionTrait, row: KeyRow) -> Result<bool, StoreError> {
+pub async fn insert(db: &impl ConnectionTrait, row: SigningKey) -> Result<bool, StoreError> {
     let active = ActiveModel {
         kid: Set(row.kid),
         generation: Set(row.generation),
