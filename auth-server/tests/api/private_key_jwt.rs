@@ -656,6 +656,8 @@ enum Answer {
     Redirect(u16),
     /// The headers, then nothing for 8 s.
     Stall,
+    /// The document in 1,000-byte chunks (`Transfer-Encoding: chunked`), no length told.
+    Chunked,
 }
 
 async fn jwks_server(doc: Value) -> JwksServer {
@@ -691,6 +693,17 @@ async fn jwks_server_answering(doc: Value, answer: Answer) -> JwksServer {
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
                         doc.len()
                     ),
+                    Answer::Chunked => {
+                        let mut resp = String::from(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+                        );
+                        for chunk in doc.as_bytes().chunks(1000) {
+                            let chunk = std::str::from_utf8(chunk).unwrap();
+                            resp.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+                        }
+                        resp.push_str("0\r\n\r\n");
+                        resp
+                    }
                 };
                 let _ = sock.write_all(resp.as_bytes()).await;
                 if matches!(answer, Answer::Stall) {
@@ -770,6 +783,41 @@ async fn a_jwks_uri_on_a_non_public_address_is_never_fetched_unless_allowed() {
     )
     .await;
     assert_eq!(r.status(), 200);
+}
+
+/// The size cap's edge, told by `Content-Length` or found while reading a chunked body: a
+/// document of exactly 16 KiB is read, one byte more is refused.
+#[tokio::test]
+async fn a_jwks_document_of_exactly_16_kib_is_read_and_one_byte_more_is_refused() {
+    let key = Key::new("ES256", "k1");
+    let app = app_reaching_loopback().await;
+    let sized = |bytes: usize| {
+        let mut doc = jwks(&[&key]);
+        doc["padding"] = "".into();
+        let pad = bytes - doc.to_string().len();
+        doc["padding"] = "x".repeat(pad).into();
+        assert_eq!(doc.to_string().len(), bytes);
+        doc
+    };
+    for answer in [Answer::Document, Answer::Chunked] {
+        for (bytes, status) in [(16 * 1024, 200), (16 * 1024 + 1, 401)] {
+            let server = jwks_server_answering(sized(bytes), answer).await;
+            let id = uri_client(&app, &server).await;
+            let r = token_with_assertion(
+                &app,
+                &key.sign(&client_claims(&app, &id)),
+                "ada@example.com",
+            )
+            .await;
+            assert_eq!(
+                r.status(),
+                status,
+                "{bytes} bytes: {}",
+                r.text().await.unwrap()
+            );
+            assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        }
+    }
 }
 
 /// The fetch's caps: no redirect followed, at most 16 KiB read, 5 s at most. Each failure is
