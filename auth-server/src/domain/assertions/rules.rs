@@ -365,6 +365,25 @@ mod tests {
                 .contains("sub must be the e-mail")
         );
     }
+
+    /// The edges are inclusive: an `exp` exactly at the lifetime cap (plus leeway) and an
+    /// `iat`/`nbf` exactly at the leeway are accepted; one second more is refused.
+    #[test]
+    fn the_lifetime_cap_and_the_future_leeway_are_inclusive() {
+        let now = 1_800_000_000;
+        let with = |k: &str, v: i64| {
+            let mut c = good();
+            c[k] = v.into();
+            c
+        };
+        let cap = now + 300 + LEEWAY_SECONDS;
+        assert!(check(with("exp", cap), Purpose::ClientAuth).is_ok());
+        assert!(check(with("exp", cap + 1), Purpose::ClientAuth).is_err());
+        for claim in ["iat", "nbf"] {
+            assert!(check(with(claim, now + LEEWAY_SECONDS), Purpose::ClientAuth).is_ok());
+            assert!(check(with(claim, now + LEEWAY_SECONDS + 1), Purpose::ClientAuth).is_err());
+        }
+    }
 }
 
 #[cfg(test)]
