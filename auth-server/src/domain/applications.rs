@@ -469,23 +469,10 @@ mod tests {
 
     fn app() -> Application {
         Application {
-            id: Uuid::nil(),
-            client_id: ClientId::parse(&"a".repeat(shared::client_id::CLIENT_ID_LEN)).unwrap(),
-            name: "calendar".into(),
             secret_hash: "old".into(),
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
             scopes: [Scope::RoomsCreate, Scope::RoomsList].into_iter().collect(),
             domains: Allowlist::new([domain("example.com")]),
-            is_active: true,
-            tokens_not_before: None,
-            token_ttl_seconds: None,
-            last_token_at: None,
-            auth_method: AuthMethod::ClientSecret,
-            jwks: None,
-            jwks_uri: None,
-            created_at: t0(),
-            updated_at: t0(),
+            ..Application::fixture(t0())
         }
     }
 

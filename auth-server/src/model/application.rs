@@ -96,6 +96,34 @@ impl Application {
     }
 }
 
+#[cfg(test)]
+impl Application {
+    /// An active `client_secret` application with no scopes, domains or keys, created at `now`:
+    /// unit tests start from it and change what they test.
+    pub fn fixture(now: DateTime<Utc>) -> Self {
+        Application {
+            id: Uuid::nil(),
+            client_id: ClientId::parse(&"a".repeat(shared::client_id::CLIENT_ID_LEN))
+                .expect("a valid client id"),
+            name: "calendar".into(),
+            secret_hash: "current".into(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            scopes: ScopeSet::default(),
+            domains: Allowlist::default(),
+            is_active: true,
+            tokens_not_before: None,
+            token_ttl_seconds: None,
+            last_token_at: None,
+            auth_method: AuthMethod::ClientSecret,
+            jwks: None,
+            jwks_uri: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
@@ -120,23 +148,10 @@ mod tests {
     fn debug_never_shows_a_secret_hash() {
         let now = Utc::now();
         let app = Application {
-            id: Uuid::nil(),
-            client_id: ClientId::parse("abcdefghijklmnopqrstuvwxyz0123456789ABCD").unwrap(),
-            name: "n".into(),
             secret_hash: "$argon2id$current-hash".into(),
             previous_secret_hash: Some("$argon2id$previous-hash".into()),
-            previous_secret_expires_at: None,
-            scopes: ScopeSet::default(),
-            domains: Allowlist::default(),
-            is_active: true,
-            tokens_not_before: None,
-            token_ttl_seconds: None,
-            last_token_at: None,
-            auth_method: AuthMethod::ClientSecret,
-            jwks: None,
-            jwks_uri: None,
-            created_at: now,
-            updated_at: now,
+            client_id: ClientId::parse("abcdefghijklmnopqrstuvwxyz0123456789ABCD").unwrap(),
+            ..Application::fixture(now)
         };
         let shown = format!("{app:?}");
         assert!(shown.contains("abcdefghij"), "{shown}");

@@ -387,3 +387,22 @@ fn active(app: Application) -> Result<Application, AuthError> {
         Err(AuthError::Inactive)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An endpoint's privilege is held or the authenticated caller is refused, naming it.
+    #[test]
+    fn a_privilege_is_required_of_the_application() {
+        let mut app = Application::fixture(Utc::now());
+        app.scopes = [Scope::RoomsCreate, Scope::TokensRevocations]
+            .into_iter()
+            .collect();
+        assert!(require(&app, Scope::TokensRevocations).is_ok());
+        assert!(matches!(
+            require(&app, Scope::TokensIntrospect),
+            Err(AuthError::LacksPrivilege(Scope::TokensIntrospect))
+        ));
+    }
+}
