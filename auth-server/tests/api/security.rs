@@ -648,3 +648,68 @@ async fn concurrent_attempts_on_shared_keys_never_deadlock_on_postgres() {
             .expect("no attempt failed (a deadlock is an error)");
     }
 }
+
+/// Two credentials on one request: which one a proxy and this server would each read is anyone's
+/// guess, so the token endpoint, the revocation feed and the admin API refuse the request (400)
+/// rather than take the first.
+#[tokio::test]
+async fn two_authorization_headers_are_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let c = app.create_client("rooms:list", &["example.com"]).await;
+    let feed = app.create_client("tokens:revocations", &[]).await;
+    let (_, admin_key) = app.admin_key("ops").await;
+    let basic = |client: &TestClient| {
+        use base64::Engine;
+        let pair = format!("{}:{}", client.client_id, client.secret);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let twice = |value: String| {
+        let mut h = reqwest::header::HeaderMap::new();
+        let v = reqwest::header::HeaderValue::from_str(&value).unwrap();
+        h.append(reqwest::header::AUTHORIZATION, v.clone());
+        h.append(reqwest::header::AUTHORIZATION, v);
+        h
+    };
+    let r = app
+        .client
+        .post(app.url("/oauth/token"))
+        .headers(twice(basic(&c)))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "a@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "invalid_request").await;
+    let r = app
+        .client
+        .get(app.url("/oauth/revocations"))
+        .headers(twice(basic(&feed)))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "invalid_request").await;
+    let r = app
+        .client
+        .get(app.admin_url("/admin/v1/applications"))
+        .headers(twice(format!("Bearer {admin_key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // One header is fine.
+    assert_eq!(
+        app.client
+            .get(app.url("/oauth/revocations"))
+            .header("authorization", basic(&feed))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -1,88 +1,89 @@
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jws::{EdDSA, JwsHeader, JwsSigner};
+use poem::{EndpointExt, Route, get, handler, web::Data, web::Json};
 use reqwest::Response;
-use secrecy::{ExposeSecret, SecretSlice};
-use serde_json::Value;
+use secrecy::SecretSlice;
+use serde_json::{Value, json};
 use server_kit::telemetry::LogFormat;
 use server_kit::testing::fresh_database_url;
-use shared::Allowlist;
-use shared::{DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
+use shared::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Issue};
+use shared::{Clock, ManualClock, ScopeSet};
 
-use rooms_api::config::{
-    ClientCredentials, Config, IntrospectionConfig, RevocationConfig, VerificationMode,
-};
+use rooms_api::config::{Config, VerificationMode};
 use rooms_api::rooms::model::AccessLevel;
 use rooms_api::rooms::settings::RoomSettings;
 
 pub const ALL_ROOMS: &str = "rooms:create rooms:list rooms:retrieve rooms:update rooms:delete";
+const ISSUER: &str = "http://auth.test";
 
+/// The rooms API alone, on port 0 over a fresh database, trusting a test issuer: a key pair of
+/// this test's whose JWKS a small server publishes, signing tokens with the claims the
+/// auth-server issues (`shared::claims`, the contract both sides share). Tests that need the
+/// real auth-server (key rotation, revocation feed, introspection) are in `e2e/`.
 pub struct Stack {
-    pub auth: Arc<auth_server::state::AppState>,
-    pub auth_url: String,
-    auth_config: auth_server::config::Config,
-    auth_stop: Option<tokio::sync::oneshot::Sender<()>>,
-    auth_done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    /// The rooms API's own application at the auth-server (revocation feed / introspection).
-    pub resource_client: Option<Client>,
     pub rooms: Arc<rooms_api::state::AppState>,
     pub rooms_url: String,
     pub rooms_metrics_url: String,
-    pub auth_metrics_url: String,
-    /// One clock for both services, moved by the tests.
+    /// The rooms API's clock, moved by the tests; tokens are issued at its time.
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    issuer: Issuer,
+    _dir: tempfile::TempDir,
 }
 
+/// An application as the issuer sees it: an id and the scopes its tokens carry.
 pub struct Client {
     pub client_id: String,
-    pub secret: String,
+    scopes: ScopeSet,
+}
+
+struct Issuer {
+    kid: String,
+    signer: Arc<dyn JwsSigner>,
+    /// E-mail -> user id, so one user keeps one `sub` across applications.
+    users: Mutex<HashMap<String, String>>,
 }
 
 pub struct Options {
-    pub signing_alg: SigningAlg,
-    pub hs256_secret: Option<Vec<u8>>,
-    /// Give the rooms API credentials for the revocation feed.
-    pub revocation_feed: bool,
-    /// Verify by introspection at the auth-server.
-    pub introspection: bool,
     pub rooms: Box<dyn FnOnce(&mut Config) + Send>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
-            signing_alg: SigningAlg::EdDSA,
-            hs256_secret: None,
-            revocation_feed: false,
-            introspection: false,
             rooms: Box::new(|_| {}),
         }
     }
 }
 
-async fn start_auth(
-    config: auth_server::config::Config,
-    clock: Arc<ManualClock>,
-) -> (
-    Arc<auth_server::state::AppState>,
-    (u16, u16),
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let auth = auth_server::startup::Application::build_with_clock(config, clock)
-        .await
-        .unwrap();
-    let port = (auth.port(), auth.metrics_port());
-    let state = auth.state();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(auth.run_until(async move {
-        let _ = stopped.await;
-    }));
-    (state, port, stop, done)
+#[handler]
+fn serve_jwks(Data(jwks): Data<&Arc<Value>>) -> Json<Value> {
+    Json(jwks.as_ref().clone())
+}
+
+/// Serves the test issuer's JWKS; returns its URL.
+async fn publish(jwks: Value) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let app = Route::new()
+        .at("/.well-known/jwks.json", get(serve_jwks))
+        .data(Arc::new(jwks));
+    let acceptor = poem::listener::TcpListener::bind(format!("127.0.0.1:{port}"));
+    tokio::spawn(poem::Server::new(acceptor).run(app));
+    let url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
+    for _ in 0..100 {
+        if reqwest::get(&url).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    url
 }
 
 pub async fn spawn_stack() -> Stack {
@@ -91,57 +92,28 @@ pub async fn spawn_stack() -> Stack {
 
 pub async fn spawn_stack_with(options: Options) -> Stack {
     let clock = Arc::new(ManualClock::starting_now());
-    let auth_dir = tempfile::tempdir().unwrap();
-    let rooms_dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
 
-    let mut auth_config = auth_server::config::Config::with_defaults(
-        fresh_database_url(auth_dir.path(), "auth").await.unwrap(),
-    )
-    .unwrap();
-    auth_config.issuer = "http://auth.test".into();
-    auth_config.signing_alg = options.signing_alg;
-    auth_config.hs256_secret = options.hs256_secret.clone().map(SecretSlice::from);
-    let (auth_state, (auth_port, auth_metrics_port), auth_stop, auth_done) =
-        start_auth(auth_config.clone(), clock.clone()).await;
-    let auth_url = format!("http://127.0.0.1:{auth_port}");
-    let resource_client = if options.revocation_feed || options.introspection {
-        let (app, secret) = auth_server::domain::applications::create(
-            &auth_state.db,
-            &auth_server::domain::audit::Actor::Cli,
-            auth_server::domain::applications::NewApp {
-                name: "rooms-api".into(),
-                scopes: ScopeSet::parse("tokens:introspect tokens:revocations").unwrap(),
-                domains: Allowlist::default(),
-                token_ttl_seconds: None,
-                ..Default::default()
-            },
-            u32::MAX,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-        Some(Client {
-            client_id: app.client_id.to_string(),
-            secret: secret.unwrap().expose_secret().to_owned(),
-        })
-    } else {
-        None
-    };
+    let pair = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+    let kid = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let mut public = pair.to_jwk_public_key();
+    public.set_key_id(&kid);
+    public.set_algorithm("EdDSA");
+    public.set_key_use("sig");
+    let jwks_url = publish(json!({ "keys": [Value::Object(public.into())] })).await;
+    let signer: Arc<dyn JwsSigner> =
+        Arc::new(EdDSA.signer_from_jwk(&pair.to_jwk_private_key()).unwrap());
 
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics_listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: fresh_database_url(rooms_dir.path(), "rooms").await.unwrap(),
-        issuer: "http://auth.test".into(),
+        database_url: fresh_database_url(dir.path(), "rooms").await.unwrap(),
+        issuer: ISSUER.into(),
         audience: "rooms-api".into(),
         leeway_seconds: 30,
-        verification: if options.signing_alg == SigningAlg::HS256 {
-            VerificationMode::Hs256
-        } else {
-            VerificationMode::Jwks
-        },
-        jwks_url: format!("{auth_url}/.well-known/jwks.json"),
-        hs256_secret: options.hs256_secret.map(SecretSlice::from),
+        verification: VerificationMode::Jwks,
+        jwks_url,
+        hs256_secret: None::<SecretSlice<u8>>,
         introspection: None,
         revocation: None,
         external_api_enabled: true,
@@ -161,31 +133,6 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         database_min_connections: 1,
         verified_token_cache_bytes: 16 << 20,
     };
-    if let Some(c) = &resource_client {
-        let credentials = ClientCredentials {
-            client_id: c.client_id.clone(),
-            secret: secrecy::SecretString::from(c.secret.clone()),
-        };
-        if options.introspection {
-            config.verification = VerificationMode::Introspection;
-            config.introspection = Some(IntrospectionConfig {
-                url: format!("{auth_url}/oauth/introspect"),
-                credentials,
-                positive_ttl: chrono::TimeDelta::seconds(30),
-                negative_ttl: chrono::TimeDelta::seconds(5),
-                cache_size: 1000,
-                scope_prefix: None,
-            });
-        } else {
-            config.revocation = Some(RevocationConfig {
-                url: format!("{auth_url}/oauth/revocations"),
-                credentials,
-                poll: std::time::Duration::from_secs(10),
-                // Small pages, so every test that revokes also crosses page boundaries.
-                page_size: Some(2),
-            });
-        }
-    }
     (options.rooms)(&mut config);
     let rooms = rooms_api::startup::Application::build_with_clock(config, clock.clone())
         .await
@@ -196,113 +143,61 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     tokio::spawn(rooms.run_until(std::future::pending()));
 
     Stack {
-        auth: auth_state,
-        auth_url,
-        auth_config,
-        auth_stop: Some(auth_stop),
-        auth_done: Some(auth_done),
-        resource_client,
         rooms: rooms_state,
         rooms_url,
         rooms_metrics_url,
-        auth_metrics_url: format!("http://127.0.0.1:{auth_metrics_port}/metrics"),
         clock,
         client: reqwest::Client::new(),
-        _dirs: (auth_dir, rooms_dir),
+        issuer: Issuer {
+            kid,
+            signer,
+            users: Mutex::new(HashMap::new()),
+        },
+        _dir: dir,
     }
 }
 
 impl Stack {
-    /// Stops the auth-server (its port is released).
-    pub async fn stop_auth(&mut self) {
-        if let Some(stop) = self.auth_stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(done) = self.auth_done.take() {
-            let _ = done.await;
-        }
-    }
-
-    /// Starts the auth-server again on the same port and database.
-    pub async fn restart_auth(&mut self) {
-        let mut config = self.auth_config.clone();
-        config.listen = self.auth_url.trim_start_matches("http://").parse().unwrap();
-        let (state, _, stop, done) = start_auth(config, self.clock.clone()).await;
-        self.auth = state;
-        self.auth_stop = Some(stop);
-        self.auth_done = Some(done);
-    }
-
-    pub fn auth_db_url(&self) -> String {
-        self.auth_config.database_url.clone()
-    }
-
-    /// The auth-server binary built beside this test's rooms-api binary.
-    pub fn auth_binary(&self) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_BIN_EXE_rooms-api")).with_file_name("auth-server")
-    }
-
-    /// Drives one poll of the revocation feed (instead of waiting for the timer).
-    pub async fn poll_feed(&self) {
-        self.rooms
-            .auth
-            .revocations()
-            .unwrap()
-            .poll_once()
-            .await
-            .unwrap();
-    }
-
     pub fn rooms(&self, path: &str) -> String {
         format!("{}/external-api/v1.0/rooms{path}", self.rooms_url)
     }
 
-    pub async fn client(&self, scopes: &str, domains: &[&str]) -> Client {
-        let (app, secret) = auth_server::domain::applications::create(
-            &self.auth.db,
-            &auth_server::domain::audit::Actor::Cli,
-            auth_server::domain::applications::NewApp {
-                name: "test".into(),
-                scopes: ScopeSet::parse(scopes).unwrap(),
-                domains: Allowlist::new(domains.iter().map(|d| DomainPattern::parse(d).unwrap())),
-                token_ttl_seconds: None,
-                ..Default::default()
-            },
-            u32::MAX,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    /// A new application holding `scopes` (the domains are the auth-server's business).
+    pub async fn client(&self, scopes: &str, _domains: &[&str]) -> Client {
+        let id: String = uuid::Uuid::new_v4().simple().to_string();
         Client {
-            client_id: app.client_id.to_string(),
-            secret: secret.unwrap().expose_secret().to_owned(),
+            client_id: format!("{id}{}", &id[..shared::client_id::CLIENT_ID_LEN - 32]),
+            scopes: ScopeSet::parse(scopes).unwrap(),
         }
     }
 
+    /// The user id of `email` (a new one the first time).
     pub async fn user(&self, email: &str) -> String {
-        let email = Email::parse(email).unwrap();
-        auth_server::store::users::insert_if_absent(&self.auth.db, &email, None, None, Utc::now())
-            .await
-            .unwrap()
-            .0
-            .id
-            .to_string()
+        let mut users = self.issuer.users.lock().unwrap();
+        users
+            .entry(email.to_owned())
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone()
     }
 
+    /// A token for `email` delegated to `c`, issued now by the test issuer.
     pub async fn token(&self, c: &Client, email: &str) -> String {
-        let r = self
-            .client
-            .post(format!("{}/oauth/token", self.auth_url))
-            .basic_auth(&c.client_id, Some(&c.secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", email)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let user_id = self.user(email).await;
+        let claims = AccessTokenClaims::issue(Issue {
+            issuer: ISSUER,
+            audience: "rooms-api",
+            user_id: &user_id,
+            client_id: &c.client_id,
+            scopes: c.scopes,
+            now: self.clock.now(),
+            ttl_seconds: 3600,
+            jti: uuid::Uuid::new_v4().to_string(),
+        });
+        let mut header = JwsHeader::new();
+        header.set_token_type(ACCESS_TOKEN_TYP);
+        header.set_key_id(&self.issuer.kid);
+        let payload = serde_json::to_vec(&claims).unwrap();
+        josekit::jws::serialize_compact(&payload, &header, self.issuer.signer.as_ref()).unwrap()
     }
 
     /// A user with a token carrying every rooms scope.

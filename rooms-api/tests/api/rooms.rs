@@ -87,7 +87,6 @@ async fn create_takes_access_level_and_configuration_and_ignores_other_keys() {
 async fn public_rooms_need_the_setting() {
     let s = spawn_stack_with(Options {
         rooms: Box::new(|c| c.rooms.allow_public_access = true),
-        ..Default::default()
     })
     .await;
     let token = s.token_with(ALL_ROOMS).await;
@@ -459,7 +458,6 @@ async fn an_empty_first_page_is_200() {
 async fn concurrent_creations_lose_no_room_and_share_no_slug_or_pin() {
     let s = spawn_stack_with(Options {
         rooms: Box::new(|c| c.rooms.telephony_enabled = true),
-        ..Default::default()
     })
     .await;
     let token = s.token_with(ALL_ROOMS).await;
@@ -487,7 +485,6 @@ async fn url_and_telephony_follow_the_settings() {
             c.rooms.telephony_phone_number = Some("+1-555-0100".into());
             c.rooms.pin_length = 8;
         }),
-        ..Default::default()
     })
     .await;
     let token = s.token_with(ALL_ROOMS).await;
@@ -527,7 +524,6 @@ async fn trailing_slashes_are_the_same_route() {
 async fn external_api_can_be_disabled() {
     let s = spawn_stack_with(Options {
         rooms: Box::new(|c| c.external_api_enabled = false),
-        ..Default::default()
     })
     .await;
     let token = s.token_with(ALL_ROOMS).await;
