@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use secrecy::SecretString;
-use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
+use shared::{Allowlist, ClientId, ScopeSet};
 
 use super::{join_or, print_json, refused};
 use crate::config::Config;
 use crate::domain::applications::{self, AppError, Changes, KeysInput, NewApp, Rotation};
 use crate::domain::audit::Actor;
+use crate::domain::input::{AUTH_METHOD_EXPECTED, FieldCheck, FieldIssue};
 use crate::domain::summary::ApplicationSummary;
 use crate::model::{Application, AuthMethod};
 use crate::startup;
@@ -204,23 +205,23 @@ fn cli_error(e: AppError) -> anyhow::Error {
     }
 }
 
-fn parse_scopes(items: &[String]) -> anyhow::Result<Vec<Scope>> {
+/// The scope arguments: repeatable, and each may hold several names separated by spaces.
+fn scope_args(items: &[String]) -> Vec<String> {
     items
         .iter()
         .flat_map(|s| s.split_ascii_whitespace())
-        .map(|s| s.parse::<Scope>().map_err(|e| refused(e.to_string())))
+        .map(str::to_owned)
         .collect()
 }
 
-fn parse_domains(items: &[String]) -> anyhow::Result<Vec<DomainPattern>> {
-    items
-        .iter()
-        .map(|d| DomainPattern::parse(d).map_err(|e| refused(format!("invalid domain {d:?}: {e}"))))
-        .collect()
+/// The domain's per-field refusals, on one line.
+fn refused_fields(issues: Vec<FieldIssue>) -> anyhow::Error {
+    let messages: Vec<&str> = issues.iter().map(|i| i.message.as_str()).collect();
+    refused(messages.join("; "))
 }
 
 fn parse_auth_method(s: &str) -> Result<AuthMethod, String> {
-    AuthMethod::parse(s).ok_or_else(|| "expected client_secret or private_key_jwt".to_owned())
+    AuthMethod::parse(s).ok_or_else(|| AUTH_METHOD_EXPECTED.to_owned())
 }
 
 /// The keys named on the command line, read from the file if one is given.
@@ -278,10 +279,17 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             no_secret,
             json,
         } => {
+            let mut check = FieldCheck::default();
+            let scopes: ScopeSet = check
+                .scopes("scope", &scope_args(&scopes))
+                .into_iter()
+                .collect();
+            let domains = Allowlist::new(check.domains("domain", &domains));
+            check.finish().map_err(refused_fields)?;
             let new = NewApp {
                 name,
-                scopes: parse_scopes(&scopes)?.into_iter().collect::<ScopeSet>(),
-                domains: Allowlist::new(parse_domains(&domains)?),
+                scopes,
+                domains,
                 token_ttl_seconds: token_ttl,
                 keys: keys_input(jwks_file.as_deref(), jwks_uri)?,
                 auth_method,
@@ -342,12 +350,18 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             json,
         } => {
             let client_id = parse_client_id(&client_id)?;
+            let mut check = FieldCheck::default();
+            let add_scopes = check.scopes("add-scope", &scope_args(&add_scopes));
+            let remove_scopes = check.scopes("remove-scope", &scope_args(&remove_scopes));
+            let add_domains = check.domains("add-domain", &add_domains);
+            let remove_domains = check.domains("remove-domain", &remove_domains);
+            check.finish().map_err(refused_fields)?;
             let changes = Changes {
                 name,
-                add_scopes: parse_scopes(&add_scopes)?,
-                remove_scopes: parse_scopes(&remove_scopes)?,
-                add_domains: parse_domains(&add_domains)?,
-                remove_domains: parse_domains(&remove_domains)?,
+                add_scopes,
+                remove_scopes,
+                add_domains,
+                remove_domains,
                 active: match (activate, deactivate) {
                     (true, _) => Some(true),
                     (_, true) => Some(false),

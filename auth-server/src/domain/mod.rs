@@ -14,6 +14,7 @@ pub mod client_keys;
 pub mod client_secret;
 pub mod failure_limits;
 pub mod grant;
+pub mod input;
 pub mod introspection;
 pub mod key_encryption;
 pub mod key_lifecycle;

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object};
 
 use crate::domain::admin_keys::{AdminAuthError, AdminKeyError};
 use crate::domain::applications::AppError;
+use crate::domain::input::FieldIssue;
 use crate::domain::paging::PagingError;
 use crate::domain::signing::{KeyError, RetireError};
 use crate::domain::users::UserError;
@@ -119,6 +120,19 @@ impl AdminError {
         AdminError::Unprocessable(Json(Box::new(p)))
     }
 
+    /// The fields the domain's parsers refused (`domain::input`).
+    pub fn from_issues(issues: Vec<FieldIssue>) -> Self {
+        Self::fields(
+            issues
+                .into_iter()
+                .map(|i| FieldError {
+                    field: i.field,
+                    message: i.message,
+                })
+                .collect(),
+        )
+    }
+
     /// Several refused fields at once.
     pub fn fields(errors: Vec<FieldError>) -> Self {
         let detail = errors
@@ -149,6 +163,12 @@ impl AdminError {
     fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "admin request failed");
         AdminError::Internal(Json(Box::new(Problem::new(500, "Internal error"))))
+    }
+}
+
+impl From<Vec<FieldIssue>> for AdminError {
+    fn from(issues: Vec<FieldIssue>) -> Self {
+        AdminError::from_issues(issues)
     }
 }
 

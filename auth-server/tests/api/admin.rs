@@ -1446,3 +1446,51 @@ async fn no_admin_statement_scans_a_growing_table() {
         );
     }
 }
+
+/// Both fronts parse an operator's input with the same parsers (`domain::input`): a scope or a
+/// domain one refuses, the other refuses with the same message, and every refused field is
+/// reported, not only the first.
+#[tokio::test]
+async fn the_cli_and_the_admin_api_refuse_bad_input_with_the_same_messages() {
+    let (app, cli) = live().await;
+    let (_, key) = app.admin_key("ops").await;
+    let problem = app
+        .admin_as(&key)
+        .problem(
+            Method::POST,
+            "/admin/v1/applications",
+            json!({"name": "Bad", "scopes": ["rooms:list", "rooms:fly"],
+                   "domains": ["example.com", "exa mple.com"]}),
+            422,
+        )
+        .await;
+    let errors = problem["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{problem}");
+    assert_eq!(errors[0]["field"], "scopes[1]");
+    assert_eq!(errors[1]["field"], "domains[1]");
+    let said = cli.refused(&[
+        "app",
+        "create",
+        "--name",
+        "Bad",
+        "--scope",
+        "rooms:list rooms:fly",
+        "--domain",
+        "example.com",
+        "--domain",
+        "exa mple.com",
+    ]);
+    for e in errors {
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            said.contains(message),
+            "CLI said {said:?}, API said {message:?}"
+        );
+    }
+    // Nothing was created by either.
+    let listed = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/applications", Value::Null, 200)
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+}

@@ -10,15 +10,16 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use secrecy::SecretString;
-use shared::{Allowlist, ClientId, DomainPattern, Scope, ScopeSet};
+use shared::{Allowlist, ClientId, ScopeSet};
 use uuid::Uuid;
 
 use super::{AdminKey, AdminTag, authenticate};
-use crate::domain::applications::{self, Changes, KeysInput, NewApp, Rotation};
+use crate::domain::applications::{self, Changes, NewApp, Rotation};
+use crate::domain::input::FieldCheck;
 use crate::domain::paging::PageRequest;
 use crate::domain::summary::ApplicationSummary;
-use crate::error::problem::{AdminError, FieldError};
-use crate::model::{Application, AuthMethod};
+use crate::error::problem::AdminError;
+use crate::model::Application;
 use crate::state::AppState;
 
 /// A secret that works now.
@@ -177,80 +178,10 @@ pub enum Deleted {
     NoContent,
 }
 
-fn parse_scopes(field: &str, items: &[String], errors: &mut Vec<FieldError>) -> Vec<Scope> {
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            s.parse::<Scope>()
-                .map_err(|e| {
-                    errors.push(FieldError {
-                        field: format!("{field}[{i}]"),
-                        message: e.to_string(),
-                    })
-                })
-                .ok()
-        })
-        .collect()
-}
-
-fn parse_domains(
-    field: &str,
-    items: &[String],
-    errors: &mut Vec<FieldError>,
-) -> Vec<DomainPattern> {
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| {
-            DomainPattern::parse(d)
-                .map_err(|e| {
-                    errors.push(FieldError {
-                        field: format!("{field}[{i}]"),
-                        message: format!("invalid domain {d:?}: {e}"),
-                    })
-                })
-                .ok()
-        })
-        .collect()
-}
-
 /// A client_id that can't be one names no application: 404, like an unknown one.
 fn client_id(raw: &str) -> Result<ClientId, AdminError> {
     ClientId::parse(raw)
         .map_err(|_| AdminError::not_found(format!("no application with client_id {raw}")))
-}
-
-fn auth_method(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<AuthMethod> {
-    let raw = raw?;
-    let method = AuthMethod::parse(raw);
-    if method.is_none() {
-        errors.push(FieldError {
-            field: "token_endpoint_auth_method".into(),
-            message: "must be client_secret or private_key_jwt".into(),
-        });
-    }
-    method
-}
-
-/// The keys a body gives: a JWKS object or a URI, not both.
-fn keys(
-    jwks: Option<serde_json::Value>,
-    jwks_uri: Option<String>,
-    errors: &mut Vec<FieldError>,
-) -> Option<KeysInput> {
-    match (jwks, jwks_uri) {
-        (Some(_), Some(_)) => {
-            errors.push(FieldError {
-                field: "jwks".into(),
-                message: "give jwks or jwks_uri, not both".into(),
-            });
-            None
-        }
-        (Some(jwks), None) => Some(KeysInput::Jwks(jwks.to_string())),
-        (None, Some(uri)) => Some(KeysInput::JwksUri(uri)),
-        (None, None) => None,
-    }
 }
 
 fn max_ttl(state: &AppState) -> u32 {
@@ -272,16 +203,15 @@ impl ApplicationsApi {
     ) -> Result<Created, AdminError> {
         let actor = authenticate(&state, &key, req).await?;
         let Json(body) = body;
-        let mut errors = Vec::new();
-        let scopes: ScopeSet = parse_scopes("scopes", &body.scopes, &mut errors)
-            .into_iter()
-            .collect();
-        let domains = Allowlist::new(parse_domains("domains", &body.domains, &mut errors));
-        let method = auth_method(body.token_endpoint_auth_method.as_deref(), &mut errors);
-        let keys = keys(body.jwks, body.jwks_uri, &mut errors);
-        if !errors.is_empty() {
-            return Err(AdminError::fields(errors));
-        }
+        let mut check = FieldCheck::default();
+        let scopes: ScopeSet = check.scopes("scopes", &body.scopes).into_iter().collect();
+        let domains = Allowlist::new(check.domains("domains", &body.domains));
+        let method = check.auth_method(
+            "token_endpoint_auth_method",
+            body.token_endpoint_auth_method.as_deref(),
+        );
+        let keys = check.keys(body.jwks.map(|j| j.to_string()), body.jwks_uri);
+        check.finish()?;
         let new = NewApp {
             name: body.name,
             scopes,
@@ -354,25 +284,23 @@ impl ApplicationsApi {
     ) -> Result<Json<ApplicationOut>, AdminError> {
         let actor = authenticate(&state, &key, req).await?;
         let Json(body) = body;
-        let mut errors = Vec::new();
+        let mut check = FieldCheck::default();
         let scopes = body
             .scopes
             .as_ref()
-            .map(|s| parse_scopes("scopes", s, &mut errors).into_iter().collect());
-        let domains = body
-            .domains
-            .as_ref()
-            .map(|d| parse_domains("domains", d, &mut errors));
-        let method = auth_method(body.token_endpoint_auth_method.as_deref(), &mut errors);
+            .map(|s| check.scopes("scopes", s).into_iter().collect());
+        let domains = body.domains.as_ref().map(|d| check.domains("domains", d));
+        let method = check.auth_method(
+            "token_endpoint_auth_method",
+            body.token_endpoint_auth_method.as_deref(),
+        );
         let new_keys = match (body.jwks, body.jwks_uri) {
             (MaybeUndefined::Undefined, MaybeUndefined::Undefined) => None,
             (MaybeUndefined::Null, MaybeUndefined::Null | MaybeUndefined::Undefined)
             | (MaybeUndefined::Undefined, MaybeUndefined::Null) => Some(None),
-            (jwks, uri) => Some(keys(jwks.take(), uri.take(), &mut errors)),
+            (jwks, uri) => Some(check.keys(jwks.take().map(|j| j.to_string()), uri.take())),
         };
-        if !errors.is_empty() {
-            return Err(AdminError::fields(errors));
-        }
+        check.finish()?;
         let changes = Changes {
             name: body.name,
             scopes,

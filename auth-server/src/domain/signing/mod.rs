@@ -7,23 +7,26 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::store::Conn as ConnectionTrait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use josekit::jwk::Jwk;
-use josekit::jwk::KeyPair;
-use josekit::jwk::alg::ed::EdCurve;
-use josekit::jws::{self, ES256, EdDSA, HS256, JwsHeader, JwsSigner, JwsVerifier, RS256};
+use josekit::jws::{self, JwsHeader};
 use secrecy::{ExposeSecret, SecretSlice};
-use serde::Serialize;
 use shared::claims::ACCESS_TOKEN_TYP;
 use shared::{AccessTokenClaims, SigningAlg};
 
 use super::key_encryption::{KeyEncryptionError, KeyEncryptionKey};
 use crate::model::{SigningKey, StoreError};
+use crate::store::Conn as ConnectionTrait;
 use crate::store::keys as key_store;
 use server_kit::random;
+
+mod inventory;
+mod key_set;
+mod material;
+
+pub use inventory::{KeyInfo, RetireError, describe, list, retire};
+pub use key_set::{KeySet, KeyState, LoadedKey};
+pub use material::hs256_kid;
+use material::{generate, hs256_key, load_row};
 
 /// How long a rotated key is published before it signs: the JWKS cache lifetime.
 pub const PUBLISH_AHEAD: TimeDelta = TimeDelta::seconds(300);
@@ -50,191 +53,6 @@ pub enum KeyError {
 
 fn jose(e: josekit::JoseError) -> KeyError {
     KeyError::Jose(e.to_string())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    Pending,
-    Active,
-    Superseded,
-    Retired,
-}
-
-impl std::fmt::Display for KeyState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KeyState::Pending => "pending",
-            KeyState::Active => "active",
-            KeyState::Superseded => "superseded",
-            KeyState::Retired => "retired",
-        })
-    }
-}
-
-/// One loaded key: its signer is built once, here, never per request.
-#[derive(Debug, Clone)]
-pub struct LoadedKey {
-    pub kid: String,
-    pub generation: i64,
-    pub alg: SigningAlg,
-    pub created_at: DateTime<Utc>,
-    pub activates_at: DateTime<Utc>,
-    pub public_jwk: Option<serde_json::Value>,
-    signer: Arc<dyn JwsSigner>,
-    /// For introspection and revocation of our own tokens.
-    pub verifier: Arc<dyn JwsVerifier>,
-}
-
-/// A snapshot of the key table.
-#[derive(Debug, Clone, Default)]
-pub struct KeySet {
-    /// Ascending by generation.
-    keys: Vec<LoadedKey>,
-}
-
-impl KeySet {
-    /// The newest key whose time has come.
-    pub fn signing_key(&self, now: DateTime<Utc>) -> Option<&LoadedKey> {
-        self.keys
-            .iter()
-            .filter(|k| k.activates_at <= now)
-            .max_by_key(|k| k.generation)
-    }
-
-    /// When a newer key took over from `key`, if one has.
-    pub fn superseded_at(&self, key: &LoadedKey, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.keys
-            .iter()
-            .filter(|k| k.generation > key.generation && k.activates_at <= now)
-            .map(|k| k.activates_at)
-            .min()
-    }
-
-    pub fn state(&self, key: &LoadedKey, now: DateTime<Utc>) -> KeyState {
-        if key.activates_at > now {
-            KeyState::Pending
-        } else if self.superseded_at(key, now).is_some() {
-            KeyState::Superseded
-        } else {
-            KeyState::Active
-        }
-    }
-
-    pub fn keys(&self) -> &[LoadedKey] {
-        &self.keys
-    }
-
-    pub fn find(&self, kid: &str) -> Option<&LoadedKey> {
-        self.keys.iter().find(|k| k.kid == kid)
-    }
-
-    /// The public keys a verifier may meet: pending, active, and superseded ones until their
-    /// last token (issued at the latest at supersession) has expired, plus a margin.
-    pub fn jwks(&self, now: DateTime<Utc>, token_ttl: TimeDelta) -> serde_json::Value {
-        let keys: Vec<&serde_json::Value> = self
-            .keys
-            .iter()
-            .filter(|k| match self.superseded_at(k, now) {
-                Some(at) => at + token_ttl + RETIRE_MARGIN > now,
-                None => true,
-            })
-            .filter_map(|k| k.public_jwk.as_ref())
-            .collect();
-        serde_json::json!({ "keys": keys })
-    }
-}
-
-/// One row of `keys list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyInfo {
-    pub kid: String,
-    pub alg: String,
-    pub state: KeyState,
-    pub created_at: DateTime<Utc>,
-    pub activates_at: DateTime<Utc>,
-    pub superseded_at: Option<DateTime<Utc>>,
-}
-
-/// Every key in the table, described as of `now`.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-) -> Result<Vec<KeyInfo>, StoreError> {
-    Ok(describe(&key_store::all(db).await?, now))
-}
-
-/// States of stored keys, by the same rules the server signs with, without decrypting anything.
-pub fn describe(rows: &[SigningKey], now: DateTime<Utc>) -> Vec<KeyInfo> {
-    rows.iter()
-        .map(|row| {
-            let superseded_at = rows
-                .iter()
-                .filter(|k| {
-                    k.generation > row.generation && k.activates_at <= now && k.retired_at.is_none()
-                })
-                .map(|k| k.activates_at)
-                .min();
-            let state = if row.retired_at.is_some() {
-                KeyState::Retired
-            } else if row.activates_at > now {
-                KeyState::Pending
-            } else if superseded_at.is_some() {
-                KeyState::Superseded
-            } else {
-                KeyState::Active
-            };
-            KeyInfo {
-                kid: row.kid.clone(),
-                alg: row.alg.clone(),
-                state,
-                created_at: row.created_at,
-                activates_at: row.activates_at,
-                superseded_at,
-            }
-        })
-        .collect()
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RetireError {
-    #[error("no key {0}")]
-    NotFound(String),
-    #[error("key {0} is already retired")]
-    AlreadyRetired(String),
-    #[error(
-        "key {0} signs now: run `keys rotate --now` first, then retire it (the servers sign with the new key from their next key refresh)"
-    )]
-    SignsNow(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Emergency retirement of `kid` (a stolen private key can mint tokens with any `exp`): the
-/// servers drop it at their next key refresh, the revocation feed lists it at once, and every
-/// local verifier refuses its tokens from its next poll. The key that signs now can't be
-/// retired, so there is always a signer.
-pub async fn retire(
-    db: &impl ConnectionTrait,
-    kid: &str,
-    now: DateTime<Utc>,
-) -> Result<(), RetireError> {
-    let rows = key_store::all(db).await?;
-    let info = describe(&rows, now);
-    match info.iter().find(|k| k.kid == kid) {
-        None => return Err(RetireError::NotFound(kid.to_owned())),
-        Some(k) if k.state == KeyState::Retired => {
-            return Err(RetireError::AlreadyRetired(kid.to_owned()));
-        }
-        Some(k) if k.state == KeyState::Active => {
-            return Err(RetireError::SignsNow(kid.to_owned()));
-        }
-        Some(_) => {}
-    }
-    if !key_store::retire(db, kid, now).await? {
-        return Err(RetireError::AlreadyRetired(kid.to_owned()));
-    }
-    Ok(())
 }
 
 /// The shared key ring: a snapshot swapped whole on refresh.
@@ -460,81 +278,6 @@ impl KeyRing {
         header.set_key_id(&key.kid);
         jws::serialize_compact(&payload, &header, key.signer.as_ref()).map_err(jose)
     }
-}
-
-fn generate(alg: SigningAlg) -> Result<(Vec<u8>, josekit::jwk::Jwk), KeyError> {
-    Ok(match alg {
-        SigningAlg::EdDSA => {
-            let kp = EdDSA.generate_key_pair(EdCurve::Ed25519).map_err(jose)?;
-            (kp.to_der_private_key(), kp.to_jwk_public_key())
-        }
-        SigningAlg::ES256 => {
-            let kp = ES256.generate_key_pair().map_err(jose)?;
-            (kp.to_der_private_key(), kp.to_jwk_public_key())
-        }
-        SigningAlg::RS256 => {
-            let kp = RS256.generate_key_pair(2048).map_err(jose)?;
-            (kp.to_der_private_key(), kp.to_jwk_public_key())
-        }
-        SigningAlg::HS256 => return Err(KeyError::Jose("HS256 keys are not generated".into())),
-    })
-}
-
-fn load_row(kek: &KeyEncryptionKey, row: &SigningKey) -> Result<LoadedKey, KeyError> {
-    let alg: SigningAlg = row
-        .alg
-        .parse()
-        .map_err(|e: shared::alg::UnknownAlg| KeyError::Jose(e.to_string()))?;
-    let der = kek.decrypt(&row.kid, &row.private_key_encrypted)?;
-    let signer: Arc<dyn JwsSigner> = match alg {
-        SigningAlg::EdDSA => Arc::new(EdDSA.signer_from_der(&der).map_err(jose)?),
-        SigningAlg::ES256 => Arc::new(ES256.signer_from_der(&der).map_err(jose)?),
-        SigningAlg::RS256 => Arc::new(RS256.signer_from_der(&der).map_err(jose)?),
-        SigningAlg::HS256 => return Err(KeyError::Jose("HS256 key in the key table".into())),
-    };
-    let public_jwk: serde_json::Value =
-        serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Jose(e.to_string()))?;
-    let jwk = public_jwk
-        .as_object()
-        .cloned()
-        .ok_or_else(|| KeyError::Jose("public JWK is not an object".into()))
-        .and_then(|m| Jwk::from_map(m).map_err(jose))?;
-    let verifier: Arc<dyn JwsVerifier> = match alg {
-        SigningAlg::EdDSA => Arc::new(EdDSA.verifier_from_jwk(&jwk).map_err(jose)?),
-        SigningAlg::ES256 => Arc::new(ES256.verifier_from_jwk(&jwk).map_err(jose)?),
-        SigningAlg::RS256 => Arc::new(RS256.verifier_from_jwk(&jwk).map_err(jose)?),
-        SigningAlg::HS256 => return Err(KeyError::Jose("HS256 key in the key table".into())),
-    };
-    Ok(LoadedKey {
-        kid: row.kid.clone(),
-        generation: row.generation,
-        alg,
-        created_at: row.created_at,
-        activates_at: row.activates_at,
-        public_jwk: Some(public_jwk),
-        signer,
-        verifier,
-    })
-}
-
-/// `kid` of an HS256 secret: the first 16 characters of base64url(SHA-256(secret)), so both
-/// sides can tell which secret signed without publishing anything.
-pub fn hs256_kid(secret: &[u8]) -> String {
-    let digest = openssl::sha::sha256(secret);
-    URL_SAFE_NO_PAD.encode(digest).chars().take(16).collect()
-}
-
-fn hs256_key(secret: &[u8]) -> Result<LoadedKey, KeyError> {
-    Ok(LoadedKey {
-        kid: hs256_kid(secret),
-        generation: 0,
-        alg: SigningAlg::HS256,
-        created_at: DateTime::<Utc>::MIN_UTC,
-        activates_at: DateTime::<Utc>::MIN_UTC,
-        public_jwk: None,
-        signer: Arc::new(HS256.signer_from_bytes(secret).map_err(jose)?),
-        verifier: Arc::new(HS256.verifier_from_bytes(secret).map_err(jose)?),
-    })
 }
 
 #[cfg(test)]
