@@ -8,22 +8,7 @@ use serde_json::{Value, json};
 use shared::Clock;
 
 use crate::cli::live;
-use crate::helpers::{TestApp, TestClient, spawn_app, spawn_app_with};
-
-const PROBLEM: &str = "application/problem+json";
-
-/// Asserts an RFC 9457 answer with `status`; returns its body.
-async fn problem(r: reqwest::Response, status: u16) -> Value {
-    assert_eq!(r.status(), status, "expected {status}");
-    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(ct.starts_with(PROBLEM), "content-type {ct}");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["status"], status);
-    assert_eq!(body["type"], "about:blank");
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
-    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
-    body
-}
+use crate::helpers::{TestApp, TestClient, assert_problem as problem, spawn_app, spawn_app_with};
 
 /// The audit events of one resource, oldest first.
 async fn events(app: &TestApp, key: &str, resource: &str, id: &str) -> Vec<Value> {

@@ -368,16 +368,23 @@ impl AdminClient<'_> {
     ) -> Value {
         let r = self.app.admin(method.clone(), path, self.key, body).await;
         assert_eq!(r.status(), status, "{method} {path}: expected {status}");
-        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(
-            ct.starts_with("application/problem+json"),
-            "content-type {ct}"
-        );
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["status"], status);
-        assert_eq!(body["type"], "about:blank");
-        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
-        assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
-        body
+        assert_problem(r, status).await
     }
+}
+
+/// Asserts an RFC 9457 answer with `status`: its content type, `type`, a title and a detail;
+/// returns its body.
+pub async fn assert_problem(r: reqwest::Response, status: u16) -> Value {
+    assert_eq!(r.status(), status, "expected {status}");
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content-type {ct}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], "about:blank");
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+    body
 }
