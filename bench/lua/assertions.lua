@@ -1,0 +1,29 @@
+-- The JWT-bearer grant, each request with its own assertion (bench/sign-assertions.js wrote them
+-- to BENCH_ASSERTIONS, one per line): a replayed jti is refused. Threads take disjoint lines.
+-- wrk starts each thread as soon as it is set up, so the thread count comes from BENCH_THREADS.
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  lines, step, next_line = {}, tonumber(os.getenv("BENCH_THREADS") or "1"), id + 1
+  for line in io.lines(os.getenv("BENCH_ASSERTIONS")) do lines[#lines + 1] = line end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
+function request()
+  local a = lines[next_line]
+  next_line = next_line + step
+  if a == nil then a = "exhausted" end
+  return wrk.format(nil, nil, nil,
+    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" .. a)
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format("BENCH %.1f %.3f %.3f %d %d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, errors))
+end
