@@ -9,7 +9,7 @@ use super::{join_or, print_json, refused};
 use crate::config::Config;
 use crate::domain::applications::{self, AppError, Changes, KeysInput, NewApp, Rotation};
 use crate::domain::audit::Actor;
-use crate::domain::input::{AUTH_METHOD_EXPECTED, FieldCheck, FieldIssue};
+use crate::domain::input::{self, FieldCheck, FieldIssue};
 use crate::domain::summary::ApplicationSummary;
 use crate::model::{Application, AuthMethod};
 use crate::startup;
@@ -220,8 +220,8 @@ fn refused_fields(issues: Vec<FieldIssue>) -> anyhow::Error {
     refused(messages.join("; "))
 }
 
-fn parse_auth_method(s: &str) -> Result<AuthMethod, String> {
-    AuthMethod::parse(s).ok_or_else(|| AUTH_METHOD_EXPECTED.to_owned())
+fn parse_auth_method(s: &str) -> Result<AuthMethod, &'static str> {
+    input::auth_method(s)
 }
 
 /// The keys named on the command line, read from the file if one is given.

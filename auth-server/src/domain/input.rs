@@ -18,6 +18,11 @@ pub struct FieldIssue {
 /// The message for an authentication method that is neither of the two.
 pub const AUTH_METHOD_EXPECTED: &str = "must be client_secret or private_key_jwt";
 
+/// `client_secret` or `private_key_jwt`; else the message both fronts give.
+pub fn auth_method(raw: &str) -> Result<AuthMethod, &'static str> {
+    AuthMethod::parse(raw).ok_or(AUTH_METHOD_EXPECTED)
+}
+
 /// Collects the refusals while the fields of one request are parsed.
 #[derive(Debug, Default)]
 pub struct FieldCheck {
@@ -58,12 +63,9 @@ impl FieldCheck {
 
     /// `client_secret` or `private_key_jwt`, if given.
     pub fn auth_method(&mut self, field: &str, raw: Option<&str>) -> Option<AuthMethod> {
-        let raw = raw?;
-        let method = AuthMethod::parse(raw);
-        if method.is_none() {
-            self.refuse(field.to_owned(), AUTH_METHOD_EXPECTED.to_owned());
-        }
-        method
+        auth_method(raw?)
+            .map_err(|message| self.refuse(field.to_owned(), message.to_owned()))
+            .ok()
     }
 
     /// The keys given: a JWKS document or a URI, not both.

@@ -120,19 +120,6 @@ impl AdminError {
         AdminError::Unprocessable(Json(Box::new(p)))
     }
 
-    /// The fields the domain's parsers refused (`domain::input`).
-    pub fn from_issues(issues: Vec<FieldIssue>) -> Self {
-        Self::fields(
-            issues
-                .into_iter()
-                .map(|i| FieldError {
-                    field: i.field,
-                    message: i.message,
-                })
-                .collect(),
-        )
-    }
-
     /// Several refused fields at once.
     pub fn fields(errors: Vec<FieldError>) -> Self {
         let detail = errors
@@ -166,9 +153,18 @@ impl AdminError {
     }
 }
 
+/// The fields the domain's parsers refused (`domain::input`).
 impl From<Vec<FieldIssue>> for AdminError {
     fn from(issues: Vec<FieldIssue>) -> Self {
-        AdminError::from_issues(issues)
+        AdminError::fields(
+            issues
+                .into_iter()
+                .map(|i| FieldError {
+                    field: i.field,
+                    message: i.message,
+                })
+                .collect(),
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use josekit::jws::{self, EdDSA, HS256, JwsHeader};
 use serde_json::{Value, json};
 use shared::{Clock, SigningAlg};
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, Options, Stack, assert_error, spawn_stack, spawn_stack_with};
 
 fn parts(token: &str) -> (Value, Value, String) {

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use reqwest::Response;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::Value;
 use server_kit::telemetry::LogFormat;
@@ -265,10 +264,6 @@ impl Stack {
             .unwrap();
     }
 
-    pub fn rooms(&self, path: &str) -> String {
-        format!("{}/external-api/v1.0/rooms{path}", self.rooms_url)
-    }
-
     pub async fn client(&self, scopes: &str, domains: &[&str]) -> Client {
         let (app, secret) = auth_server::domain::applications::create(
             &self.auth.db,
@@ -324,62 +319,16 @@ impl Stack {
         self.user(&email).await;
         self.token(&c, &email).await
     }
-
-    pub async fn create_room(&self, token: &str) -> Value {
-        let r = self.post(token, "", None).await;
-        assert_eq!(r.status(), 201);
-        r.json().await.unwrap()
-    }
-
-    pub async fn get(&self, token: &str, path: &str) -> Response {
-        self.client
-            .get(self.rooms(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post(&self, token: &str, path: &str, body: Option<Value>) -> Response {
-        let mut req = self.client.post(self.rooms(path)).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.unwrap()
-    }
-
-    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Response {
-        self.client
-            .patch(self.rooms(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn delete(&self, token: &str, path: &str) -> Response {
-        self.client
-            .delete(self.rooms(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
 }
 
-/// Asserts the one error shape and returns the body.
-pub async fn assert_error(r: Response, status: u16, code: &str) -> Value {
-    assert_eq!(r.status(), status, "status");
-    assert!(r.headers().contains_key("x-request-id"));
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], code, "{body}");
-    assert!(body["error_description"].is_string());
-    body
-}
+pub use crate::requests::{RoomsRequests, assert_error};
 
-pub fn challenge(r: &Response) -> Option<String> {
-    r.headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
+impl RoomsRequests for Stack {
+    fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn rooms_base(&self) -> &str {
+        &self.rooms_url
+    }
 }

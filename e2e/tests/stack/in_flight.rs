@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{Options, spawn_stack_with};
 
 #[tokio::test]

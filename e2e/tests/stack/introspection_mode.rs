@@ -9,6 +9,7 @@ use poem::{EndpointExt, Route, handler};
 use serde_json::Value;
 use shared::Clock;
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, Options, Stack, assert_error, spawn_stack_with};
 
 async fn stack() -> Stack {

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, Options, spawn_stack, spawn_stack_with};
 
 fn value(text: &str, series: &str) -> f64 {

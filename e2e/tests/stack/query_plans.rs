@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 use server_kit::testing::{plan_problems, record_statements, recorded_statements};
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, Options, spawn_stack_with};
 
 /// Tables whose size grows with use. `signing_keys` (a few rows) and the migration table are

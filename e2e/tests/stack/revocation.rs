@@ -4,6 +4,7 @@
 use chrono::TimeDelta;
 use shared::Clock;
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, Options, Stack, assert_error, spawn_stack_with};
 
 async fn stack() -> Stack {

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{assert_error, challenge, spawn_stack};
 
 #[tokio::test]

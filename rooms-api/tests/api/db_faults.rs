@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, spawn_stack};
 
 async fn set_connections(rooms_db_url: &str, allowed: bool) {

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{EdDSA, JwsHeader, JwsSigner};
 use poem::{EndpointExt, Route, get, handler, web::Data, web::Json};
-use reqwest::Response;
 use secrecy::SecretSlice;
 use serde_json::{Value, json};
 use server_kit::telemetry::LogFormat;
@@ -68,22 +67,21 @@ fn serve_jwks(Data(jwks): Data<&Arc<Value>>) -> Json<Value> {
 
 /// Serves the test issuer's JWKS; returns its URL.
 async fn publish(jwks: Value) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    use poem::listener::{Acceptor, Listener};
+    // Bound on port 0 and served from that socket: no window where another test takes the port.
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let port = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .map(|a| a.port())
+        .unwrap();
     let app = Route::new()
         .at("/.well-known/jwks.json", get(serve_jwks))
         .data(Arc::new(jwks));
-    let acceptor = poem::listener::TcpListener::bind(format!("127.0.0.1:{port}"));
-    tokio::spawn(poem::Server::new(acceptor).run(app));
-    let url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
-    for _ in 0..100 {
-        if reqwest::get(&url).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    url
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    format!("http://127.0.0.1:{port}/.well-known/jwks.json")
 }
 
 pub async fn spawn_stack() -> Stack {
@@ -158,10 +156,6 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
 }
 
 impl Stack {
-    pub fn rooms(&self, path: &str) -> String {
-        format!("{}/external-api/v1.0/rooms{path}", self.rooms_url)
-    }
-
     /// A new application holding `scopes` (the domains are the auth-server's business).
     pub async fn client(&self, scopes: &str, _domains: &[&str]) -> Client {
         let id: String = uuid::Uuid::new_v4().simple().to_string();
@@ -207,62 +201,16 @@ impl Stack {
         self.user(&email).await;
         self.token(&c, &email).await
     }
-
-    pub async fn create_room(&self, token: &str) -> Value {
-        let r = self.post(token, "", None).await;
-        assert_eq!(r.status(), 201);
-        r.json().await.unwrap()
-    }
-
-    pub async fn get(&self, token: &str, path: &str) -> Response {
-        self.client
-            .get(self.rooms(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post(&self, token: &str, path: &str, body: Option<Value>) -> Response {
-        let mut req = self.client.post(self.rooms(path)).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.unwrap()
-    }
-
-    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Response {
-        self.client
-            .patch(self.rooms(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn delete(&self, token: &str, path: &str) -> Response {
-        self.client
-            .delete(self.rooms(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
 }
 
-/// Asserts the one error shape and returns the body.
-pub async fn assert_error(r: Response, status: u16, code: &str) -> Value {
-    assert_eq!(r.status(), status, "status");
-    assert!(r.headers().contains_key("x-request-id"));
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], code, "{body}");
-    assert!(body["error_description"].is_string());
-    body
-}
+pub use crate::requests::{RoomsRequests, assert_error, challenge};
 
-pub fn challenge(r: &Response) -> Option<String> {
-    r.headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
+impl RoomsRequests for Stack {
+    fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn rooms_base(&self) -> &str {
+        &self.rooms_url
+    }
 }

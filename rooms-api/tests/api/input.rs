@@ -1,5 +1,6 @@
 //! docs/spec/security.md "Input": names sent twice, response headers, bounded metric labels.
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, assert_error, spawn_stack};
 
 #[tokio::test]

@@ -12,5 +12,6 @@ mod helpers;
 mod input;
 mod logs;
 mod migrations;
+mod requests;
 mod rooms;
 mod stack_script;

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use crate::helpers::RoomsRequests as _;
 use crate::helpers::{ALL_ROOMS, Options, assert_error, spawn_stack, spawn_stack_with};
 
 const NIL: &str = "/00000000-0000-0000-0000-000000000000";
