@@ -11,6 +11,7 @@ use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::{DatabaseConnection, DbBackend};
 use secrecy::SecretSlice;
+use server_kit::in_flight::{self, Bodies, InFlight};
 use server_kit::{db, http};
 use shared::{Clock, SystemClock};
 
@@ -212,9 +213,14 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
 /// futures exceeds the compiler's query depth limit).
 fn guarded(
     ep: impl Endpoint<Output = poem::Response> + 'static,
-    body_read: Duration,
+    timeouts: &server_kit::timeouts::Timeouts,
 ) -> poem::endpoint::BoxEndpoint<'static> {
-    ep.with(NormalizePath::new(TrailingSlash::Trim))
+    let body_read = timeouts.body_read;
+    // Innermost of the guards: a request waits for its place with its body read already
+    // (`body_limit`), so a slow sender never holds one.
+    let in_flight = InFlight::new(timeouts.max_in_flight, Bodies::Buffered);
+    ep.around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
+        .with(NormalizePath::new(TrailingSlash::Trim))
         .around(http::refuse_duplicate_json_keys)
         .around(http::refuse_repeated_query)
         .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))
@@ -230,17 +236,14 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let docs = server_kit::docs::swagger_ui(move || api::service(&issuer).swagger_ui_html());
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(
-        state.config.timeouts.max_in_flight,
-    ));
-    let body_read = state.config.timeouts.body_read;
+    let timeouts = state.config.timeouts.clone();
     let routes = Route::new()
         .at("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state)
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req));
-    guarded(routes, body_read)
+    guarded(routes, &timeouts)
         .around(|ep, req| async move {
             // Outside the body limit, so a 413 from the token endpoint carries it too.
             let no_store = is_token_path(req.uri().path());
@@ -259,9 +262,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             }
             Ok(resp)
         })
-        .around(move |ep, req| {
-            http::request_context(Arc::clone(&metrics), Arc::clone(&in_flight), ep, req)
-        })
+        .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 
 /// The admin API's routes (its own listener): the same protections as the public API, with
@@ -271,16 +272,13 @@ pub fn admin_routes(state: Arc<AppState>) -> impl Endpoint {
     let spec = server_kit::docs::spec(api.spec());
     let docs = server_kit::docs::swagger_ui(|| api::admin::service().swagger_ui_html());
     let metrics = Arc::clone(&state.metrics.http);
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(
-        state.config.timeouts.max_in_flight,
-    ));
-    let body_read = state.config.timeouts.body_read;
+    let timeouts = state.config.timeouts.clone();
     let routes = Route::new()
         .at("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .data(state);
-    guarded(routes, body_read)
+    guarded(routes, &timeouts)
         .around(|ep, req| async move {
             let mut resp = ep.get_response(req).await;
             if resp.status() == poem::http::StatusCode::UNAUTHORIZED
@@ -304,9 +302,7 @@ pub fn admin_routes(state: Arc<AppState>) -> impl Endpoint {
             );
             Ok(resp)
         })
-        .around(move |ep, req| {
-            http::problem_request_context(Arc::clone(&metrics), Arc::clone(&in_flight), ep, req)
-        })
+        .around(move |ep, req| http::problem_request_context(Arc::clone(&metrics), ep, req))
 }
 
 /// Endpoints whose answers carry credentials or token state: never cached.

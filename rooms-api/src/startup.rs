@@ -7,6 +7,7 @@ use migrations::{MigratorTrait, RoomsMigrator};
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DatabaseConnection;
+use server_kit::in_flight::{self, Bodies, InFlight};
 use server_kit::{db, http};
 use shared::{Clock, SystemClock};
 
@@ -43,9 +44,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let docs = server_kit::docs::swagger_ui(move || api::service(&public_url).swagger_ui_html());
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(
-        state.config.timeouts.max_in_flight,
-    ));
+    // The JSON extractor reads bodies inside the stack (its 413 comes after authentication,
+    // docs/spec/rooms-api.md §2): a request declaring one goes on without waiting for a place.
+    let in_flight = InFlight::new(state.config.timeouts.max_in_flight, Bodies::Streamed);
     let body_read = state.config.timeouts.body_read;
     Route::new()
         .at("/docs", docs)
@@ -53,12 +54,11 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .nest("/", api)
         .data(state)
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
+        .around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(http::refuse_repeated_query)
         .around(move |ep, req| server_kit::timeouts::body_read_deadline(body_read, ep, req))
-        .around(move |ep, req| {
-            http::request_context(Arc::clone(&metrics), Arc::clone(&in_flight), ep, req)
-        })
+        .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
 }
 
 impl Application {

@@ -5,6 +5,7 @@ pub mod db;
 pub mod docs;
 pub mod health;
 pub mod http;
+pub mod in_flight;
 pub mod metrics;
 pub mod random;
 pub mod secrets;

@@ -240,3 +240,32 @@ async fn at_the_cap_an_idle_connection_of_the_busiest_source_makes_room() {
     }
     assert!((1..=3).contains(&closed), "{closed} of the flood closed");
 }
+
+/// `HTTP_MAX_IN_FLIGHT` on the auth-server: a token request waits for its place with its body
+/// read already (server-kit/src/in_flight.rs), so a client still sending one holds no place.
+#[tokio::test]
+async fn a_body_still_being_sent_holds_no_in_flight_place() {
+    let app = spawn_app_with(|c| {
+        c.timeouts.max_in_flight = 1;
+        c.timeouts.body_read = Duration::from_secs(5);
+    })
+    .await;
+    let mut slow = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    slow.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The one place is free while that body is awaited.
+    let jwks = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .expect("answered while a body was being sent");
+    assert_eq!(jwks.status(), 200);
+    let (answer, _) = until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}

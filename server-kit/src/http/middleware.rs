@@ -1,6 +1,6 @@
-//! The middleware every request passes through: request ids, the access log, the in-flight
-//! queue, protective response headers, the body cap, the external-API gate, and refusal of
-//! repeated query parameters and duplicate JSON keys.
+//! The middleware every request passes through: request ids, the access log, protective
+//! response headers, the body cap, the external-API gate, and refusal of repeated query
+//! parameters and duplicate JSON keys. The in-flight queue is `crate::in_flight`'s.
 
 use std::time::Instant;
 
@@ -20,38 +20,28 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Outermost middleware: gives every request an id (returned as `x-request-id`), runs it inside
 /// a span carrying that id so every log line names it, converts framework errors to our JSON
-/// shape, and writes one access-log line.
-///
-/// At most `in_flight`'s permits worth of requests without a body go further at once
-/// (`HTTP_MAX_IN_FLIGHT`); the others wait here, in arrival order, holding only this function's
-/// state. 1,000 connections that each sent a request took the rooms API from 32 to 77 MiB RSS
-/// with every request inside the stack at once, 61 MiB with 32 at a time (`scripts/bench
-/// sizes`); two cores gain nothing from more. A request that declares a body never waits: it
-/// would hold its permit while the client sends the body, and 32 slow senders would stall
-/// everyone (its memory is bounded by the body cap and `HTTP_MAX_CONNECTIONS`).
+/// shape, and writes one access-log line. The in-flight queue sits further in
+/// (`crate::in_flight::queue`), behind whatever reads bodies first.
 pub async fn request_context<E: Endpoint>(
     metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
-    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
-    context(ErrorShape::OAuth, metrics, in_flight, next, req).await
+    context(ErrorShape::OAuth, metrics, next, req).await
 }
 
 /// `request_context` for an API whose errors are RFC 9457 problem details (the admin API).
 pub async fn problem_request_context<E: Endpoint>(
     metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
-    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
-    context(ErrorShape::Problem, metrics, in_flight, next, req).await
+    context(ErrorShape::Problem, metrics, next, req).await
 }
 
 async fn context<E: Endpoint>(
     shape: ErrorShape,
     metrics: std::sync::Arc<crate::metrics::HttpMetrics>,
-    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
@@ -79,16 +69,7 @@ async fn context<E: Endpoint>(
                 }
             };
         }
-        // Never closed, so acquiring can't fail; if it ever did, the request goes on unqueued.
-        let _permit = if crate::timeouts::declares_body(&req) {
-            None
-        } else {
-            in_flight.acquire().await.ok()
-        };
-        // Boxed, so the future a waiting request holds is this function's state alone: inline,
-        // the whole stack's future (~13 KiB in the rooms API) was allocated for every request
-        // from its arrival, queued or not.
-        match Box::pin(next.call(req)).await {
+        match next.call(req).await {
             Ok(r) => r.into_response(),
             Err(err) => {
                 let status = err.status();
@@ -252,94 +233,6 @@ pub async fn refuse_duplicate_json_keys<E: Endpoint>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An endpoint whose future is large: it keeps 64 KiB across an await.
-    struct Heavy;
-
-    impl Endpoint for Heavy {
-        type Output = Response;
-
-        async fn call(&self, _req: Request) -> poem::Result<Response> {
-            let scratch = [1u8; 64 * 1024];
-            tokio::task::yield_now().await;
-            Ok(Response::builder().body(
-                scratch
-                    .iter()
-                    .map(|b| u64::from(*b))
-                    .sum::<u64>()
-                    .to_string(),
-            ))
-        }
-    }
-
-    /// A request queued for a permit holds this middleware's future: it must not grow with the
-    /// stack behind it (1,000 queued rooms-API requests held ~13 MiB when it did).
-    #[test]
-    fn a_queued_request_does_not_hold_the_stack_behind_it() {
-        let metrics = std::sync::Arc::new(crate::metrics::HttpMetrics::new(vec![]).unwrap());
-        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
-        let fut = request_context(metrics, in_flight, Heavy, Request::default());
-        let size = std::mem::size_of_val(&fut);
-        assert!(size < 4096, "the middleware's future is {size} bytes");
-    }
-
-    /// Records the order requests reach it; request 0 holds its place until released.
-    struct Recorder {
-        order: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
-        release: std::sync::Arc<tokio::sync::Notify>,
-    }
-
-    impl Endpoint for Recorder {
-        type Output = Response;
-
-        async fn call(&self, req: Request) -> poem::Result<Response> {
-            let n: u32 = req
-                .uri()
-                .path()
-                .trim_start_matches('/')
-                .parse()
-                .unwrap_or(999);
-            self.order.lock().unwrap_or_else(|p| p.into_inner()).push(n);
-            if n == 0 {
-                self.release.notified().await;
-            }
-            Ok(Response::builder().body(""))
-        }
-    }
-
-    /// Requests past `HTTP_MAX_IN_FLIGHT` wait in arrival order: tokio's semaphore is fair, and
-    /// nothing here lets a later request take a freed place first.
-    #[tokio::test(flavor = "current_thread")]
-    async fn waiting_requests_get_their_place_in_arrival_order() {
-        let metrics = std::sync::Arc::new(crate::metrics::HttpMetrics::new(vec![]).unwrap());
-        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
-        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let release = std::sync::Arc::new(tokio::sync::Notify::new());
-        let mut tasks = Vec::new();
-        for n in 0..6u32 {
-            let ep = Recorder {
-                order: order.clone(),
-                release: release.clone(),
-            };
-            let req = Request::builder().uri_str(format!("/{n}")).finish();
-            tasks.push(tokio::spawn(request_context(
-                metrics.clone(),
-                in_flight.clone(),
-                ep,
-                req,
-            )));
-            // Let it run until it holds the place (0) or waits for it (the others).
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
-            }
-        }
-        assert_eq!(*order.lock().unwrap(), [0], "one at a time");
-        release.notify_one();
-        for t in tasks {
-            assert_eq!(t.await.unwrap().unwrap().status(), StatusCode::OK);
-        }
-        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
-    }
 
     #[tokio::test]
     async fn framework_errors_keep_their_status_and_never_500_for_client_errors() {

@@ -1,6 +1,5 @@
 //! HTTP plumbing shared by both services: the middleware every request passes through
-//! (`middleware.rs`: request ids, access logs, the in-flight queue, protective headers, input
-//! caps and refusals) and the error shapes answered for the framework's own failures
+//! (`middleware.rs`: request ids, access logs, protective headers, input caps and refusals) and the error shapes answered for the framework's own failures
 //! (`errors.rs`). The listeners and connections are `crate::server`'s.
 
 mod errors;

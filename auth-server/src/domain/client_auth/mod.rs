@@ -347,11 +347,17 @@ async fn check(
         }
         Err(Miss::Wrong)
     };
-    let outcome = match (key, &app) {
-        // Only a known client can succeed: unknown ids are never shared nor cached.
-        (Some(key), Some(_)) => clients.cache.verify_once(key, verify).await,
-        _ => verify.await.map_err(Arc::new),
-    };
+    // The wait for argon2 (its bounded pool, or another request's identical verification)
+    // holds no in-flight place: a flood of wrong secrets queued here must not make clients
+    // whose secret is cached queue behind it (server_kit::in_flight).
+    let outcome = server_kit::in_flight::released(async {
+        match (key, &app) {
+            // Only a known client can succeed: unknown ids are never shared nor cached.
+            (Some(key), Some(_)) => clients.cache.verify_once(key, verify).await,
+            _ => verify.await.map_err(Arc::new),
+        }
+    })
+    .await;
     let limited = AuthError::Limited {
         retry_after: attempt.retry_after(),
     };

@@ -1,0 +1,294 @@
+//! The in-flight queue (`HTTP_MAX_IN_FLIGHT`): at most that many requests do work at once; the
+//! others wait, in arrival order, holding only the outer middleware's state. Two cores gain
+//! nothing from more, and every request inside the stack at once holds its whole future,
+//! driver buffers and a database wait (1,000 connections that each sent a request took the rooms
+//! API from 32 to 77 MiB RSS with all inside, 61 MiB with 32 at a time; 1,024 token requests
+//! took the auth-server to 174 MiB when bodies skipped the queue).
+//!
+//! A request gives its place back while it waits for something that is not work of its own —
+//! an argon2 verification queued behind a bounded pool (`released`) — and takes a place again,
+//! at the back of the queue, when that is done: a flood of wrong secrets waiting for argon2 then
+//! holds no place, and clients whose secret is cached go on at full speed.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use poem::{Endpoint, IntoResponse, Request, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+tokio::task_local! {
+    /// The place of the request this task is serving, while it is inside the queue's scope.
+    static PLACE: Place;
+}
+
+struct Place {
+    queue: Arc<Semaphore>,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+/// Which requests wait for a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bodies {
+    /// Every request: an outer middleware has read the body already (`http::body_limit`), so a
+    /// slow sender can't hold a place while it trickles its body.
+    Buffered,
+    /// Requests that declare a body go on without a place: their body is read inside the
+    /// stack, and 32 slow senders holding every place would stall everyone. Their memory is
+    /// bounded by the body cap and `HTTP_MAX_CONNECTIONS`.
+    Streamed,
+}
+
+/// One listener's places.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    queue: Arc<Semaphore>,
+    bodies: Bodies,
+}
+
+impl InFlight {
+    pub fn new(places: usize, bodies: Bodies) -> Self {
+        Self {
+            queue: Arc::new(Semaphore::new(places)),
+            bodies,
+        }
+    }
+
+    /// Places free now (for tests and metrics).
+    pub fn available(&self) -> usize {
+        self.queue.available_permits()
+    }
+
+    /// Runs `work` once a place is free and holds the place until `work` ends, except while
+    /// `work` is inside `released`. tokio's semaphore is fair: places go in arrival order.
+    pub async fn run<F: Future>(&self, work: F) -> F::Output {
+        // Never closed, so acquiring can't fail; if it ever did, the work goes on unqueued.
+        let permit = Arc::clone(&self.queue).acquire_owned().await.ok();
+        let place = Place {
+            queue: Arc::clone(&self.queue),
+            held: Mutex::new(permit),
+        };
+        PLACE.scope(place, work).await
+    }
+}
+
+/// Middleware: the request waits for a place (`InFlight::run`), unless it declares a body and
+/// bodies are `Streamed`.
+pub async fn queue<E: Endpoint>(
+    in_flight: InFlight,
+    next: E,
+    req: Request,
+) -> poem::Result<Response> {
+    let skip = in_flight.bodies == Bodies::Streamed && crate::timeouts::declares_body(&req);
+    // Boxed, so the future a waiting request holds is the middleware's state alone: inline,
+    // the whole stack's future (~13 KiB in the rooms API) was allocated for every request from
+    // its arrival, queued or not.
+    let work = Box::pin(async move { next.call(req).await.map(IntoResponse::into_response) });
+    if skip {
+        work.await
+    } else {
+        in_flight.run(work).await
+    }
+}
+
+/// Awaits `wait` without holding the current request's place, then takes a place again (at the
+/// back of the queue) before going on. Outside a request (the CLI, a background task) it just
+/// awaits `wait`.
+pub async fn released<F: Future>(wait: F) -> F::Output {
+    let queue = PLACE
+        .try_with(|place| {
+            let permit = place.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+            permit.map(|p| {
+                drop(p);
+                Arc::clone(&place.queue)
+            })
+        })
+        .ok()
+        .flatten();
+    let out = wait.await;
+    if let Some(queue) = queue {
+        let permit = queue.acquire_owned().await.ok();
+        let _ = PLACE.try_with(|place| {
+            *place.held.lock().unwrap_or_else(|p| p.into_inner()) = permit;
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::http::StatusCode;
+
+    /// An endpoint whose future is large: it keeps 64 KiB across an await.
+    struct Heavy;
+
+    impl Endpoint for Heavy {
+        type Output = Response;
+
+        async fn call(&self, _req: Request) -> poem::Result<Response> {
+            let scratch = [1u8; 64 * 1024];
+            tokio::task::yield_now().await;
+            Ok(Response::builder().body(
+                scratch
+                    .iter()
+                    .map(|b| u64::from(*b))
+                    .sum::<u64>()
+                    .to_string(),
+            ))
+        }
+    }
+
+    /// A request queued for a place holds this middleware's future: it must not grow with the
+    /// stack behind it (1,000 queued rooms-API requests held ~13 MiB when it did).
+    #[test]
+    fn a_queued_request_does_not_hold_the_stack_behind_it() {
+        let fut = queue(
+            InFlight::new(1, Bodies::Buffered),
+            Heavy,
+            Request::default(),
+        );
+        let size = std::mem::size_of_val(&fut);
+        assert!(size < 4096, "the middleware's future is {size} bytes");
+    }
+
+    /// Records the order requests reach it; request 0 holds its place until released.
+    struct Recorder {
+        order: Arc<Mutex<Vec<u32>>>,
+        release: Arc<tokio::sync::Notify>,
+    }
+
+    impl Endpoint for Recorder {
+        type Output = Response;
+
+        async fn call(&self, req: Request) -> poem::Result<Response> {
+            let n: u32 = req
+                .uri()
+                .path()
+                .trim_start_matches('/')
+                .parse()
+                .unwrap_or(999);
+            self.order.lock().unwrap_or_else(|p| p.into_inner()).push(n);
+            if n == 0 {
+                self.release.notified().await;
+            }
+            Ok(Response::builder().body(""))
+        }
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn request(n: u32, body: bool) -> Request {
+        let b = Request::builder().uri_str(format!("/{n}"));
+        if body {
+            b.header("content-length", "2").body("{}")
+        } else {
+            b.finish()
+        }
+    }
+
+    /// Requests past `HTTP_MAX_IN_FLIGHT` wait in arrival order, bodies included when they are
+    /// buffered: tokio's semaphore is fair, and nothing here lets a later request take a freed
+    /// place first.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_requests_get_their_place_in_arrival_order() {
+        let in_flight = InFlight::new(1, Bodies::Buffered);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = Vec::new();
+        for n in 0..6u32 {
+            let ep = Recorder {
+                order: order.clone(),
+                release: release.clone(),
+            };
+            tasks.push(tokio::spawn(queue(
+                in_flight.clone(),
+                ep,
+                request(n, n % 2 == 1),
+            )));
+            // Let it run until it holds the place (0) or waits for it (the others).
+            settle().await;
+        }
+        assert_eq!(*order.lock().unwrap(), [0], "one at a time");
+        release.notify_one();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().status(), StatusCode::OK);
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
+    }
+
+    /// Streamed bodies are read inside the stack: a request declaring one does not wait (a slow
+    /// sender would hold the place), the others still do.
+    #[tokio::test(flavor = "current_thread")]
+    async fn streamed_bodies_go_on_without_a_place() {
+        let in_flight = InFlight::new(1, Bodies::Streamed);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = Vec::new();
+        for (n, body) in [(0, false), (2, false), (1, true)] {
+            let ep = Recorder {
+                order: order.clone(),
+                release: release.clone(),
+            };
+            tasks.push(tokio::spawn(queue(in_flight.clone(), ep, request(n, body))));
+            settle().await;
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1], "the body request went on");
+        release.notify_one();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().status(), StatusCode::OK);
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+    }
+
+    /// A request waiting inside `released` holds no place: another request runs meanwhile; when
+    /// the wait ends the first takes a place again before it goes on.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_released_wait_holds_no_place_and_takes_one_again() {
+        let in_flight = InFlight::new(1, Bodies::Buffered);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let state = Arc::new(Mutex::new(Vec::<&str>::new()));
+        let (a_in, a_state) = (in_flight.clone(), state.clone());
+        let first = tokio::spawn(async move {
+            a_in.run(async move {
+                released(async {
+                    let _ = done_rx.await;
+                })
+                .await;
+                a_state.lock().unwrap().push("first resumed");
+            })
+            .await
+        });
+        settle().await;
+        assert_eq!(
+            in_flight.available(),
+            1,
+            "the waiting request gave its place back"
+        );
+        let (b_in, b_state) = (in_flight.clone(), state.clone());
+        b_in.run(async move { b_state.lock().unwrap().push("second ran") })
+            .await;
+        // The second holds the place while the wait ends: the first must wait for it.
+        let hold = Arc::clone(&in_flight.queue).acquire_owned().await.unwrap();
+        let _ = done_tx.send(());
+        settle().await;
+        assert_eq!(
+            *state.lock().unwrap(),
+            ["second ran"],
+            "resumed without a place"
+        );
+        drop(hold);
+        first.await.unwrap();
+        assert_eq!(*state.lock().unwrap(), ["second ran", "first resumed"]);
+        assert_eq!(in_flight.available(), 1, "and gave it back at the end");
+    }
+
+    /// Outside a request (CLI, background tasks) `released` only awaits.
+    #[tokio::test(flavor = "current_thread")]
+    async fn released_outside_a_request_just_awaits() {
+        assert_eq!(released(async { 7 }).await, 7);
+    }
+}
