@@ -13,6 +13,7 @@ mod introspection_mode;
 mod metrics;
 mod query_plans;
 mod revocation;
+mod verified_cache;
 // The rooms API's request helpers, one copy for both harnesses.
 #[allow(dead_code)]
 #[path = "../../../rooms-api/tests/api/requests.rs"]

@@ -134,6 +134,12 @@ impl Authenticator {
         }
     }
 
+    /// What the verified-token cache holds now, in bytes by its own estimate: at most
+    /// `VERIFIED_TOKEN_CACHE_MIB`, whatever the number of distinct tokens presented.
+    pub fn verified_cache_bytes(&self) -> u64 {
+        self.verified.weighed_bytes()
+    }
+
     /// A key the auth-server retired (its feed lists it): no token it signed is accepted.
     fn is_retired(&self, kid: &str) -> bool {
         self.revocations

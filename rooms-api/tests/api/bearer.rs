@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::helpers::RoomsRequests as _;
-use crate::helpers::{assert_error, challenge, spawn_stack};
+use crate::helpers::{Options, assert_error, challenge, spawn_stack, spawn_stack_with};
 
 #[tokio::test]
 async fn no_authorization_header_or_another_scheme_is_401_missing_token() {
@@ -191,4 +191,48 @@ async fn order_400_body_before_404_lookup_and_413_415() {
         .unwrap();
     let body = assert_error(r, 400, "invalid_request").await;
     assert!(body["fields"]["body"].is_array());
+}
+
+/// A flood of distinct valid tokens (each verified, so each may enter the verified-token cache)
+/// leaves the cache within its byte budget, and the token an integrator keeps using is still
+/// served from it: one-off tokens do not push it out (moka admits by frequency).
+#[tokio::test]
+async fn the_verified_token_cache_stays_within_its_budget_under_distinct_valid_tokens() {
+    const BUDGET: u64 = 64 * 1024;
+    let s = spawn_stack_with(Options {
+        rooms: Box::new(|c| c.verified_token_cache_bytes = BUDGET),
+    })
+    .await;
+    let in_use = s.token_with("rooms:list").await;
+    for _ in 0..5 {
+        assert_eq!(s.get(&in_use, "").await.status(), 200);
+    }
+    for i in 0..400 {
+        let one_off = s.token_with("rooms:list").await;
+        assert_eq!(s.get(&one_off, "").await.status(), 200);
+        if i % 50 == 0 {
+            assert_eq!(s.get(&in_use, "").await.status(), 200);
+        }
+    }
+    let held = s.rooms.auth.verified_cache_bytes();
+    // ~1 KB an entry: 400 tokens would be ~400 KB unbounded.
+    assert!(
+        held <= BUDGET,
+        "the cache holds {held} bytes, budget {BUDGET}"
+    );
+    assert!(held > BUDGET / 2, "and is used ({held} bytes)");
+    let hits = || {
+        s.rooms
+            .metrics
+            .token_cache
+            .with_label_values(&["hit"])
+            .get()
+    };
+    let before = hits();
+    assert_eq!(s.get(&in_use, "").await.status(), 200);
+    assert_eq!(
+        hits(),
+        before + 1,
+        "the token in use is still served from it"
+    );
 }
