@@ -218,4 +218,19 @@ mod tests {
         assert_eq!(json["created_at"], "2027-01-15T08:00:00.123+00:00");
         assert!(json.get("revoked_at").is_none());
     }
+
+    /// `app show` lists the inline JWKS's kids in order, naming a key without one.
+    #[test]
+    fn the_inline_jwks_kids_are_listed_in_order() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut app = Application::fixture(now);
+        let view = ApplicationSummary::new(&app, None, now, 3600);
+        assert_eq!(view.jwks_kids(), None, "no inline JWKS");
+        app.jwks = Some(r#"{"keys":[{"kid":"k1"},{"kty":"OKP"},{"kid":"k2"}]}"#.into());
+        let view = ApplicationSummary::new(&app, None, now, 3600);
+        assert_eq!(
+            view.jwks_kids(),
+            Some(vec!["k1".into(), "(no kid)".into(), "k2".into()])
+        );
+    }
 }

@@ -1479,3 +1479,43 @@ async fn the_cli_and_the_admin_api_refuse_bad_input_with_the_same_messages() {
         .await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 0);
 }
+
+/// The e-mail filter honours a cursor like a plain page: a user is on the page after a cursor
+/// only if it comes strictly after it (created_at, id).
+#[tokio::test]
+async fn a_users_lookup_by_email_honours_the_cursor() {
+    let app = spawn_app().await;
+    let (_, key) = app.admin_key("support").await;
+    for email in ["first@example.com", "second@example.com"] {
+        app.admin_as(&key)
+            .expect(
+                Method::POST,
+                "/admin/v1/users",
+                json!({"email": email}),
+                201,
+            )
+            .await;
+        app.clock.advance(chrono::TimeDelta::seconds(1));
+    }
+    let page = app
+        .admin_as(&key)
+        .expect(Method::GET, "/admin/v1/users?limit=1", Value::Null, 200)
+        .await;
+    assert_eq!(page["items"][0]["email"], "first@example.com");
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let after = |email: &str| format!("/admin/v1/users?email={email}&cursor={cursor}");
+    let same = app
+        .admin_as(&key)
+        .expect(Method::GET, &after("first@example.com"), Value::Null, 200)
+        .await;
+    assert_eq!(
+        same["items"],
+        json!([]),
+        "the cursor's own user is not after it"
+    );
+    let later = app
+        .admin_as(&key)
+        .expect(Method::GET, &after("second@example.com"), Value::Null, 200)
+        .await;
+    assert_eq!(later["items"][0]["email"], "second@example.com");
+}

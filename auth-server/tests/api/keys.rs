@@ -285,3 +285,25 @@ async fn database_files_are_private_on_sqlite() {
         assert_eq!(mode, 0o600, "{file}: {mode:o}");
     }
 }
+
+/// `TOKEN_SIGNING_ALG=HS256`: tokens are signed with the shared secret (their `kid` names it)
+/// and the JWKS publishes nothing.
+#[tokio::test]
+async fn hs256_mode_signs_with_the_shared_secret_and_publishes_no_key() {
+    let secret = b"a-shared-secret-of-at-least-32-bytes".to_vec();
+    let kid = auth_server::domain::signing::hs256_kid(&secret);
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.signing_alg = shared::SigningAlg::HS256;
+        c.hs256_secret = Some(secrecy::SecretSlice::from(secret.clone()));
+    })
+    .await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    let token = app.access_token(&c, "jane@example.com").await;
+    let (header, _) = decode_parts(&token);
+    assert_eq!(header["alg"], "HS256");
+    assert_eq!(header["kid"], kid.as_str());
+    let verifier = josekit::jws::HS256.verifier_from_bytes(&secret).unwrap();
+    assert!(josekit::jwt::decode_with_verifier(&token, &verifier).is_ok());
+    assert_eq!(kids(&app.jwks().await), Vec::<String>::new());
+}

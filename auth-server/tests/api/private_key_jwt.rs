@@ -606,6 +606,32 @@ async fn the_jwt_bearer_grant_delegates_to_the_user_in_sub_with_down_scoping() {
         .await
         .unwrap();
     assert_error(r, 400, "invalid_request").await;
+    // Each other credential alone is refused too, and so is a client_id other than `iss`;
+    // the same client_id as `iss` is accepted.
+    let with = |extra: (&'static str, String)| {
+        let assertion = key.sign(&claims("ada@example.com", json!({})));
+        app.client
+            .post(app.url("/oauth/token"))
+            .form(&[
+                ("grant_type", JWT_BEARER.to_owned()),
+                ("assertion", assertion),
+                (extra.0, extra.1),
+            ])
+            .send()
+    };
+    for extra in [
+        ("client_secret", "x".to_owned()),
+        ("client_assertion", "a.b.c".to_owned()),
+        ("client_assertion_type", CLIENT_ASSERTION_TYPE.to_owned()),
+        ("client_id", "0".repeat(id.len())),
+    ] {
+        let name = extra.0;
+        let r = with(extra).await.unwrap();
+        let body = assert_error(r, 400, "invalid_request").await;
+        assert!(body["error_description"].is_string(), "{name}");
+    }
+    let r = with(("client_id", id.clone())).await.unwrap();
+    assert_eq!(r.status(), 200, "client_id naming the assertion's iss");
 }
 
 #[tokio::test]

@@ -100,3 +100,57 @@ pub async fn retire(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kid: &str, generation: i64, activates_at: DateTime<Utc>) -> SigningKey {
+        SigningKey {
+            kid: kid.into(),
+            generation,
+            alg: "EdDSA".into(),
+            private_key_encrypted: String::new(),
+            public_jwk: String::new(),
+            created_at: activates_at,
+            activates_at,
+            superseded_at: None,
+            retired_at: None,
+        }
+    }
+
+    /// A key is superseded only by a later generation that has activated: never by itself, nor
+    /// by one still pending or retired.
+    #[test]
+    fn states_follow_the_generations_that_have_activated() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let hour = chrono::TimeDelta::hours(1);
+        let one = describe(&[row("a", 1, now - hour)], now);
+        assert_eq!(one[0].state, KeyState::Active, "the only key signs");
+        assert_eq!(one[0].superseded_at, None);
+        let due = describe(&[row("a", 1, now)], now);
+        assert_eq!(due[0].state, KeyState::Active, "active from its second on");
+
+        let mut retired = row("d", 4, now - hour / 4);
+        retired.retired_at = Some(now);
+        let rows = [
+            row("a", 1, now - hour),
+            row("b", 2, now - hour / 2),
+            row("c", 3, now + hour),
+            retired,
+        ];
+        let states: Vec<_> = describe(&rows, now)
+            .into_iter()
+            .map(|k| (k.kid, k.state, k.superseded_at))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("a".into(), KeyState::Superseded, Some(now - hour / 2)),
+                ("b".into(), KeyState::Active, None),
+                ("c".into(), KeyState::Pending, None),
+                ("d".into(), KeyState::Retired, None),
+            ]
+        );
+    }
+}
