@@ -89,7 +89,23 @@ async fn truncated_and_padded_tokens_are_refused() {
 
 #[tokio::test]
 async fn an_unknown_kid_is_refused_and_refetched_at_most_once_per_10s() {
-    let s = spawn_stack().await;
+    unknown_kid_refetches(spawn_stack().await).await;
+}
+
+/// With the revocation feed on, a kid it never announced still gets only the 10 s slot, not the
+/// 500 ms one of announced kids.
+#[tokio::test]
+async fn an_unannounced_kid_gets_the_10s_refetch_slot_with_the_feed_on() {
+    let s = crate::helpers::spawn_stack_with(crate::helpers::Options {
+        revocation_feed: true,
+        ..Default::default()
+    })
+    .await;
+    s.poll_feed().await;
+    unknown_kid_refetches(s).await;
+}
+
+async fn unknown_kid_refetches(s: crate::helpers::Stack) {
     let good = s.token_with(ALL_ROOMS).await;
     assert_eq!(s.get(&good, "").await.status(), 200);
     let (_, p, _) = parts(&good);
@@ -112,7 +128,10 @@ async fn an_unknown_kid_is_refused_and_refetched_at_most_once_per_10s() {
         before + 1,
         "one refetch for a burst of unknown kids"
     );
-    s.clock.advance(TimeDelta::seconds(11));
+    s.clock.advance(TimeDelta::seconds(1));
+    refused(&s, &forged).await;
+    assert_eq!(jwks.fetch_count(), before + 1, "none a second later");
+    s.clock.advance(TimeDelta::seconds(10));
     refused(&s, &forged).await;
     assert_eq!(jwks.fetch_count(), before + 2);
 }

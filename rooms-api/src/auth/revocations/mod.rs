@@ -11,7 +11,6 @@
 mod poller;
 mod state;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::TimeDelta;
@@ -32,7 +31,6 @@ pub struct RevocationFeed {
     tables: RwLock<Arc<Tables>>,
     meta: RwLock<Meta>,
     progress: tokio::sync::Mutex<Progress>,
-    polls: AtomicU64,
 }
 
 impl RevocationFeed {
@@ -44,7 +42,6 @@ impl RevocationFeed {
             tables: RwLock::new(Arc::new(Tables::default())),
             meta: RwLock::new(Meta::default()),
             progress: tokio::sync::Mutex::new(Progress::default()),
-            polls: AtomicU64::new(0),
         })
     }
 
@@ -62,10 +59,6 @@ impl RevocationFeed {
             .ok()
             .and_then(|s| s.last_success)
             .is_some_and(|t| now - t < self.staleness_limit())
-    }
-
-    pub fn poll_count(&self) -> u64 {
-        self.polls.load(Ordering::Relaxed)
     }
 
     /// True when `kid` names a retired key: refuse the token.
@@ -103,5 +96,41 @@ impl RevocationFeed {
             .into_iter()
             .flatten()
             .any(|nb| claims.issued_before(nb))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::ManualClock;
+    use std::time::Duration;
+
+    fn feed(poll_seconds: u64, clock: &Arc<ManualClock>) -> RevocationFeed {
+        let config = RevocationConfig {
+            url: "http://127.0.0.1:9/oauth/revocations".into(),
+            credentials: crate::config::ClientCredentials {
+                client_id: "c".into(),
+                secret: "s".to_owned().into(),
+            },
+            poll: Duration::from_secs(poll_seconds),
+            page_size: None,
+        };
+        RevocationFeed::new(config, Arc::clone(clock) as Arc<dyn Clock>).unwrap()
+    }
+
+    /// Fresh until `max(3 × poll, 60 s)` after the last complete pull, that instant excluded;
+    /// never fresh before a first one.
+    #[test]
+    fn stale_after_three_polls_or_a_minute_whichever_is_longer() {
+        for (poll, limit) in [(1, 60), (30, 90)] {
+            let clock = Arc::new(ManualClock::starting_now());
+            let f = feed(poll, &clock);
+            assert!(!f.is_fresh(), "never pulled");
+            f.meta.write().unwrap().last_success = Some(clock.now());
+            clock.advance(TimeDelta::seconds(limit - 1));
+            assert!(f.is_fresh(), "poll {poll}: {} s after", limit - 1);
+            clock.advance(TimeDelta::seconds(1));
+            assert!(!f.is_fresh(), "poll {poll}: {limit} s after");
+        }
     }
 }

@@ -8,8 +8,6 @@ use secrecy::ExposeSecret;
 use shared::basic_auth::encode_basic;
 use shared::feed::Feed;
 
-use std::sync::atomic::Ordering;
-
 use super::state::{Meta, Tables};
 use super::{MAX_ANNOUNCED, RevocationFeed};
 
@@ -88,7 +86,6 @@ impl RevocationFeed {
     /// a delta's are merged as they come. Returns whether more pages follow. A failed page
     /// leaves the cursor where it was, so the retry resumes there.
     pub async fn poll_page(&self) -> Result<bool, FeedError> {
-        self.polls.fetch_add(1, Ordering::Relaxed);
         let mut progress = self.progress.lock().await;
         let feed = self.fetch(progress.cursor.as_deref()).await?;
         let now = self.clock.now();
