@@ -13,9 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private};
-use openssl::sign::Signer;
+use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use server_kit::random;
 
@@ -25,9 +23,13 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheKey([u8; 32]);
 
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
 pub struct SecretCache {
-    /// Built once: the HMAC key never changes for the life of the process.
-    key: PKey<Private>,
+    /// Keyed once: the HMAC key never changes for the life of the process, and each lookup
+    /// clones this keyed state (OpenSSL 3's per-call `EVP_DigestSignInit` was 5 % of a token
+    /// request's CPU, bench/RESULTS.md "Profiles").
+    key: HmacSha256,
     entries: moka::future::Cache<CacheKey, ()>,
 }
 
@@ -43,7 +45,7 @@ impl SecretCache {
     pub fn new(capacity: u64, idle: Duration) -> Result<Self, random::RandomError> {
         let mut raw = vec![0u8; 32];
         random::fill(&mut raw)?;
-        let key = PKey::hmac(&raw).map_err(|_| random::RandomError)?;
+        let key = HmacSha256::new_from_slice(&raw).map_err(|_| random::RandomError)?;
         Ok(Self {
             key,
             entries: moka::future::Cache::builder()
@@ -53,20 +55,20 @@ impl SecretCache {
         })
     }
 
-    /// The key of these credentials; `None` only if OpenSSL fails (then nothing is cached).
+    /// The key of these credentials (`None` is kept for callers: nothing is cached then).
     pub fn key(&self, client_id: &str, phc: &str, secret: &SecretString) -> Option<CacheKey> {
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).ok()?;
+        let mut mac = self.key.clone();
         // Length-prefixed parts: no two (client_id, phc, secret) triples share an input.
         for part in [
             client_id.as_bytes(),
             phc.as_bytes(),
             secret.expose_secret().as_bytes(),
         ] {
-            signer.update(&(part.len() as u64).to_be_bytes()).ok()?;
-            signer.update(part).ok()?;
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
         }
-        let out = signer.sign_to_vec().ok()?;
-        out.try_into().ok().map(CacheKey)
+        let out: [u8; 32] = mac.finalize().into_bytes().into();
+        Some(CacheKey(out))
     }
 
     /// True when these exact credentials were verified recently; a hit renews the entry.
