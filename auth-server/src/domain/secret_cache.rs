@@ -55,8 +55,8 @@ impl SecretCache {
         })
     }
 
-    /// The key of these credentials (`None` is kept for callers: nothing is cached then).
-    pub fn key(&self, client_id: &str, phc: &str, secret: &SecretString) -> Option<CacheKey> {
+    /// The key of these credentials.
+    pub fn key(&self, client_id: &str, phc: &str, secret: &SecretString) -> CacheKey {
         let mut mac = self.key.clone();
         // Length-prefixed parts: no two (client_id, phc, secret) triples share an input.
         for part in [
@@ -67,8 +67,7 @@ impl SecretCache {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
-        let out: [u8; 32] = mac.finalize().into_bytes().into();
-        Some(CacheKey(out))
+        CacheKey(mac.finalize().into_bytes().into())
     }
 
     /// True when these exact credentials were verified recently; a hit renews the entry.
@@ -98,9 +97,7 @@ mod tests {
     async fn verified_entries_stay_within_the_capacity() {
         let c = SecretCache::new(100, Duration::from_secs(300)).unwrap();
         for i in 0..1_000 {
-            let k = c
-                .key(&format!("client-{i}"), "phc", &SecretString::from("s"))
-                .unwrap();
+            let k = c.key(&format!("client-{i}"), "phc", &SecretString::from("s"));
             c.verify_once(k, async { Ok::<(), ()>(()) }).await.unwrap();
         }
         c.entries.run_pending_tasks().await;
@@ -116,7 +113,7 @@ mod tests {
     async fn matches_only_the_same_secret_client_and_hash() {
         let c = SecretCache::new(10, DEFAULT_IDLE).unwrap();
         let s = SecretString::from("secret");
-        let k = c.key("id", "phc1", &s).unwrap();
+        let k = c.key("id", "phc1", &s);
         assert!(!c.contains(&k).await);
         c.verify_once(k, async { Ok::<_, ()>(()) }).await.unwrap();
         assert!(c.contains(&k).await);
@@ -126,7 +123,7 @@ mod tests {
             c.key("other", "phc1", &s),
         ] {
             assert!(
-                !c.contains(&other.unwrap()).await,
+                !c.contains(&other).await,
                 "a rotated hash, another secret or id misses"
             );
         }
@@ -135,7 +132,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_misses_share_one_verification_and_failures_are_not_kept() {
         let c = SecretCache::new(10, DEFAULT_IDLE).unwrap();
-        let k = c.key("id", "phc", &SecretString::from("s")).unwrap();
+        let k = c.key("id", "phc", &SecretString::from("s"));
         let runs = AtomicUsize::new(0);
         let verify = || async {
             runs.fetch_add(1, Ordering::SeqCst);
@@ -151,7 +148,7 @@ mod tests {
     #[tokio::test]
     async fn an_entry_in_use_outlives_the_idle_time() {
         let c = SecretCache::new(10, Duration::from_millis(300)).unwrap();
-        let k = c.key("id", "phc", &SecretString::from("s")).unwrap();
+        let k = c.key("id", "phc", &SecretString::from("s"));
         c.verify_once(k, async { Ok::<_, ()>(()) }).await.unwrap();
         for _ in 0..8 {
             tokio::time::sleep(Duration::from_millis(100)).await;

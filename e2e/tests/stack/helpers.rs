@@ -264,6 +264,31 @@ impl Stack {
             .unwrap();
     }
 
+    /// The value of `series` on the metrics page at `url` (0 when absent).
+    pub async fn metric(&self, url: &str, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric_value(&text, series)
+    }
+
+    /// `POST /oauth/revoke` of `token`, authenticated as `c`.
+    pub async fn revoke(&self, c: &Client, token: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/oauth/revoke", self.auth_url))
+            .basic_auth(&c.client_id, Some(&c.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn client(&self, scopes: &str, domains: &[&str]) -> Client {
         let (app, secret) = auth_server::domain::applications::create(
             &self.auth.db,
@@ -331,4 +356,14 @@ impl RoomsRequests for Stack {
     fn rooms_base(&self) -> &str {
         &self.rooms_url
     }
+}
+
+/// The value of `series` (name and labels, exactly as printed) in a Prometheus text page; 0 when
+/// absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

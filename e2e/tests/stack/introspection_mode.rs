@@ -45,13 +45,7 @@ async fn revocation_is_honoured_once_the_cached_answer_expires() {
     s.user("jane@example.com").await;
     let token = s.token(&c, "jane@example.com").await;
     assert_eq!(s.get(&token, "").await.status(), 200);
-    s.client
-        .post(format!("{}/oauth/revoke", s.auth_url))
-        .basic_auth(&c.client_id, Some(&c.secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(s.revoke(&c, &token).await.status(), 200);
     s.clock.advance(TimeDelta::seconds(31));
     let body = assert_error(s.get(&token, "").await, 401, "invalid_token").await;
     assert_eq!(body["error_description"], "The access token is not active");

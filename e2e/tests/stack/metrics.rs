@@ -3,15 +3,7 @@
 use serde_json::json;
 
 use crate::helpers::RoomsRequests as _;
-use crate::helpers::{ALL_ROOMS, Options, spawn_stack, spawn_stack_with};
-
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use crate::helpers::{ALL_ROOMS, Options, metric_value as value, spawn_stack, spawn_stack_with};
 
 #[tokio::test]
 async fn counters_move_with_traffic_and_use_route_templates() {

@@ -11,21 +11,8 @@ use crate::helpers::{ALL_ROOMS, Client, Options, Stack, assert_error, spawn_stac
 
 /// The rooms API's verified-token cache counter for `result` (`hit` or `miss`).
 async fn lookups(s: &Stack, result: &str) -> f64 {
-    let text = s
-        .client
-        .get(&s.rooms_metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     let series = format!("rooms_verified_token_cache_total{{result=\"{result}\"}}");
-    text.lines()
-        .find(|l| l.starts_with(&series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    s.metric(&s.rooms_metrics_url, &series).await
 }
 
 /// A stack with the feed, a client, jane, and her token verified once and then served from the
@@ -64,15 +51,7 @@ async fn refused_although_cached(s: &Stack, token: &str) {
 #[tokio::test]
 async fn a_cached_token_is_refused_on_the_next_request_once_revoked() {
     let (s, c, _, token) = cached().await;
-    let r = s
-        .client
-        .post(format!("{}/oauth/revoke", s.auth_url))
-        .basic_auth(&c.client_id, Some(&c.secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(s.revoke(&c, &token).await.status(), 200);
     refused_although_cached(&s, &token).await;
 }
 

@@ -292,8 +292,8 @@ async fn check(
         hashes.join("\n")
     };
     let key = clients.cache.key(client_id, &phc, &secret);
-    if let (Some(app), Some(key)) = (&app, &key)
-        && clients.cache.contains(key).await
+    if let Some(app) = &app
+        && clients.cache.contains(&key).await
     {
         clients
             .metrics
@@ -351,10 +351,10 @@ async fn check(
     // holds no in-flight place: a flood of wrong secrets queued here must not make clients
     // whose secret is cached queue behind it (server_kit::in_flight).
     let outcome = server_kit::in_flight::released(async {
-        match (key, &app) {
+        match &app {
             // Only a known client can succeed: unknown ids are never shared nor cached.
-            (Some(key), Some(_)) => clients.cache.verify_once(key, verify).await,
-            _ => verify.await.map_err(Arc::new),
+            Some(_) => clients.cache.verify_once(key, verify).await,
+            None => verify.await.map_err(Arc::new),
         }
     })
     .await;
