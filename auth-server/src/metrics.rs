@@ -42,6 +42,8 @@ pub struct AuthMetrics {
     pub secret_cache: IntCounterVec,
     /// argon2 verifications run, by lane (`normal`, `reserved`): shared ones count once.
     pub argon2_verifications: IntCounterVec,
+    /// Row cache lookups (`store/row_cache.rs`): `hit`, `miss`, `off`.
+    pub row_cache: IntCounterVec,
 }
 
 impl AuthMetrics {
@@ -72,6 +74,12 @@ impl AuthMetrics {
                 "auth_argon2_verifications_total",
                 "argon2 secret verifications run",
                 &["lane"],
+            )?,
+            row_cache: counter(
+                r,
+                "auth_row_cache_total",
+                "Row cache lookups of the token and introspection paths",
+                &["result"],
             )?,
             http: Arc::new(http),
         })

@@ -26,6 +26,8 @@ use crate::domain::key_encryption::KeyEncryptionKey;
 use crate::domain::secret_cache::SecretCache;
 use crate::domain::signing::KeyRing;
 use crate::state::AppState;
+use crate::store::changes::ChangeWatch;
+use crate::store::row_cache::RowCache;
 use server_kit::random;
 use server_kit::timeouts;
 
@@ -149,6 +151,11 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         FailureLimits::for_database(&db, config.failure_limit, config.failure_window);
     let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
     let metrics = crate::metrics::AuthMetrics::new()?;
+    // Watches the database for changes to what the row cache holds (store/changes.rs).
+    let rows = RowCache::new(
+        ChangeWatch::start(&db, &config.database_url),
+        metrics.row_cache.clone(),
+    );
     let assertions = crate::domain::assertions::AssertionVerifier {
         remote: crate::domain::assertions::RemoteKeys::new(
             config.jwks_uri_allowed_networks.clone(),
@@ -194,6 +201,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock,
         keys,
         clients: ClientAuthenticator {
+            rows,
             secrets,
             cache: secret_cache,
             limits: failure_limits,

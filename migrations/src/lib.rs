@@ -2,7 +2,8 @@
 //!
 //! Two migrators, because the services own separate databases: the rooms API's role may not
 //! even be able to read the auth tables. Every step is written with sea-query so it runs
-//! unchanged on SQLite and PostgreSQL.
+//! unchanged on SQLite and PostgreSQL, except the change-signal triggers, which sea-query can't
+//! write (one SQL text per backend).
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::{MigrationTrait, async_trait};
@@ -19,9 +20,11 @@ mod m20261202_000007_admin_api;
 mod m20261202_000103_room_list_index;
 mod m20261203_000008_failure_counters;
 mod m20261204_000009_client_keys;
+mod m20261206_000010_change_signals;
 
 /// The auth-server's tables: applications, users, signing keys, revoked tokens, admin keys,
-/// audit events, shared failure counters, client keys and the assertion replay cache.
+/// audit events, shared failure counters, client keys, the assertion replay cache, and the
+/// change signals of the row cache.
 pub struct AuthMigrator;
 
 #[async_trait::async_trait]
@@ -37,6 +40,7 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261202_000007_admin_api::Migration),
             Box::new(m20261203_000008_failure_counters::Migration),
             Box::new(m20261204_000009_client_keys::Migration),
+            Box::new(m20261206_000010_change_signals::Migration),
         ]
     }
 }

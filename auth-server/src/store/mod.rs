@@ -5,10 +5,12 @@ pub mod admin_keys;
 pub mod applications;
 pub mod assertion_jtis;
 pub mod audit;
+pub mod changes;
 pub mod entity;
 pub mod failure_counters;
 pub mod keys;
 pub mod revocations;
+pub mod row_cache;
 pub mod users;
 
 /// The connection pool every store function takes.
@@ -58,8 +60,12 @@ pub async fn begin(db: &Db) -> Result<Tx, StoreError> {
     Ok(tx)
 }
 
+/// Commits, and tells this process's row cache that what it holds may have changed
+/// (`changes::committed_here`).
 pub async fn commit(tx: Tx) -> Result<(), StoreError> {
-    Ok(tx.commit().await?)
+    tx.commit().await?;
+    changes::committed_here();
+    Ok(())
 }
 
 /// `s` with LIKE's wildcards escaped (`\\` is the escape character).

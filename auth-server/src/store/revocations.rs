@@ -28,6 +28,8 @@ pub async fn revoke(
     .on_conflict_do_nothing_on([revoked_tokens::Column::Jti])
     .exec_without_returning(db)
     .await?;
+    // Introspection's "not revoked" entries in this process's row cache end here.
+    super::changes::committed_here();
     Ok(())
 }
 

@@ -898,7 +898,7 @@ async fn a_rotation_with_grace_keeps_both_secrets_until_it_ends() {
 
 /// One summary per noun (`domain::summary`): what the admin API answers is, field for field and
 /// character for character, what the CLI's `--json` prints for the same record.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_json_and_the_admin_api_answer_the_same_json() {
     let (app, cli) = live().await;
     let (_, key) = app.admin_key("ops").await;
@@ -976,7 +976,7 @@ async fn the_cli_json_and_the_admin_api_answer_the_same_json() {
     assert_eq!(cli.json(&["admin-key", "list", "--json"]), keys);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_the_api_see_each_others_changes() {
     let (app, cli) = live().await;
     let (_, key) = app.admin_key("ops").await;
@@ -1435,7 +1435,7 @@ async fn no_admin_statement_scans_a_growing_table() {
 /// Both fronts parse an operator's input with the same parsers (`domain::input`): a scope or a
 /// domain one refuses, the other refuses with the same message, and every refused field is
 /// reported, not only the first.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_the_admin_api_refuse_bad_input_with_the_same_messages() {
     let (app, cli) = live().await;
     let (_, key) = app.admin_key("ops").await;

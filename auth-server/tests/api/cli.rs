@@ -28,6 +28,9 @@ impl Cli {
         )
     }
 
+    /// Blocks its thread until the command exits: a test with a running server uses the
+    /// multi-threaded runtime, so the server (its change poll included) keeps running meanwhile,
+    /// as it would in its own process.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_auth-server"))
             .env_clear()
@@ -216,7 +219,7 @@ async fn app_update_changes_scopes_domains_name_and_activity() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_changes_take_effect_on_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
@@ -431,7 +434,7 @@ pub(crate) async fn live() -> (crate::helpers::TestApp, Cli) {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_domain_kills_the_tokens_issued_before() {
     let (app, cli) = live().await;
     let rs = app.create_client("tokens:introspect", &[]).await;
@@ -456,7 +459,7 @@ async fn removing_a_domain_kills_the_tokens_issued_before() {
     assert_eq!(app.token_basic(&c, "jane@example.com").await.status(), 403);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_changes_in_the_same_second_both_kill_earlier_tokens() {
     let (app, cli) = live().await;
     let rs = app.create_client("tokens:introspect", &[]).await;
@@ -504,7 +507,7 @@ async fn two_changes_in_the_same_second_both_kill_earlier_tokens() {
     assert_eq!(app.introspection(&rs, &fresh).await["active"], true);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_retire_refuses_the_signing_key_and_unknown_kids() {
     let (app, cli) = live().await;
     let kid = app.state.keys.snapshot().keys()[0].kid.clone();

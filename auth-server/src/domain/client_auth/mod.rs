@@ -27,12 +27,15 @@ use crate::metrics::AuthMetrics;
 use crate::model::{Application, AuthMethod};
 use crate::model::{StoreError, User};
 use crate::store::Db;
-use crate::store::applications::{self, TokenKey, UserKey, WithUser};
+use crate::store::applications::{TokenKey, UserKey, WithUser};
+use crate::store::row_cache::RowCache;
 
 /// What authenticating a client takes besides the database: the argon2 verifier, the
-/// verified-secret cache, the failure limits, and the counters that watch them. Built once.
+/// verified-secret cache, the failure limits, the row cache the lookups go through, and the
+/// counters that watch them. Built once.
 #[derive(Debug)]
 pub struct ClientAuthenticator {
+    pub rows: RowCache,
     pub secrets: SecretVerifier,
     pub cache: SecretCache,
     pub limits: FailureLimits,
@@ -121,7 +124,7 @@ pub async fn authenticate(
             Proof::Secret(SecretString::from(String::new())),
         ),
     };
-    let (app, user, token) = find(db, &client_id, lookup).await?;
+    let (app, user, token) = find(db, &clients.rows, &client_id, lookup).await?;
     let (app, grant) = match proof {
         Proof::Secret(secret) => (
             check(clients, &client_id, secret, app, info.source, now).await?,
@@ -154,6 +157,7 @@ pub async fn authenticate(
 /// for a client_id that can't be one.
 async fn find(
     db: &Db,
+    rows: &RowCache,
     client_id: &str,
     lookup: Lookup<'_>,
 ) -> Result<(Option<Application>, Option<User>, Option<WithUser>), StoreError> {
@@ -161,14 +165,15 @@ async fn find(
         return Ok((None, None, None));
     };
     Ok(match lookup {
-        Lookup::Application => (applications::find_by_client_id(db, &id).await?, None, None),
-        Lookup::User(key) => applications::find_with_user(db, &id, key)
+        Lookup::Application => (rows.find_by_client_id(db, &id).await?, None, None),
+        Lookup::User(key) => rows
+            .find_with_user(db, &id, key)
             .await?
             .map_or((None, None, None), |found| {
                 (Some(found.app), found.user, None)
             }),
         Lookup::Token(token) => {
-            let (app, found) = applications::find_caller_and_token(db, &id, token).await?;
+            let (app, found) = rows.find_caller_and_token(db, &id, token).await?;
             (app, None, found)
         }
     })

@@ -18,6 +18,7 @@ use crate::model::StoreError;
 use crate::model::{Application, User};
 use crate::store::Db;
 use crate::store::applications;
+use crate::store::row_cache::RowCache;
 use shared::ScopeSet;
 
 /// What the tokens this server issues say, and whether it may create users on the way.
@@ -38,13 +39,16 @@ impl TokenPolicy {
 }
 
 /// Records when `app` last obtained a token, at most once a minute per application and off the
-/// request's path: the row just read says when the last write was, so a busy application costs
-/// one UPDATE a minute, not one per token; a failed write is only logged.
-fn note_last_token(db: &Db, app: &Application, now: chrono::DateTime<chrono::Utc>) {
-    if app
-        .last_token_at
-        .is_some_and(|t| now - t < chrono::TimeDelta::minutes(1))
-    {
+/// request's path: the row just read (perhaps from the row cache, where this column does not
+/// move) and this process's own notes say when the last write was, so a busy application
+/// costs one UPDATE a minute per replica, not one per token; a failed write is only logged.
+fn note_last_token(
+    db: &Db,
+    rows: &RowCache,
+    app: &Application,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if !rows.note_due(app, now) {
         return;
     }
     let (db, id) = (db.clone(), app.id);
@@ -260,7 +264,7 @@ async fn issue(
     });
     let token = deps.keys.sign(&claims, now)?;
     tracing::info!(user_id = %user.id, "issued access token");
-    note_last_token(deps.db, &app, issue_at);
+    note_last_token(deps.db, &deps.clients.rows, &app, issue_at);
     Ok(Issued {
         access_token: SecretString::from(token),
         expires_in: ttl_seconds,

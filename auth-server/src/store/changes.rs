@@ -1,0 +1,357 @@
+//! When a row the row cache (`row_cache.rs`) may hold has changed: a generation per kind of
+//! row, which moves whenever such a row may have changed, and whether this process can know.
+//!
+//! Three sources move it (migration `m20261206_000010_change_signals` writes the triggers):
+//! - this process's own writes, at once: `committed_here` after every commit;
+//! - on PostgreSQL, the `auth_changes` notifications the triggers send at every writer's
+//!   commit (another replica, the CLI, hand-written SQL), received on a dedicated LISTEN
+//!   connection. While that connection is down, or silent past `SILENT_AFTER` although every
+//!   replica pings the channel each second, this process can't know: `live` is false and the
+//!   cache is not used;
+//! - on SQLite, the trigger-kept `change_counters`, polled every `SQLITE_POLL` (the CLI writes
+//!   the same file from another process).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::Db;
+
+/// The channel the triggers notify, with `clients`, `revocations` or (the heartbeat) `ping`.
+pub const CHANNEL: &str = "auth_changes";
+/// How often each replica pings the channel, so a listener can tell silence from death.
+pub const PING_EVERY: Duration = Duration::from_secs(1);
+/// A listener that heard nothing (not even a ping) for this long is taken for dead.
+pub const SILENT_AFTER: Duration = Duration::from_secs(3);
+/// How often a SQLite server reads the counters the CLI's writes move.
+pub const SQLITE_POLL: Duration = Duration::from_millis(100);
+/// How long a failed LISTEN connection waits before trying again.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// Commits this process made. A static, not a handle, because every write goes through
+/// `store::commit` (or `revocations::revoke`), which hold no cache; one process is one server
+/// (tests run one per process under nextest), and a spurious move only costs a cache miss.
+static LOCAL: AtomicU64 = AtomicU64::new(0);
+
+/// Called after each commit of this process: its own changes are seen at once.
+pub fn committed_here() {
+    LOCAL.fetch_add(1, Ordering::SeqCst);
+}
+
+/// How many commits this process has made (a CLI command asks whether it changed anything).
+pub fn commits_here() -> u64 {
+    LOCAL.load(Ordering::SeqCst)
+}
+
+/// How long a CLI command that changed something waits before it returns, so that every
+/// running server has seen the change when the operator is told it is done: two SQLite polls,
+/// and on PostgreSQL far more than a NOTIFY takes to arrive on one network.
+pub const SETTLE: Duration = Duration::from_millis(2 * 100);
+
+/// A point in the history of one kind of row: an entry cached at one generation is good only
+/// while the generation has not moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
+
+/// Which rows a change touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Applications and users.
+    Clients,
+    /// Revoked tokens.
+    Revocations,
+}
+
+#[derive(Debug, Default)]
+pub struct Changes {
+    clients: AtomicU64,
+    revocations: AtomicU64,
+    live: AtomicBool,
+}
+
+impl Changes {
+    /// The generation of `kind` now, or `None` while changes may go unseen (the cache is off).
+    pub fn current(&self, kind: Kind) -> Option<Generation> {
+        if !self.live.load(Ordering::SeqCst) {
+            return None;
+        }
+        let remote = match kind {
+            Kind::Clients => &self.clients,
+            Kind::Revocations => &self.revocations,
+        };
+        // Both only grow, so their sum moves whenever either does.
+        Some(Generation(
+            LOCAL.load(Ordering::SeqCst) + remote.load(Ordering::SeqCst),
+        ))
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    fn changed(&self, kind: Kind) {
+        match kind {
+            Kind::Clients => &self.clients,
+            Kind::Revocations => &self.revocations,
+        }
+        .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Everything may have changed unseen: both generations move, so no entry cached before
+    /// is used again.
+    fn all_changed(&self) {
+        self.changed(Kind::Clients);
+        self.changed(Kind::Revocations);
+    }
+
+    /// From now on changes are seen. Everything cached while they might not have been is
+    /// dropped first.
+    fn set_live(&self) {
+        if !self.live.load(Ordering::SeqCst) {
+            self.all_changed();
+            self.live.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn set_down(&self) {
+        self.live.store(false, Ordering::SeqCst);
+        self.all_changed();
+    }
+
+    /// A `Changes` that is live and moves only with this process's writes: for a CLI command
+    /// (short-lived) and for tests.
+    pub fn local_only() -> Self {
+        let changes = Self::default();
+        changes.set_live();
+        changes
+    }
+}
+
+/// The running watch: its tasks end when it is dropped.
+#[derive(Debug)]
+pub struct ChangeWatch {
+    pub changes: Arc<Changes>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Drop for ChangeWatch {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl ChangeWatch {
+    /// Starts watching the database `db` (reached again at `url` for the LISTEN connection).
+    pub fn start(db: &Db, url: &str) -> Self {
+        let changes = Arc::new(Changes::default());
+        let tasks = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let heard = Arc::new(Heard::default());
+                vec![
+                    tokio::spawn(listen(
+                        url.to_owned(),
+                        Arc::clone(&changes),
+                        Arc::clone(&heard),
+                    ))
+                    .abort_handle(),
+                    tokio::spawn(ping(db.clone(), Arc::clone(&changes), heard)).abort_handle(),
+                ]
+            }
+            _ => vec![tokio::spawn(poll(db.clone(), Arc::clone(&changes))).abort_handle()],
+        };
+        Self { changes, tasks }
+    }
+
+    /// Not watching: only this process's writes move the generations (CLI commands, tests).
+    pub fn local_only() -> Self {
+        Self {
+            changes: Arc::new(Changes::local_only()),
+            tasks: Vec::new(),
+        }
+    }
+}
+
+/// When the listener last heard anything, in milliseconds since `start`.
+#[derive(Debug)]
+struct Heard {
+    start: Instant,
+    at_ms: AtomicU64,
+}
+
+impl Default for Heard {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Heard {
+    fn now(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at_ms.store(ms, Ordering::SeqCst);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let at = Duration::from_millis(self.at_ms.load(Ordering::SeqCst));
+        self.start.elapsed().saturating_sub(at)
+    }
+}
+
+/// The LISTEN connection: a notification moves its kind's generation; a lost connection turns
+/// the cache off until a new one has subscribed.
+async fn listen(url: String, changes: Arc<Changes>, heard: Arc<Heard>) {
+    use sea_orm::sqlx::postgres::PgListener;
+    loop {
+        let mut listener = match PgListener::connect(&url).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "row cache: cannot open the LISTEN connection");
+                changes.set_down();
+                tokio::time::sleep(RECONNECT_AFTER).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "row cache: LISTEN failed");
+            changes.set_down();
+            tokio::time::sleep(RECONNECT_AFTER).await;
+            continue;
+        }
+        heard.now();
+        changes.set_live();
+        tracing::info!("row cache: listening for changes");
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    heard.now();
+                    match notification.payload() {
+                        "clients" => changes.changed(Kind::Clients),
+                        "revocations" => changes.changed(Kind::Revocations),
+                        _ => {}
+                    }
+                    // Back from a silence the pinger took for death.
+                    changes.set_live();
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!("row cache: the LISTEN connection was lost; cache off");
+                    changes.set_down();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Pings the channel each second through the pool, and turns the cache off when the listener
+/// has heard nothing for `SILENT_AFTER` (a connection dead without a reset).
+async fn ping(db: Db, changes: Arc<Changes>, heard: Arc<Heard>) {
+    let mut every = tokio::time::interval(PING_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let sql = format!("SELECT pg_notify('{CHANNEL}', 'ping')");
+        if let Err(e) = db.execute_unprepared(&sql).await {
+            tracing::debug!(error = %e, "row cache: ping failed");
+        }
+        if changes.is_live() && heard.silent_for() > SILENT_AFTER {
+            tracing::warn!("row cache: the LISTEN connection is silent; cache off");
+            changes.set_down();
+        }
+    }
+}
+
+/// SQLite: reads the trigger-kept counters every `SQLITE_POLL`; a counter that moved moves
+/// its generation. Off while they can't be read.
+async fn poll(db: Db, changes: Arc<Changes>) {
+    let mut every = tokio::time::interval(SQLITE_POLL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen: Option<(i64, i64)> = None;
+    loop {
+        every.tick().await;
+        match read_counters(&db).await {
+            Ok(now) => {
+                if let Some(before) = seen {
+                    if now.0 != before.0 {
+                        changes.changed(Kind::Clients);
+                    }
+                    if now.1 != before.1 {
+                        changes.changed(Kind::Revocations);
+                    }
+                }
+                seen = Some(now);
+                changes.set_live();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "row cache: cannot read the change counters; cache off");
+                seen = None;
+                changes.set_down();
+            }
+        }
+    }
+}
+
+async fn read_counters(db: &Db) -> Result<(i64, i64), sea_orm::DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT name, n FROM change_counters",
+        ))
+        .await?;
+    let (mut clients, mut revocations) = (None, None);
+    for row in rows {
+        let name: String = row.try_get("", "name")?;
+        let n: i64 = row.try_get("", "n")?;
+        match name.as_str() {
+            "clients" => clients = Some(n),
+            "revocations" => revocations = Some(n),
+            _ => {}
+        }
+    }
+    match (clients, revocations) {
+        (Some(c), Some(r)) => Ok((c, r)),
+        _ => Err(sea_orm::DbErr::Custom("change_counters lacks a row".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry's generation stops matching at this process's next commit and at a signal of
+    /// its own kind, not at a signal of the other kind.
+    #[test]
+    fn a_generation_moves_with_local_commits_and_signals_of_its_kind() {
+        let changes = Changes::local_only();
+        let clients = changes.current(Kind::Clients);
+        let revocations = changes.current(Kind::Revocations);
+        assert!(clients.is_some());
+        changes.changed(Kind::Revocations);
+        assert_eq!(changes.current(Kind::Clients), clients);
+        assert_ne!(changes.current(Kind::Revocations), revocations);
+        let clients = changes.current(Kind::Clients);
+        committed_here();
+        assert_ne!(changes.current(Kind::Clients), clients);
+    }
+
+    /// While changes may go unseen there is no generation, and coming back moves both, so
+    /// nothing cached before the outage is used after it.
+    #[test]
+    fn down_means_no_generation_and_coming_back_drops_what_was_cached() {
+        let changes = Changes::local_only();
+        let before = changes.current(Kind::Clients);
+        changes.set_down();
+        assert_eq!(changes.current(Kind::Clients), None);
+        assert_eq!(changes.current(Kind::Revocations), None);
+        changes.set_live();
+        assert!(changes.current(Kind::Clients).is_some());
+        assert_ne!(changes.current(Kind::Clients), before);
+    }
+}
