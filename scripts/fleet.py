@@ -7,8 +7,9 @@ proxy (and each replica directly where the point is that it is *that* replica):
 
 1. a token from either auth replica is accepted by either rooms replica;
 2. a secret rotation made through one replica's admin API, and a deactivation made by the CLI,
-   take effect on the other replica's token endpoint at once, and on both rooms replicas within
-   one revocation poll;
+   take effect on the other replica's token endpoint at once — its next request, though its row
+   cache held the application (checked on its metrics: the request before was a hit) — and on
+   both rooms replicas within one revocation poll;
 3. wrong guesses spread by the proxy over both auth replicas meet one shared limit, and the
    correct secret still gets through;
 4. `keys rotate --now` under load: no 401 from any rooms replica while both auth replicas switch
@@ -33,6 +34,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 BIN = os.environ["FLEET_BIN"]
 AUTH_DB = os.environ["AUTH_DATABASE_URL"]
@@ -411,10 +413,11 @@ def main():
     admin_ports = {}
     for name in ("a1", "a2"):
         admin_ports[name] = free_port()
+        METRICS[name] = free_port()
         auth[name] = Proc(name, [f"{BIN}/auth-server", "serve"], {
             **auth_env,
             "AUTH_LISTEN": f"127.0.0.1:{ports[name]}",
-            "AUTH_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+            "AUTH_METRICS_LISTEN": f"127.0.0.1:{METRICS[name]}",
             "AUTH_ADMIN_LISTEN": f"127.0.0.1:{admin_ports[name]}",
         }, f"http://127.0.0.1:{ports[name]}")
     rooms = {}
@@ -495,11 +498,38 @@ def refused_on_both_rooms(rooms, jwt):
     return None
 
 
+# The auth replicas' metrics ports, by name.
+METRICS = {}
+
+
+def row_cache_hits(name):
+    """auth_row_cache_total{result="hit"} of one auth replica."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS[name]}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if line.startswith('auth_row_cache_total{result="hit"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def cached_on(base, name, client):
+    """Token requests to replica `name` until one is answered from its row cache (a write just
+    before, by any replica, empties it once more when its signal arrives)."""
+    for _ in range(40):
+        before = row_cache_hits(name)
+        token(base, client)
+        if row_cache_hits(name) > before:
+            return True
+        time.sleep(0.025)
+    return False
+
+
 def rotation_and_deactivation(auth, rooms, admin_ports, admin_key, rotated, deactivated, auth_env):
     a1, a2 = auth["a1"].ready_url, auth["a2"].ready_url
-    # Both replicas have verified (and cached) the old secret.
+    # Both replicas have verified (and cached) the old secret, and hold the application's row.
     old_token = token(a1, rotated)
-    token(a2, rotated)
+    check(cached_on(a2, "a2", rotated) and cached_on(a1, "a1", rotated),
+          "both auth replicas answer the client from their row cache")
     status, doc, _ = request(
         "POST", f"http://127.0.0.1:{admin_ports['a1']}/admin/v1/applications/{rotated['client_id']}/rotate-secret",
         "{}", {"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"})
@@ -513,7 +543,8 @@ def rotation_and_deactivation(auth, rooms, admin_ports, admin_key, rotated, deac
           f"a token issued before the rotation is refused by both rooms replicas within one poll ({took and round(took, 2)} s, poll {POLL} s)")
 
     live = token(a2, deactivated)
-    token(a1, deactivated)
+    check(cached_on(a2, "a2", deactivated) and cached_on(a1, "a1", deactivated),
+          "both auth replicas answer the second client from their row cache")
     cli("app", "update", deactivated["client_id"], "--deactivate", env=auth_env)
     check(token_request(a1, deactivated)[0] == 401 and token_request(a2, deactivated)[0] == 401,
           "app update --deactivate by the CLI: both auth replicas refuse the client at once")

@@ -151,11 +151,13 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         FailureLimits::for_database(&db, config.failure_limit, config.failure_window);
     let secret_cache = SecretCache::new(100_000, config.secret_cache_idle)?;
     let metrics = crate::metrics::AuthMetrics::new()?;
-    // Watches the database for changes to what the row cache holds (store/changes.rs).
-    let rows = RowCache::new(
-        ChangeWatch::start(&db, &config.database_url),
-        metrics.row_cache.clone(),
-    );
+    // Watches the database for changes to what the row cache holds (store/changes.rs). Until
+    // it does the cache is off, which is safe, so a slow LISTEN only delays the cache.
+    let watch = ChangeWatch::start(&db, &config.database_url);
+    if !watch.ready(Duration::from_secs(5)).await {
+        tracing::warn!("row cache: changes are not watched yet; the cache is off until they are");
+    }
+    let rows = RowCache::new(watch, metrics.row_cache.clone());
     let assertions = crate::domain::assertions::AssertionVerifier {
         remote: crate::domain::assertions::RemoteKeys::new(
             config.jwks_uri_allowed_networks.clone(),

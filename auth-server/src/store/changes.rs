@@ -122,9 +122,9 @@ impl Changes {
         self.all_changed();
     }
 
-    /// A `Changes` that is live and moves only with this process's writes: for a CLI command
-    /// (short-lived) and for tests.
-    pub fn local_only() -> Self {
+    /// A `Changes` that is live and moves only with this process's writes.
+    #[cfg(test)]
+    fn local_only() -> Self {
         let changes = Self::default();
         changes.set_live();
         changes
@@ -168,12 +168,17 @@ impl ChangeWatch {
         Self { changes, tasks }
     }
 
-    /// Not watching: only this process's writes move the generations (CLI commands, tests).
-    pub fn local_only() -> Self {
-        Self {
-            changes: Arc::new(Changes::local_only()),
-            tasks: Vec::new(),
+    /// Waits (at most `within`) until changes are seen, so a server that starts serving uses
+    /// the cache from its first request; whether they are.
+    pub async fn ready(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while !self.changes.is_live() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        true
     }
 }
 

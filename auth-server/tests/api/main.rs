@@ -15,6 +15,7 @@ mod keys;
 mod metadata;
 mod private_key_jwt;
 mod revoke;
+mod row_cache;
 mod security;
 mod shutdown;
 mod timeouts;
