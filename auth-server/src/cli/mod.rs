@@ -22,7 +22,6 @@ pub use user::UserCommand;
 
 use crate::config::{Config, Settings};
 use crate::startup::{self, Application};
-use crate::store::changes;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -113,23 +112,15 @@ async fn dispatch(command: Option<Command>, mut config: Config) -> anyhow::Resul
             print!("{}", crate::api::service(&config.issuer).spec_yaml());
             Ok(())
         }
-        Some(Command::App(cmd)) => settled(app::run(cmd, &config, clock.now())).await,
-        Some(Command::User(cmd)) => settled(user::run(cmd, &config, clock.now())).await,
+        Some(Command::App(cmd)) => {
+            crate::domain::settled(app::run(cmd, &config, clock.now())).await
+        }
+        Some(Command::User(cmd)) => {
+            crate::domain::settled(user::run(cmd, &config, clock.now())).await
+        }
         Some(Command::Keys(cmd)) => keys::run(cmd, config, clock).await,
         Some(Command::AdminKey(cmd)) => admin_key::run(cmd, &config, clock.now()).await,
     }
-}
-
-/// Runs a command that may change applications or users, and returns only once every running
-/// server has had time to see what it wrote (`store::changes::SETTLE`): an operator who
-/// deactivates an application is told so when the change is in force, not a poll later.
-async fn settled(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    let before = changes::commits_here();
-    let outcome = command.await;
-    if changes::commits_here() != before {
-        tokio::time::sleep(changes::SETTLE).await;
-    }
-    outcome
 }
 
 /// A duration as operators write it: `3600`, `3600s`, `90m`, `24h`, `7d`.

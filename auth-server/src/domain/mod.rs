@@ -26,3 +26,16 @@ pub mod signing;
 pub mod summary;
 pub use server_kit::source;
 pub mod users;
+
+/// Runs `change` (a CLI command, in a process of its own) and returns only once every running
+/// server has had time to see what it wrote (`store::changes::SETTLE`): an operator who
+/// deactivates an application is told it is done when it is in force, not a poll later.
+pub async fn settled<T>(change: impl std::future::Future<Output = T>) -> T {
+    use crate::store::changes;
+    let before = changes::commits_here();
+    let outcome = change.await;
+    if changes::commits_here() != before {
+        tokio::time::sleep(changes::SETTLE).await;
+    }
+    outcome
+}
