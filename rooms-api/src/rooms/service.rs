@@ -142,8 +142,7 @@ pub async fn list(
         }
         (None, None) => None,
     };
-    let count = store::count(db, viewer(principal)).await?;
-    let mut rows = store::keyset_page(db, viewer(principal), from, page_size + 1).await?;
+    let (mut rows, count) = store::keyset_page(db, viewer(principal), from, page_size + 1).await?;
     let more = rows.len() as u64 > page_size;
     let (has_newer, has_older) = match from {
         None => {

@@ -139,13 +139,15 @@ pub async fn page(
 }
 
 /// Up to `limit` rooms on one side of `from` (or from the top), newest first: an index range,
-/// O(limit) whatever the depth.
+/// O(limit) whatever the depth. With them, in the same statement, the viewer's `count` (a
+/// scalar subquery on `room_counts`' primary key): a list page is one database round trip,
+/// two only when the page is empty and the count has to be read on its own.
 pub async fn keyset_page(
     db: &impl ConnectionTrait,
     viewer: Viewer<'_>,
     from: Option<(Position, Direction)>,
     limit: u64,
-) -> Result<Vec<RoomRow>, DbErr> {
+) -> Result<(Vec<RoomRow>, u64), DbErr> {
     let mut q = visible(viewer);
     let ascending = matches!(from, Some((_, Direction::Before)));
     match from {
@@ -153,11 +155,49 @@ pub async fn keyset_page(
         Some((p, Direction::Before)) => q = q.filter(key().gt(at(p))),
         None => {}
     }
-    let mut rows = in_list_order(q, ascending).limit(limit).all(db).await?;
+    let with_count = in_list_order(q, ascending)
+        .limit(limit)
+        .expr_as(count_of(viewer), VIEWER_COUNT)
+        .into_model::<WithCount>()
+        .all(db)
+        .await?;
+    let count = match with_count.first() {
+        Some(first) => first.count.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+        None => count(db, viewer).await?,
+    };
+    let mut rows: Vec<RoomRow> = with_count.into_iter().map(|r| r.room).collect();
     if ascending {
         rows.reverse();
     }
-    Ok(rows)
+    Ok((rows, count))
+}
+
+const VIEWER_COUNT: &str = "viewer_count";
+
+/// `(SELECT rooms FROM room_counts WHERE user_id = ? AND client_id = ?)`.
+fn count_of(viewer: Viewer<'_>) -> SimpleExpr {
+    let query = sea_orm::sea_query::Query::select()
+        .column(room_counts::Column::Rooms)
+        .from(room_counts::Entity)
+        .and_where(room_counts::Column::UserId.eq(viewer.user_id))
+        .and_where(room_counts::Column::ClientId.eq(viewer.client_id))
+        .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(query.into()))
+}
+
+/// A room row and the viewer's count read beside it.
+struct WithCount {
+    room: RoomRow,
+    count: Option<i64>,
+}
+
+impl sea_orm::FromQueryResult for WithCount {
+    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            room: RoomRow::from_query_result(res, pre)?,
+            count: res.try_get::<Option<i64>>(pre, VIEWER_COUNT)?,
+        })
+    }
 }
 
 /// The room and the viewer's role on it, if the viewer may see it at all.
