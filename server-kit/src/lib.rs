@@ -2,6 +2,7 @@
 //! writes it twice. Nothing here is contract: what the services must agree on is in `shared`.
 
 pub mod db;
+pub mod digest;
 pub mod docs;
 pub mod health;
 pub mod http;

@@ -56,7 +56,7 @@ impl VerifiedTokens {
     }
 
     pub fn key(token: &str) -> [u8; 32] {
-        openssl::sha::sha256(token.as_bytes())
+        crate::digest::sha256(token.as_bytes())
     }
 
     /// The cached claims, if this exact token was verified before and `key_published` still

@@ -88,7 +88,7 @@ impl Introspector {
         token: &str,
         mode: &'static str,
     ) -> Result<Principal, AuthFailure> {
-        let key = openssl::sha::sha256(token.as_bytes());
+        let key = server_kit::digest::sha256(token.as_bytes());
         let now = self.clock.now();
         if let Some(hit) = self.cache.get(&key).await {
             if hit.until > now {

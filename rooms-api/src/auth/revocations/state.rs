@@ -21,7 +21,7 @@ pub(super) const SHARDS: usize = 64;
 pub(super) type JtiDigest = [u8; 16];
 
 pub(super) fn digest(jti: &str) -> JtiDigest {
-    let h = openssl::sha::sha256(jti.as_bytes());
+    let h = server_kit::digest::sha256(jti.as_bytes());
     let mut first = [0u8; 16];
     first.copy_from_slice(&h[..16]);
     first
