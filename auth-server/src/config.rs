@@ -62,11 +62,12 @@ pub struct Settings {
     /// At most this many argon2 verifications at once (default: number of cores).
     #[arg(long, env = "ARGON2_MAX_CONCURRENT")]
     pub argon2_max_concurrent: Option<usize>,
-    /// How far ahead a client assertion's `exp` may be (private_key_jwt): a short-lived
-    /// assertion is all a replay window is.
-    #[arg(long, env = "CLIENT_ASSERTION_MAX_LIFETIME_SECONDS", default_value_t = 300,
+    /// How long after its `iat` an assertion (private_key_jwt, the JWT-bearer grant) is
+    /// accepted, whatever its `exp`; without `iat`, how far ahead its `exp` may be. What the
+    /// replay table keeps each `jti` for.
+    #[arg(long, env = "CLIENT_ASSERTION_MAX_AGE_SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u32).range(10..=3600))]
-    pub client_assertion_max_lifetime_seconds: u32,
+    pub client_assertion_max_age_seconds: u32,
     /// Comma-separated networks a `jwks_uri` may reach although they are not public (loopback,
     /// private ranges): an identity provider inside your network, a local test.
     #[arg(long, env = "JWKS_URI_ALLOWED_NETWORKS")]
@@ -119,8 +120,8 @@ pub struct Config {
     pub database_min_connections: u32,
     /// The verified-token cache's budget in bytes (`VERIFIED_TOKEN_CACHE_MIB`).
     pub verified_token_cache_bytes: u64,
-    /// `CLIENT_ASSERTION_MAX_LIFETIME_SECONDS`.
-    pub client_assertion_max_lifetime_seconds: i64,
+    /// `CLIENT_ASSERTION_MAX_AGE_SECONDS`.
+    pub client_assertion_max_age_seconds: i64,
     /// `JWKS_URI_ALLOWED_NETWORKS`: non-public networks a `jwks_uri` fetch may reach.
     pub jwks_uri_allowed_networks: crate::domain::reach::AllowedNetworks,
 }
@@ -163,7 +164,7 @@ impl Config {
             // Tests spawn many servers at once on one PostgreSQL: one connection each.
             database_min_connections: 1,
             verified_token_cache_bytes: 16 << 20,
-            client_assertion_max_lifetime_seconds: 300,
+            client_assertion_max_age_seconds: 300,
             jwks_uri_allowed_networks: Default::default(),
         })
     }
@@ -265,9 +266,7 @@ impl Config {
             timeouts: server_kit::timeouts::Timeouts::new(&s.common.timeouts, trusted_proxies),
             database_min_connections: s.common.database_min_connections,
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
-            client_assertion_max_lifetime_seconds: i64::from(
-                s.client_assertion_max_lifetime_seconds,
-            ),
+            client_assertion_max_age_seconds: i64::from(s.client_assertion_max_age_seconds),
             jwks_uri_allowed_networks: match &s.jwks_uri_allowed_networks {
                 Some(list) => crate::domain::reach::AllowedNetworks::parse(list)
                     .map_err(|m| ConfigError::new("JWKS_URI_ALLOWED_NETWORKS", m))?,

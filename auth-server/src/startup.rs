@@ -181,7 +181,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
                 format!("{}/oauth/token", config.issuer),
                 format!("{}/external-api/v1.0/application/token", config.issuer),
             ],
-            client_max_lifetime: config.client_assertion_max_lifetime_seconds,
+            max_age: config.client_assertion_max_age_seconds,
         },
     };
     let keys = Arc::new(keys);

@@ -64,25 +64,6 @@ def claims_of(token):
     return jwt.decode(token, options={"verify_signature": False}), jwt.get_unverified_header(token)
 
 
-class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
-    """authlib's PrivateKeyJWT with a one-minute assertion.
-
-    authlib signs client assertions valid for an hour; this server accepts at most
-    CLIENT_ASSERTION_MAX_LIFETIME_SECONDS (default 300). A fresh jti per call comes from
-    authlib (as long as no `claims` dict is passed: authlib stores the jti into it).
-    """
-
-    def sign(self, auth, token_endpoint):
-        return private_key_jwt_sign(
-            auth.client_secret,
-            client_id=auth.client_id,
-            token_endpoint=token_endpoint,
-            alg=self.alg,
-            header=self.headers,
-            expires_in=60,
-        )
-
-
 def register_with_cli(name, jwks, scopes):
     path = os.path.join(WORK, f"{name}.jwks.json")
     with open(path, "w") as f:
@@ -141,8 +122,10 @@ def test_authlib_private_key_jwt():
     # Revocation and introspection authenticate the same way; not told the token endpoint, the
     # assertion's aud is the URL it is posted to.
     session = OAuth2Session(cli_app["client_id"], RSAKey.import_key(rsa_pem),
-                            token_endpoint_auth_method=ShortLivedPrivateKeyJWT(TOKEN_ENDPOINT),
-                            revocation_endpoint_auth_method=ShortLivedPrivateKeyJWT())
+                            # authlib's defaults: assertions valid for an hour, accepted
+                            # because their iat bounds them (CLIENT_ASSERTION_MAX_AGE_SECONDS).
+                            token_endpoint_auth_method=PrivateKeyJWT(TOKEN_ENDPOINT),
+                            revocation_endpoint_auth_method=PrivateKeyJWT())
     first = session.fetch_token(TOKEN_ENDPOINT, grant_type="client_credentials", scope=USER)
     # A second call signs a new assertion (new jti): not a replay.
     second = session.fetch_token(TOKEN_ENDPOINT, grant_type="client_credentials", scope=USER)

@@ -287,7 +287,18 @@ async fn every_client_assertion_rule_answers_with_its_error() {
         (json!({"iat": {"at": 1}}), "iat must be a number"),
         (json!({"exp": null}), "no exp"),
         (json!({"exp": now(&app) - 120}), "expired"),
-        (json!({"exp": now(&app) + 3600}), "more than 300 seconds"),
+        (
+            json!({"exp": now(&app) + 86_400 + 60}),
+            "more than 86400 seconds ahead",
+        ),
+        (
+            json!({"iat": now(&app) - 400}),
+            "iat is more than 300 seconds old",
+        ),
+        (
+            json!({"iat": null, "exp": now(&app) + 3600}),
+            "has no iat and its exp is more than 300 seconds ahead",
+        ),
         (json!({"iat": now(&app) + 600}), "in the future"),
         (json!({"nbf": now(&app) + 600}), "in the future"),
         (json!({"jti": null}), "no jti"),
@@ -563,8 +574,9 @@ async fn the_jwt_bearer_grant_delegates_to_the_user_in_sub_with_down_scoping() {
     assert_eq!(grant(&app, &with_jti, None).await.status(), 200);
     let cases: Vec<(String, &str)> = vec![
         (with_jti, "already used"),
-        (key.sign(&claims("ada@example.com", json!({"exp": now(&app) + 7200}))), "3600 seconds"),
-        (key.sign(&json!({"iss": id, "sub": "ada@example.com", "aud": TOKEN_ENDPOINT, "exp": now(&app) + 60})), "no iat"),
+        (key.sign(&claims("ada@example.com", json!({"exp": now(&app) + 86_460}))), "86400 seconds"),
+        (key.sign(&json!({"iss": id, "sub": "ada@example.com", "aud": TOKEN_ENDPOINT, "exp": now(&app) + 3600})), "has no iat"),
+        (key.sign(&claims("ada@example.com", json!({"iat": now(&app) - 400}))), "300 seconds old"),
         (key.sign(&claims("ada@example.com", json!({"aud": "rooms-api"}))), "aud"),
         // Ours beside a foreign audience; another endpoint of ours; a time claim as a string.
         (key.sign(&claims("ada@example.com", json!({"aud": [TOKEN_ENDPOINT, "https://other.example/token"]}))), "aud must be"),
@@ -1116,5 +1128,82 @@ async fn a_replay_to_another_replica_is_refused() {
             .unwrap()
             .contains("already used"),
         "{body}"
+    );
+}
+
+/// What authlib's `PrivateKeyJWT` signs by default — `iat` now, `exp` an hour ahead — is
+/// accepted (RFC 7523 §3 bounds it by its `iat`), used once, and refused on its `iat` once
+/// `CLIENT_ASSERTION_MAX_AGE_SECONDS` (+ 30 s leeway) have passed, whatever its `exp`: the
+/// replay table keeps its jti for 330 s, not an hour. Without `iat`, `exp` alone bounds it.
+#[tokio::test]
+async fn an_hour_long_assertion_is_accepted_once_and_only_within_the_max_age_of_its_iat() {
+    let app = spawn_app().await;
+    let key = Key::new("ES256", "k1");
+    let created = register(
+        &app,
+        json!({"name": "authlib", "scopes": ["rooms:list"], "jwks": jwks(&[&key]), "no_secret": true}),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    app.create_user("ada@example.com").await;
+    let mut hour = client_claims(&app, &id);
+    hour["exp"] = (now(&app) + 3600).into();
+    let assertion = key.sign(&hour);
+    let r = token_with_assertion(&app, &assertion, "ada@example.com").await;
+    assert_eq!(r.status(), 200);
+    let again = token_with_assertion(&app, &assertion, "ada@example.com").await;
+    let body = assert_error(again, 401, "invalid_client").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+
+    // A fresh one signed at the same second, 329 s later: still within the age; one second
+    // later, refused on its iat (not as a replay: it was never used).
+    let mut fresh = client_claims(&app, &id);
+    fresh["exp"] = (now(&app) + 3600).into();
+    let (a, b) = (key.sign(&fresh), {
+        fresh["jti"] = jti().into();
+        key.sign(&fresh)
+    });
+    app.clock.advance(chrono::TimeDelta::seconds(329));
+    assert_eq!(
+        token_with_assertion(&app, &a, "ada@example.com")
+            .await
+            .status(),
+        200
+    );
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    let late = token_with_assertion(&app, &b, "ada@example.com").await;
+    let body = assert_error(late, 401, "invalid_client").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("300 seconds old"),
+        "{body}"
+    );
+
+    // No iat: an exp within the age is accepted, further is refused.
+    let mut bare = client_claims(&app, &id);
+    bare.as_object_mut().unwrap().remove("iat");
+    bare["exp"] = (now(&app) + 300).into();
+    assert_eq!(
+        token_with_assertion(&app, &key.sign(&bare), "ada@example.com")
+            .await
+            .status(),
+        200
+    );
+    bare["exp"] = (now(&app) + 400).into();
+    bare["jti"] = jti().into();
+    let far = token_with_assertion(&app, &key.sign(&bare), "ada@example.com").await;
+    let body = assert_error(far, 401, "invalid_client").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("has no iat")
     );
 }

@@ -23,8 +23,9 @@ use crate::store::{Db, assertion_jtis};
 
 /// Clock skew tolerated on `exp`, `iat` and `nbf`.
 pub const LEEWAY_SECONDS: i64 = 30;
-/// The furthest ahead a JWT-bearer grant's `exp` may be (RFC 7523 leaves it to the server).
-pub const GRANT_MAX_LIFETIME_SECONDS: i64 = 3600;
+/// The furthest ahead any assertion's `exp` may be, when its `iat` bounds its use
+/// (`rules.rs`): libraries sign for an hour (authlib, google-auth); a day is the sane maximum.
+pub const MAX_EXP_AHEAD_SECONDS: i64 = 86_400;
 /// The longest `jti` stored.
 pub const MAX_JTI_LEN: usize = 255;
 

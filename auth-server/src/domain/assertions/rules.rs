@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{GRANT_MAX_LIFETIME_SECONDS, LEEWAY_SECONDS, MAX_JTI_LEN, Purpose, Verified};
+use super::{LEEWAY_SECONDS, MAX_EXP_AHEAD_SECONDS, MAX_JTI_LEN, Purpose, Verified};
 
 /// The claims read from an assertion (before its signature is trusted, only `iss`).
 #[derive(Debug, Default, Deserialize)]
@@ -47,8 +47,11 @@ pub enum AssertionRejection {
     Expired(Purpose),
     #[error("The {purpose}'s exp is more than {max} seconds ahead")]
     TooLong { purpose: Purpose, max: i64 },
-    #[error("The assertion has no iat")]
-    NoIat,
+    /// No `iat` to bound its use, so `exp` must.
+    #[error("The {purpose} has no iat and its exp is more than {max} seconds ahead")]
+    TooLongWithoutIat { purpose: Purpose, max: i64 },
+    #[error("The {purpose}'s iat is more than {max} seconds old")]
+    TooOld { purpose: Purpose, max: i64 },
     #[error("The {0}'s iat or nbf is in the future")]
     Future(Purpose),
     #[error("The client assertion has no jti")]
@@ -69,8 +72,9 @@ pub struct Rules {
     pub audiences: Vec<String>,
     /// What a grant's `aud` may be: the issuer and the token endpoint's URLs.
     pub grant_audiences: Vec<String>,
-    /// `CLIENT_ASSERTION_MAX_LIFETIME_SECONDS`.
-    pub client_max_lifetime: i64,
+    /// `CLIENT_ASSERTION_MAX_AGE_SECONDS`: how long after its `iat` an assertion is accepted
+    /// (or, without `iat`, how far ahead its `exp` may be).
+    pub max_age: i64,
 }
 
 /// A registered time claim (RFC 7519 §2 NumericDate): absent, or a number. Anything else — a
@@ -111,6 +115,50 @@ pub(super) fn signing_input_digest(jwt: &str) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// How long an assertion may be used, which is how long its `jti` must be remembered (RFC 7523
+/// §3 lets a server bound it by `exp` or by an `iat` "unreasonably far in the past"), the same
+/// rule for client authentication and the grant:
+/// - with `iat`: until `iat` + `max_age` (+ leeway), or `exp` if sooner; `exp` may then be up
+///   to a day ahead (libraries sign for an hour), since past the age the assertion is refused
+///   on its `iat` whatever its `exp`;
+/// - without `iat`: `exp` must be within `max_age` (+ leeway) of now.
+///
+/// So the replay table never holds an entry longer than `max_age` + leeway, however far ahead
+/// an `exp` is (the Keycloak CVE-2025-2559 class: far-future assertions filling it).
+fn used_until(
+    iat: Option<i64>,
+    exp: i64,
+    purpose: Purpose,
+    max_age: i64,
+    now: i64,
+) -> Result<i64, AssertionRejection> {
+    use AssertionRejection as R;
+    let exp_end = exp.saturating_add(LEEWAY_SECONDS);
+    match iat {
+        Some(iat) => {
+            let age_end = iat.saturating_add(max_age).saturating_add(LEEWAY_SECONDS);
+            if age_end <= now {
+                return Err(R::TooOld {
+                    purpose,
+                    max: max_age,
+                });
+            }
+            if exp > now.saturating_add(MAX_EXP_AHEAD_SECONDS + LEEWAY_SECONDS) {
+                return Err(R::TooLong {
+                    purpose,
+                    max: MAX_EXP_AHEAD_SECONDS,
+                });
+            }
+            Ok(exp_end.min(age_end))
+        }
+        None if exp > now.saturating_add(max_age + LEEWAY_SECONDS) => Err(R::TooLongWithoutIat {
+            purpose,
+            max: max_age,
+        }),
+        None => Ok(exp_end),
+    }
 }
 
 /// Checks the claims of an assertion whose signature checked out, for `client_id`, at `now`.
@@ -159,23 +207,14 @@ pub(super) fn check_claims(
     if exp.saturating_add(LEEWAY_SECONDS) <= now_s {
         return Err(R::Expired(purpose));
     }
-    let max = match purpose {
-        Purpose::ClientAuth => rules.client_max_lifetime,
-        Purpose::Grant => GRANT_MAX_LIFETIME_SECONDS,
-    };
-    if exp > now_s + max + LEEWAY_SECONDS {
-        return Err(R::TooLong { purpose, max });
-    }
-    if purpose == Purpose::Grant && iat.is_none() {
-        return Err(R::NoIat);
-    }
     if [iat, nbf]
         .into_iter()
         .flatten()
-        .any(|t| t > now_s + LEEWAY_SECONDS)
+        .any(|t| t > now_s.saturating_add(LEEWAY_SECONDS))
     {
         return Err(R::Future(purpose));
     }
+    let forget_at = used_until(iat, exp, purpose, rules.max_age, now_s)?;
     let jti = match (&claims.jti, purpose) {
         (None, Purpose::ClientAuth) => return Err(R::NoJti),
         (None, Purpose::Grant) => Some(digest()),
@@ -189,7 +228,7 @@ pub(super) fn check_claims(
             return Err(R::BadScope);
         }
     };
-    let remember_until = DateTime::from_timestamp(exp + LEEWAY_SECONDS, 0).unwrap_or(now);
+    let remember_until = DateTime::from_timestamp(forget_at, 0).unwrap_or(now);
     Ok((
         Verified { subject, scope },
         jti.map(|j| (j, remember_until)),
@@ -212,7 +251,7 @@ mod tests {
                 "https://auth.example/oauth/token".into(),
                 "https://auth.example".into(),
             ],
-            client_max_lifetime: 300,
+            max_age: 300,
         }
     }
 
@@ -236,8 +275,8 @@ mod tests {
     #[test]
     fn huge_and_negative_times_are_refused_by_their_rule() {
         for (exp, want) in [
-            (json!(1e300), "more than 300 seconds ahead"),
-            (json!(i64::MAX), "more than 300 seconds ahead"),
+            (json!(1e300), "more than 86400 seconds ahead"),
+            (json!(i64::MAX), "more than 86400 seconds ahead"),
             (json!(-1e300), "expired"),
         ] {
             let mut c = good();
@@ -282,7 +321,18 @@ mod tests {
             (json!({"iat":true}), "iat must be a number"),
             (json!({"exp":null}), "no exp"),
             (json!({"exp":1_799_999_960}), "expired"),
-            (json!({"exp":1_800_000_400}), "more than 300 seconds"),
+            (
+                json!({"exp":1_800_086_431}),
+                "more than 86400 seconds ahead",
+            ),
+            (
+                json!({"iat":null,"exp":1_800_000_331}),
+                "has no iat and its exp is more than 300 seconds ahead",
+            ),
+            (
+                json!({"iat":1_799_999_670}),
+                "iat is more than 300 seconds old",
+            ),
             (json!({"iat":1_800_000_100}), "in the future"),
             (json!({"nbf":1_800_000_100}), "in the future"),
             (json!({"jti":null}), "no jti"),
@@ -312,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn grant_rules_take_a_user_an_hour_and_a_jti_or_their_digest() {
+    fn grant_rules_take_a_user_and_a_jti_or_their_digest() {
         let mut v = good();
         v["sub"] = "ada@example.com".into();
         v["exp"] = json!(1_800_003_600);
@@ -321,10 +371,11 @@ mod tests {
         let (verified, jti) = check(v.clone(), Purpose::Grant).unwrap();
         assert_eq!(verified.subject, "ada@example.com");
         assert_eq!(verified.scope.as_deref(), Some("rooms:list rooms:create"));
-        // No jti: remembered by its digest, for as long as a jti would be.
+        // No jti: remembered by its digest, for as long as a jti would be: the hour-long
+        // assertion is used only within 300 s of its iat.
         let (kept, until) = jti.unwrap();
         assert_eq!(kept, "sha256:digest");
-        assert_eq!(until.timestamp(), 1_800_003_600 + LEEWAY_SECONDS);
+        assert_eq!(until.timestamp(), 1_800_000_000 + 300 + LEEWAY_SECONDS);
         let mut with_jti = v.clone();
         with_jti["jti"] = "g1".into();
         assert_eq!(check(with_jti, Purpose::Grant).unwrap().1.unwrap().0, "g1");
@@ -344,19 +395,22 @@ mod tests {
                 .contains("iat must be a number")
         );
         let mut long = v.clone();
-        long["exp"] = json!(1_800_003_700);
+        long["exp"] = json!(1_800_086_431);
         assert!(
             check(long, Purpose::Grant)
                 .unwrap_err()
-                .contains("3600 seconds")
+                .contains("86400 seconds")
         );
+        // The same rule as client assertions: without iat, exp bounds the use.
         let mut no_iat = v.clone();
         no_iat.as_object_mut().unwrap().remove("iat");
         assert!(
-            check(no_iat, Purpose::Grant)
+            check(no_iat.clone(), Purpose::Grant)
                 .unwrap_err()
-                .contains("no iat")
+                .contains("has no iat")
         );
+        no_iat["exp"] = json!(1_800_000_060);
+        assert!(check(no_iat, Purpose::Grant).is_ok());
         let mut no_sub = v;
         no_sub.as_object_mut().unwrap().remove("sub");
         assert!(
@@ -366,22 +420,59 @@ mod tests {
         );
     }
 
-    /// The edges are inclusive: an `exp` exactly at the lifetime cap (plus leeway) and an
-    /// `iat`/`nbf` exactly at the leeway are accepted; one second more is refused.
+    /// The edges, each inclusive and one second past it refused, for both purposes: with `iat`,
+    /// an `exp` up to a day ahead (+ leeway) and an `iat` up to the max age old (+ leeway);
+    /// without `iat`, an `exp` up to the max age ahead (+ leeway); `iat`/`nbf` up to the leeway
+    /// in the future. And the `jti` is kept until the sooner of `exp` and `iat` + max age.
     #[test]
-    fn the_lifetime_cap_and_the_future_leeway_are_inclusive() {
+    fn the_age_and_lifetime_edges_are_inclusive() {
         let now = 1_800_000_000;
-        let with = |k: &str, v: i64| {
+        let with = |pairs: &[(&str, Option<i64>)], purpose: Purpose| {
             let mut c = good();
-            c[k] = v.into();
-            c
+            if purpose == Purpose::Grant {
+                c["sub"] = "ada@example.com".into();
+            }
+            for (k, v) in pairs {
+                match v {
+                    Some(v) => c[*k] = (*v).into(),
+                    None => {
+                        c.as_object_mut().unwrap().remove(*k);
+                    }
+                }
+            }
+            check(c, purpose)
         };
-        let cap = now + 300 + LEEWAY_SECONDS;
-        assert!(check(with("exp", cap), Purpose::ClientAuth).is_ok());
-        assert!(check(with("exp", cap + 1), Purpose::ClientAuth).is_err());
-        for claim in ["iat", "nbf"] {
-            assert!(check(with(claim, now + LEEWAY_SECONDS), Purpose::ClientAuth).is_ok());
-            assert!(check(with(claim, now + LEEWAY_SECONDS + 1), Purpose::ClientAuth).is_err());
+        for purpose in [Purpose::ClientAuth, Purpose::Grant] {
+            let day = now + 86_400 + LEEWAY_SECONDS;
+            assert!(with(&[("exp", Some(day))], purpose).is_ok());
+            assert!(with(&[("exp", Some(day + 1))], purpose).is_err());
+            let oldest = now - 300 - LEEWAY_SECONDS + 1;
+            assert!(with(&[("iat", Some(oldest))], purpose).is_ok());
+            let too_old = with(&[("iat", Some(oldest - 1))], purpose).unwrap_err();
+            assert!(too_old.contains("300 seconds old"), "{too_old}");
+            let cap = now + 300 + LEEWAY_SECONDS;
+            assert!(with(&[("iat", None), ("exp", Some(cap))], purpose).is_ok());
+            assert!(with(&[("iat", None), ("exp", Some(cap + 1))], purpose).is_err());
+            for claim in ["iat", "nbf"] {
+                assert!(with(&[(claim, Some(now + LEEWAY_SECONDS))], purpose).is_ok());
+                assert!(with(&[(claim, Some(now + LEEWAY_SECONDS + 1))], purpose).is_err());
+            }
+            // Kept until iat + max age when exp is later, until exp when it is sooner.
+            let kept = |pairs: &[(&str, Option<i64>)]| {
+                with(pairs, purpose).unwrap().1.unwrap().1.timestamp()
+            };
+            assert_eq!(
+                kept(&[("iat", Some(now - 100)), ("exp", Some(now + 3600))]),
+                now - 100 + 300 + LEEWAY_SECONDS
+            );
+            assert_eq!(
+                kept(&[("iat", Some(now)), ("exp", Some(now + 60))]),
+                now + 60 + LEEWAY_SECONDS
+            );
+            assert_eq!(
+                kept(&[("iat", None), ("exp", Some(now + 200))]),
+                now + 200 + LEEWAY_SECONDS
+            );
         }
     }
 }
