@@ -39,3 +39,19 @@ pub async fn settled<T>(change: impl std::future::Future<Output = T>) -> T {
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A command that committed waits `SETTLE` before it returns; one that changed nothing
+    /// returns at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_command_that_changed_something_returns_after_the_settle_time() {
+        let start = tokio::time::Instant::now();
+        super::settled(async {}).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        super::settled(async { crate::store::changes::committed_here() }).await;
+        assert!(start.elapsed() >= crate::store::changes::SETTLE);
+    }
+}
