@@ -154,32 +154,33 @@ def test_authlib_private_key_jwt():
 
 
 def test_authlib_private_key_jwt_es256_naming_its_kid():
-    # The README's form: an EC key, the kid in the header, an application with no secret at all.
-    class OneMinuteAssertion(PrivateKeyJWT):
-        alg = "ES256"
-
-        def sign(self, auth, token_endpoint):
-            return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id,
-                                        token_endpoint=token_endpoint, alg=self.alg,
-                                        header={"kid": "ec-1"}, expires_in=60)
-
+    # The README's form: an EC key, the kid in the header, an application with no secret at all,
+    # and authlib's PrivateKeyJWT as it comes (its assertions are valid for an hour).
     session = OAuth2Session(api_app["client_id"], ECKey.import_key(ec_pem),
-                            token_endpoint_auth_method=OneMinuteAssertion(TOKEN_ENDPOINT))
+                            token_endpoint_auth_method=PrivateKeyJWT(
+                                TOKEN_ENDPOINT, alg="ES256", headers={"kid": "ec-1"}))
     token = session.fetch_token(TOKEN_ENDPOINT, grant_type="client_credentials", scope=USER)
     assert set(token["scope"].split()) == {"rooms:list", "rooms:create"}, token
     assert rooms(token["access_token"]).status_code == 200
 
-def test_authlib_default_lifetime_is_refused_clearly():
-    # authlib's own default: an assertion valid for an hour, over the 5-minute limit.
+
+def test_authlib_far_future_assertion_is_refused_clearly():
+    # Past the sane maximum (a day), whatever its iat: refused, saying which claim.
+    class TwoDays(PrivateKeyJWT):
+        def sign(self, auth, token_endpoint):
+            return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id,
+                                        token_endpoint=token_endpoint, alg=self.alg,
+                                        header=self.headers, expires_in=2 * 86400)
+
     session = OAuth2Session(cli_app["client_id"], RSAKey.import_key(rsa_pem),
-                            token_endpoint_auth_method=PrivateKeyJWT(TOKEN_ENDPOINT))
+                            token_endpoint_auth_method=TwoDays(TOKEN_ENDPOINT))
     try:
         session.fetch_token(TOKEN_ENDPOINT, grant_type="client_credentials", scope=USER)
     except OAuthError as e:
         assert e.error == "invalid_client", e
         assert "exp" in (e.description or ""), e.description
     else:
-        raise AssertionError("an hour-long client assertion was accepted")
+        raise AssertionError("a two-day client assertion was accepted")
 
 
 def bearer_assertion(sub, **extra):
