@@ -341,6 +341,8 @@ pub async fn save(db: &impl ConnectionTrait, app: &Application) -> Result<(), St
         .filter(Column::DeletedAt.is_null())
         .exec(db)
         .await?;
+    // Outside a transaction this is the commit; inside one, `store::commit` moves it again.
+    super::changes::committed_here();
     Ok(())
 }
 
@@ -360,5 +362,7 @@ pub async fn delete(
         .filter(Column::Id.eq(app.id))
         .exec(db)
         .await?;
+    // Outside a transaction this is the commit; inside one, `store::commit` moves it again.
+    super::changes::committed_here();
     Ok(())
 }

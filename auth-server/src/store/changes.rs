@@ -2,7 +2,9 @@
 //! row, which moves whenever such a row may have changed, and whether this process can know.
 //!
 //! Three sources move it (migration `m20261206_000010_change_signals` writes the triggers):
-//! - this process's own writes, at once: `committed_here` after every commit;
+//! - this process's own writes, at once: `committed_here` after every commit, and after each
+//!   store write of a cached row (within a transaction a reader can't see it yet, but the
+//!   commit moves the generation again, so whatever was read in between is dropped);
 //! - on PostgreSQL, the `auth_changes` notifications the triggers send at every writer's
 //!   commit (another replica, the CLI, hand-written SQL), received on a dedicated LISTEN
 //!   connection. While that connection is down, or silent past `SILENT_AFTER` although every

@@ -119,6 +119,8 @@ pub async fn delete(
         .filter(Column::Id.eq(user.id.as_uuid()))
         .exec(db)
         .await?;
+    // Outside a transaction this is the commit; inside one, `store::commit` moves it again.
+    super::changes::committed_here();
     Ok(())
 }
 
@@ -172,6 +174,8 @@ pub async fn attach_external_sub(
         .filter(Column::ExternalSub.is_null())
         .exec(db)
         .await?;
+    // Outside a transaction this is the commit; inside one, `store::commit` moves it again.
+    super::changes::committed_here();
     Ok(())
 }
 
@@ -183,5 +187,7 @@ pub async fn save_state(db: &impl ConnectionTrait, user: &User) -> Result<(), St
         .filter(Column::Id.eq(user.id.as_uuid()))
         .exec(db)
         .await?;
+    // Outside a transaction this is the commit; inside one, `store::commit` moves it again.
+    super::changes::committed_here();
     Ok(())
 }
