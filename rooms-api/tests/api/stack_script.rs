@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn the_dev_script_starts_the_stack_and_its_printed_curl_creates_a_room() {
+fn the_dev_script_starts_the_stack_and_its_printed_curl_creates_a_room_or_says_why_not() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -104,6 +104,19 @@ fn the_dev_script_starts_the_stack_and_its_printed_curl_creates_a_room() {
         .arg(&script)
         .output()
         .unwrap();
+    // With a wrong secret the snippet says what the token endpoint answered, and stops there.
+    let (before, after) = script.split_once("-u '").unwrap();
+    let (credentials, rest) = after.split_once('\'').unwrap();
+    let client_id = credentials.split(':').next().unwrap();
+    let wrong = format!("{before}-u '{client_id}:wrong'{rest}");
+    let refused = Command::new("bash").arg("-c").arg(&wrong).output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        said.contains("token endpoint: invalid_client: Client authentication failed"),
+        "{said}"
+    );
+    assert!(refused.stdout.is_empty(), "no room call was made");
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())
