@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use poem::http::header;
-use poem::{FromRequest, Request, RequestBody};
+use poem::{Request, RequestBody};
 use shared::Scope;
 
 use crate::domain::client_auth::{self, AssertionFields, ClientAuthInfo, Lookup, Presented};
@@ -70,8 +70,50 @@ impl ClientEdge {
     }
 }
 
-impl<'a> FromRequest<'a> for ClientEdge {
-    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+/// The OpenAPI security scheme of the endpoints a client authenticates to, so Swagger UI's
+/// "Authorize" takes a client_id and secret (`client_secret_basic`). Optional (an empty
+/// requirement beside it): `client_secret_post` and `private_key_jwt` send their credentials in
+/// the body instead.
+pub const CLIENT_BASIC: &str = "clientBasic";
+
+impl<'a> poem_openapi::ApiExtractor<'a> for ClientEdge {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] =
+        &[poem_openapi::ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        registry.create_security_scheme(
+            CLIENT_BASIC,
+            poem_openapi::registry::MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "The application's client_id and secret (client_secret_basic). Or send \
+                     client_id and client_secret, or a client_assertion, in the form body.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("basic"),
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![CLIENT_BASIC]
+    }
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: poem_openapi::ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
         let state = req.data::<Arc<AppState>>().ok_or_else(|| {
             poem::Error::from_string(
                 "application state missing",

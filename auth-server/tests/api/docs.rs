@@ -35,6 +35,22 @@ async fn swagger_ui_and_the_spec_are_served() {
     }
     assert!(spec["paths"]["/.well-known/jwks.json"]["get"].is_object());
     assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+    // Swagger UI's "Authorize" takes the client's Basic credentials for the endpoints a client
+    // authenticates to, optionally (the body's credentials are the other way).
+    let scheme = &spec["components"]["securitySchemes"]["clientBasic"];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "basic");
+    for (path, method) in [
+        ("/oauth/introspect", "post"),
+        ("/oauth/revoke", "post"),
+        ("/oauth/revocations", "get"),
+    ] {
+        assert_eq!(
+            spec["paths"][path][method]["security"],
+            serde_json::json!([{"clientBasic": []}, {}]),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]
