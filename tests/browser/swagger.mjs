@@ -2,11 +2,13 @@
 // authorises with a real token, runs "Try it out" on room creation and expects 201.
 // Then the admin API's: every operation listed, authorised with ADMIN_KEY, "Try it out" on the
 // application list (200).
-// Env: AUTH_URL, ROOMS_URL, TOKEN, ADMIN_URL, ADMIN_KEY, SCREENSHOT_DIR (git-ignored), CHROMIUM (default /usr/bin/chromium).
+// The auth-server's: authorised with a client's Basic credentials (CLIENT_ID, CLIENT_SECRET: an
+// application holding tokens:revocations), "Try it out" on the revocation feed (200).
+// Env: AUTH_URL, ROOMS_URL, TOKEN, ADMIN_URL, ADMIN_KEY, CLIENT_ID, CLIENT_SECRET, SCREENSHOT_DIR (git-ignored), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-const { AUTH_URL, ROOMS_URL, TOKEN, ADMIN_URL, ADMIN_KEY } = process.env;
+const { AUTH_URL, ROOMS_URL, TOKEN, ADMIN_URL, ADMIN_KEY, CLIENT_ID, CLIENT_SECRET } = process.env;
 const shots = process.env.SCREENSHOT_DIR || "screenshots";
 mkdirSync(shots, { recursive: true });
 
@@ -40,6 +42,22 @@ try {
     "POST /oauth/revoke", "GET /oauth/revocations", "GET /.well-known/jwks.json",
     "GET /.well-known/oauth-authorization-server", "GET /healthz", "GET /readyz"], "auth-server /docs");
   await page.screenshot({ path: `${shots}/auth-server-docs.png` });
+
+  // Authorize with the resource server's Basic credentials, then Try it out: the feed.
+  await page.click("button.authorize");
+  await page.fill(".modal-ux input[type=text]", CLIENT_ID);
+  await page.fill(".modal-ux input[type=password]", CLIENT_SECRET);
+  await page.click(".modal-ux .auth-btn-wrapper button.authorize");
+  await page.click(".modal-ux button.btn-done");
+  const feed = page.locator(".opblock-get").filter({ hasText: "/oauth/revocations" }).first();
+  await feed.locator(".opblock-summary").click();
+  await feed.locator("button.try-out__btn").click();
+  await feed.locator("button.execute").click();
+  const feedStatus = feed.locator(".live-responses-table tbody .response-col_status").first();
+  await feedStatus.waitFor({ timeout: 30000 });
+  const feedCode = (await feedStatus.textContent()).trim();
+  await page.screenshot({ path: `${shots}/auth-server-try-it-out.png`, fullPage: false });
+  if (!feedCode.startsWith("200")) throw new Error(`Try it out on GET /oauth/revocations answered ${feedCode}`);
 
   await page.goto(`${ROOMS_URL}/docs`);
   const roomOps = await operations(page);
@@ -86,7 +104,7 @@ try {
   const listCode = (await listStatus.textContent()).trim();
   await page.screenshot({ path: `${shots}/admin-try-it-out.png`, fullPage: false });
   if (!listCode.startsWith("200")) throw new Error(`Try it out on GET /admin/v1/applications answered ${listCode}`);
-  console.log(`swagger: ${authOps.length} auth-server, ${roomOps.length} rooms-api and ${adminOps.length} admin operations listed; Try it out POST /rooms -> ${code}, GET /admin/v1/applications -> ${listCode}`);
+  console.log(`swagger: ${authOps.length} auth-server, ${roomOps.length} rooms-api and ${adminOps.length} admin operations listed; Try it out GET /oauth/revocations -> ${feedCode}, POST /rooms -> ${code}, GET /admin/v1/applications -> ${listCode}`);
 } finally {
   await browser.close();
 }
