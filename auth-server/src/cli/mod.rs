@@ -113,14 +113,58 @@ async fn dispatch(command: Option<Command>, mut config: Config) -> anyhow::Resul
             Ok(())
         }
         Some(Command::App(cmd)) => {
-            crate::domain::settled(app::run(cmd, &config, clock.now())).await
+            let url = existing_database(&config)?;
+            crate::domain::settled(app::run(cmd, &config, clock.now())).await?;
+            opened(&url)
         }
         Some(Command::User(cmd)) => {
-            crate::domain::settled(user::run(cmd, &config, clock.now())).await
+            let url = existing_database(&config)?;
+            crate::domain::settled(user::run(cmd, &config, clock.now())).await?;
+            opened(&url)
         }
-        Some(Command::Keys(cmd)) => keys::run(cmd, config, clock).await,
-        Some(Command::AdminKey(cmd)) => admin_key::run(cmd, &config, clock.now()).await,
+        Some(Command::Keys(cmd)) => {
+            let url = existing_database(&config)?;
+            keys::run(cmd, config, clock).await?;
+            opened(&url)
+        }
+        Some(Command::AdminKey(cmd)) => {
+            let url = existing_database(&config)?;
+            admin_key::run(cmd, &config, clock.now()).await?;
+            opened(&url)
+        }
     }
+}
+
+/// A command works on a database a server or `migrate` made, never a new one: run from
+/// another folder, the default relative `data/auth.sqlite` would otherwise be created there
+/// empty, and applications registered where no server looks. Returns how to name it.
+fn existing_database(config: &Config) -> anyhow::Result<String> {
+    let url = &config.database_url;
+    if let Some(path) = server_kit::db::sqlite_path(url) {
+        let file = std::path::Path::new(path);
+        let shown = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        if !file.exists() {
+            return Err(refused(format!(
+                "no database at {}: start the server or run `auth-server migrate` there first, \
+                 or set AUTH_DATABASE_URL to the server's database",
+                shown.display()
+            )));
+        }
+        return Ok(format!("sqlite://{}", shown.display()));
+    }
+    // PostgreSQL: the host and database, never the credentials.
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    Ok(format!(
+        "{scheme}://{}",
+        rest.split('?').next().unwrap_or(rest)
+    ))
+}
+
+/// After a command succeeded, which database it worked on (stderr: stdout stays the answer).
+fn opened(url: &str) -> anyhow::Result<()> {
+    eprintln!("auth-server: database {url}");
+    Ok(())
 }
 
 /// A duration as operators write it: `3600`, `3600s`, `90m`, `24h`, `7d`.

@@ -18,14 +18,14 @@ impl Cli {
         let url = fresh_database_url(dir.path()).await;
         use base64::Engine;
         let kek = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-        (
-            Self {
-                url,
-                kek,
-                _dir: None,
-            },
-            dir,
-        )
+        let cli = Self {
+            url,
+            kek,
+            _dir: None,
+        };
+        // As an operator would: the database exists before commands run on it.
+        cli.ok(&["migrate"]);
+        (cli, dir)
     }
 
     /// Blocks its thread until the command exits: a test with a running server uses the

@@ -98,16 +98,48 @@ fn kek_is_required_with_postgresql() {
 }
 
 #[test]
-fn the_defaults_alone_boot_on_sqlite_and_generate_a_private_kek_file() {
+fn a_command_never_creates_the_database_and_the_defaults_work_once_migrated() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_auth-server"))
-        .env_clear()
-        .current_dir(dir.path())
-        .args(["keys", "list", "--json"])
-        .output()
-        .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_auth-server"))
+            .env_clear()
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Run where no server made a database: refused, naming where it looked; nothing created.
+    let database = dir.path().join("data/auth.sqlite");
+    for args in [
+        &["keys", "list", "--json"][..],
+        &["app", "list"],
+        &["user", "create", "--email", "jane@example.com"],
+        &["admin-key", "create", "--name", "ops"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let said = stderr(&o);
+        assert!(
+            said.contains(&format!("no database at {}", database.display())),
+            "{said}"
+        );
+        assert_eq!(said.lines().count(), 1, "{said}");
+        assert!(!database.exists(), "{args:?} created the database");
+    }
+    // `migrate` (or the server) makes it; then commands run, and say which database they used.
+    let o = run(&["migrate"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(dir.path().join("data/auth.sqlite").exists());
+    let o = run(&["keys", "list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "auth-server: database sqlite://{}",
+            database.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("stdout is the JSON alone");
     // The server creates the KEK when it first needs it; `keys rotate` needs it too.
     let o = Command::new(env!("CARGO_BIN_EXE_auth-server"))
         .env_clear()

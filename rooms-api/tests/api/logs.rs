@@ -79,6 +79,14 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
     let auth_url = format!("http://127.0.0.1:{auth_port}");
     let rooms_url = format!("http://127.0.0.1:{rooms_port}");
 
+    // The CLI works on a database that exists: made first, as an operator would.
+    let migrated = Command::new(&b.auth)
+        .env_clear()
+        .env("AUTH_DATABASE_URL", &auth_db)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
     cli(
         &b,
         &auth_db,
