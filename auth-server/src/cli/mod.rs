@@ -152,6 +152,10 @@ fn existing_database(config: &Config) -> anyhow::Result<String> {
         }
         return Ok(format!("sqlite://{}", shown.display()));
     }
+    if url.starts_with("sqlite") {
+        // In memory: nothing to look for, nothing to name but the URL.
+        return Ok(url.clone());
+    }
     // PostgreSQL: the host and database, never the credentials.
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);

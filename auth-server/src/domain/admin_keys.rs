@@ -59,7 +59,7 @@ pub enum AdminAuthError {
 }
 
 fn digest(secret: &str) -> String {
-    openssl::sha::sha256(secret.as_bytes())
+    server_kit::digest::sha256(secret.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

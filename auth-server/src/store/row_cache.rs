@@ -229,8 +229,10 @@ impl RowCache {
         caller: &ClientId,
         token: &TokenKey,
     ) -> Result<(Option<Application>, Option<WithUser>), StoreError> {
+        // Both kinds are live or neither is (one LISTEN connection, one poll): asked once, so
+        // an "off" lookup counts once.
         let at = self.generation(Kind::Clients);
-        let revocations = self.generation(Kind::Revocations);
+        let revocations = at.and(self.watch.changes.current(Kind::Revocations));
         if let (Some(at), Some(revocations)) = (at, revocations)
             && let Some(caller_app) = self.app(caller, at)
             && let Some(app) = self.app(&token.client_id, at)

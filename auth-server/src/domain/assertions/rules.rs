@@ -109,7 +109,7 @@ type Remember = Option<(String, DateTime<Utc>)>;
 /// rewritten by anyone without changing what it signs.
 pub(super) fn signing_input_digest(jwt: &str) -> String {
     let input = jwt.rsplit_once('.').map_or(jwt, |(input, _)| input);
-    let digest = openssl::sha::sha256(input.as_bytes());
+    let digest = server_kit::digest::sha256(input.as_bytes());
     let mut out = String::from("sha256:");
     for b in digest {
         out.push_str(&format!("{b:02x}"));

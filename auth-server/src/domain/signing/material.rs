@@ -74,7 +74,7 @@ pub(super) fn load_row(kek: &KeyEncryptionKey, row: &SigningKey) -> Result<Loade
 /// `kid` of an HS256 secret: the first 16 characters of base64url(SHA-256(secret)), so both
 /// sides can tell which secret signed without publishing anything.
 pub fn hs256_kid(secret: &[u8]) -> String {
-    let digest = openssl::sha::sha256(secret);
+    let digest = server_kit::digest::sha256(secret);
     URL_SAFE_NO_PAD.encode(digest).chars().take(16).collect()
 }
 
