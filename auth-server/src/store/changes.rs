@@ -268,11 +268,20 @@ async fn ping(db: Db, changes: Arc<Changes>, heard: Arc<Heard>) {
         if let Err(e) = db.execute_unprepared(&sql).await {
             tracing::debug!(error = %e, "row cache: ping failed");
         }
-        if changes.is_live() && heard.silent_for() > SILENT_AFTER {
+        if silenced(&changes, &heard) {
             tracing::warn!("row cache: the LISTEN connection is silent; cache off");
-            changes.set_down();
         }
     }
+}
+
+/// Turns the cache off when the listener has heard nothing, not even a ping, for longer than
+/// `SILENT_AFTER`; whether it did.
+fn silenced(changes: &Changes, heard: &Heard) -> bool {
+    let silent = changes.is_live() && heard.silent_for() > SILENT_AFTER;
+    if silent {
+        changes.set_down();
+    }
+    silent
 }
 
 /// SQLite: reads the trigger-kept counters every `SQLITE_POLL`; a counter that moved moves
@@ -346,6 +355,22 @@ mod tests {
         let clients = changes.current(Kind::Clients);
         committed_here();
         assert_ne!(changes.current(Kind::Clients), clients);
+    }
+
+    /// A listener silent past `SILENT_AFTER` (a connection dead without a reset: pings stopped
+    /// arriving) turns the cache off; one that heard something within it does not.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_listener_turns_the_cache_off() {
+        let changes = Changes::local_only();
+        let heard = Heard::default();
+        heard.now();
+        tokio::time::advance(SILENT_AFTER).await;
+        assert!(!silenced(&changes, &heard));
+        assert!(changes.current(Kind::Clients).is_some());
+        heard.now();
+        tokio::time::advance(SILENT_AFTER + Duration::from_millis(1)).await;
+        assert!(silenced(&changes, &heard));
+        assert_eq!(changes.current(Kind::Clients), None);
     }
 
     /// While changes may go unseen there is no generation, and coming back moves both, so
