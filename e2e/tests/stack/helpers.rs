@@ -264,18 +264,21 @@ impl Stack {
             .unwrap();
     }
 
-    /// The value of `series` on the metrics page at `url` (0 when absent).
-    pub async fn metric(&self, url: &str, series: &str) -> f64 {
-        let text = self
-            .client
+    /// The metrics page at `url`, as text.
+    pub async fn metrics_page(&self, url: &str) -> String {
+        self.client
             .get(url)
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        metric_value(&text, series)
+            .unwrap()
+    }
+
+    /// The value of `series` on the metrics page at `url` (0 when absent).
+    pub async fn metric(&self, url: &str, series: &str) -> f64 {
+        metric_value(&self.metrics_page(url).await, series)
     }
 
     /// `POST /oauth/revoke` of `token`, authenticated as `c`.

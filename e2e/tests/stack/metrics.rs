@@ -27,15 +27,7 @@ async fn counters_move_with_traffic_and_use_route_templates() {
         .await
         .unwrap();
 
-    let rooms = s
-        .client
-        .get(&s.rooms_metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rooms = s.metrics_page(&s.rooms_metrics_url).await;
     assert_eq!(
         value(
             &rooms,
@@ -60,15 +52,7 @@ async fn counters_move_with_traffic_and_use_route_templates() {
         1.0
     );
 
-    let auth = s
-        .client
-        .get(&s.auth_metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let auth = s.metrics_page(&s.auth_metrics_url).await;
     assert_eq!(
         value(
             &auth,
@@ -117,15 +101,7 @@ async fn cache_hits_misses_and_rate_limit_refusals_are_counted() {
     for _ in 0..3 {
         s.get(&token, "").await;
     }
-    let rooms = s
-        .client
-        .get(&s.rooms_metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rooms = s.metrics_page(&s.rooms_metrics_url).await;
     assert_eq!(
         value(&rooms, r#"rooms_introspection_cache_total{result="miss"}"#),
         1.0
@@ -147,15 +123,7 @@ async fn cache_hits_misses_and_rate_limit_refusals_are_counted() {
             .await
             .unwrap();
     }
-    let auth = s
-        .client
-        .get(&s.auth_metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let auth = s.metrics_page(&s.auth_metrics_url).await;
     assert!(
         value(
             &auth,
@@ -167,15 +135,7 @@ async fn cache_hits_misses_and_rate_limit_refusals_are_counted() {
     s.user("jane@example.com").await;
     s.token(&again, "jane@example.com").await;
     s.token(&again, "jane@example.com").await;
-    let auth = s
-        .client
-        .get(&s.auth_metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let auth = s.metrics_page(&s.auth_metrics_url).await;
     assert_eq!(
         value(&auth, r#"auth_secret_cache_total{result="hit"}"#),
         1.0,
@@ -197,15 +157,7 @@ async fn a_reused_token_pays_one_signature_check_and_revocation_still_applies() 
     for _ in 0..5 {
         assert_eq!(s.get(&token, "").await.status(), 200);
     }
-    let rooms = s
-        .client
-        .get(&s.rooms_metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rooms = s.metrics_page(&s.rooms_metrics_url).await;
     assert_eq!(
         value(&rooms, r#"rooms_verified_token_cache_total{result="miss"}"#),
         1.0
