@@ -28,6 +28,27 @@ async function operations(page) {
     }));
 }
 
+// "Authorize": `fill` fills the modal's fields, then the modal is confirmed and closed.
+async function authorize(page, fill) {
+  await page.click("button.authorize");
+  await fill();
+  await page.click(".modal-ux .auth-btn-wrapper button.authorize");
+  await page.click(".modal-ux button.btn-done");
+}
+
+// "Try it out" on the `method` operation at `path`; its answered status, after a screenshot.
+async function tryItOut(page, method, path, shot) {
+  const op = page.locator(`.opblock-${method}`).filter({ hasText: path }).first();
+  await op.locator(".opblock-summary").click();
+  await op.locator("button.try-out__btn").click();
+  await op.locator("button.execute").click();
+  const status = op.locator(".live-responses-table tbody .response-col_status").first();
+  await status.waitFor({ timeout: 30000 });
+  const code = (await status.textContent()).trim();
+  await page.screenshot({ path: `${shots}/${shot}.png`, fullPage: false });
+  return code;
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,19 +65,11 @@ try {
   await page.screenshot({ path: `${shots}/auth-server-docs.png` });
 
   // Authorize with the resource server's Basic credentials, then Try it out: the feed.
-  await page.click("button.authorize");
-  await page.fill(".modal-ux input[type=text]", CLIENT_ID);
-  await page.fill(".modal-ux input[type=password]", CLIENT_SECRET);
-  await page.click(".modal-ux .auth-btn-wrapper button.authorize");
-  await page.click(".modal-ux button.btn-done");
-  const feed = page.locator(".opblock-get").filter({ hasText: "/oauth/revocations" }).first();
-  await feed.locator(".opblock-summary").click();
-  await feed.locator("button.try-out__btn").click();
-  await feed.locator("button.execute").click();
-  const feedStatus = feed.locator(".live-responses-table tbody .response-col_status").first();
-  await feedStatus.waitFor({ timeout: 30000 });
-  const feedCode = (await feedStatus.textContent()).trim();
-  await page.screenshot({ path: `${shots}/auth-server-try-it-out.png`, fullPage: false });
+  await authorize(page, async () => {
+    await page.fill(".modal-ux input[type=text]", CLIENT_ID);
+    await page.fill(".modal-ux input[type=password]", CLIENT_SECRET);
+  });
+  const feedCode = await tryItOut(page, "get", "/oauth/revocations", "auth-server-try-it-out");
   if (!feedCode.startsWith("200")) throw new Error(`Try it out on GET /oauth/revocations answered ${feedCode}`);
 
   await page.goto(`${ROOMS_URL}/docs`);
@@ -65,21 +78,9 @@ try {
     "GET /external-api/v1.0/rooms/{id}", "PATCH /external-api/v1.0/rooms/{id}",
     "DELETE /external-api/v1.0/rooms/{id}"], "rooms-api /docs");
 
-  // Authorize with the bearer token.
-  await page.click("button.authorize");
-  await page.fill(".modal-ux input", TOKEN);
-  await page.click(".modal-ux .auth-btn-wrapper button.authorize");
-  await page.click(".modal-ux button.btn-done");
-
-  // Try it out: POST /rooms.
-  const op = page.locator(".opblock-post").filter({ hasText: "/external-api/v1.0/rooms" }).first();
-  await op.locator(".opblock-summary").click();
-  await op.locator("button.try-out__btn").click();
-  await op.locator("button.execute").click();
-  const status = op.locator(".live-responses-table tbody .response-col_status").first();
-  await status.waitFor({ timeout: 30000 });
-  const code = (await status.textContent()).trim();
-  await page.screenshot({ path: `${shots}/rooms-api-try-it-out.png`, fullPage: false });
+  // Authorize with the bearer token, then Try it out: POST /rooms.
+  await authorize(page, () => page.fill(".modal-ux input", TOKEN));
+  const code = await tryItOut(page, "post", "/external-api/v1.0/rooms", "rooms-api-try-it-out");
   if (!code.startsWith("201")) throw new Error(`Try it out on POST /rooms answered ${code}`);
 
   await page.goto(`${ADMIN_URL}/docs`);
@@ -91,18 +92,8 @@ try {
     "DELETE /admin/v1/users/{id}", "GET /admin/v1/signing-keys", "POST /admin/v1/signing-keys/rotate",
     "POST /admin/v1/signing-keys/{kid}/retire", "GET /admin/v1/admin-keys", "DELETE /admin/v1/admin-keys/{id}",
     "GET /admin/v1/audit-events"], "admin /docs");
-  await page.click("button.authorize");
-  await page.fill(".modal-ux input", ADMIN_KEY);
-  await page.click(".modal-ux .auth-btn-wrapper button.authorize");
-  await page.click(".modal-ux button.btn-done");
-  const list = page.locator(".opblock-get").filter({ hasText: "/admin/v1/applications" }).first();
-  await list.locator(".opblock-summary").click();
-  await list.locator("button.try-out__btn").click();
-  await list.locator("button.execute").click();
-  const listStatus = list.locator(".live-responses-table tbody .response-col_status").first();
-  await listStatus.waitFor({ timeout: 30000 });
-  const listCode = (await listStatus.textContent()).trim();
-  await page.screenshot({ path: `${shots}/admin-try-it-out.png`, fullPage: false });
+  await authorize(page, () => page.fill(".modal-ux input", ADMIN_KEY));
+  const listCode = await tryItOut(page, "get", "/admin/v1/applications", "admin-try-it-out");
   if (!listCode.startsWith("200")) throw new Error(`Try it out on GET /admin/v1/applications answered ${listCode}`);
   console.log(`swagger: ${authOps.length} auth-server, ${roomOps.length} rooms-api and ${adminOps.length} admin operations listed; Try it out GET /oauth/revocations -> ${feedCode}, POST /rooms -> ${code}, GET /admin/v1/applications -> ${listCode}`);
 } finally {
