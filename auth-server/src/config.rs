@@ -68,6 +68,14 @@ pub struct Settings {
     #[arg(long, env = "CLIENT_ASSERTION_MAX_AGE_SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u32).range(10..=3600))]
     pub client_assertion_max_age_seconds: u32,
+    /// What an assertion's `aud` may be: `issuer-or-token-endpoint` (what libraries sign), or
+    /// `issuer` alone (draft-ietf-oauth-rfc7523bis's strict rule).
+    #[arg(
+        long,
+        env = "CLIENT_ASSERTION_AUDIENCE",
+        default_value = "issuer-or-token-endpoint"
+    )]
+    pub client_assertion_audience: crate::domain::assertions::AudienceRule,
     /// Comma-separated networks a `jwks_uri` may reach although they are not public (loopback,
     /// private ranges): an identity provider inside your network, a local test.
     #[arg(long, env = "JWKS_URI_ALLOWED_NETWORKS")]
@@ -122,6 +130,8 @@ pub struct Config {
     pub verified_token_cache_bytes: u64,
     /// `CLIENT_ASSERTION_MAX_AGE_SECONDS`.
     pub client_assertion_max_age_seconds: i64,
+    /// `CLIENT_ASSERTION_AUDIENCE`.
+    pub client_assertion_audience: crate::domain::assertions::AudienceRule,
     /// `JWKS_URI_ALLOWED_NETWORKS`: non-public networks a `jwks_uri` fetch may reach.
     pub jwks_uri_allowed_networks: crate::domain::reach::AllowedNetworks,
 }
@@ -165,6 +175,7 @@ impl Config {
             database_min_connections: 1,
             verified_token_cache_bytes: 16 << 20,
             client_assertion_max_age_seconds: 300,
+            client_assertion_audience: Default::default(),
             jwks_uri_allowed_networks: Default::default(),
         })
     }
@@ -267,6 +278,7 @@ impl Config {
             database_min_connections: s.common.database_min_connections,
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
             client_assertion_max_age_seconds: i64::from(s.client_assertion_max_age_seconds),
+            client_assertion_audience: s.client_assertion_audience,
             jwks_uri_allowed_networks: match &s.jwks_uri_allowed_networks {
                 Some(list) => crate::domain::reach::AllowedNetworks::parse(list)
                     .map_err(|m| ConfigError::new("JWKS_URI_ALLOWED_NETWORKS", m))?,

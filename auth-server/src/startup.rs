@@ -166,21 +166,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         dummy: crate::domain::client_keys::DummyKeys::generate()
             .context("cannot generate the dummy verification keys")?,
         rules: crate::domain::assertions::Rules {
-            // This server's own URLs: the issuer, the token endpoint (both its paths), and
-            // the endpoints that also take client assertions (a library that is not told the
-            // token endpoint names the URL it posts to).
-            audiences: vec![
-                config.issuer.clone(),
-                format!("{}/oauth/token", config.issuer),
-                format!("{}/external-api/v1.0/application/token", config.issuer),
-                format!("{}/oauth/introspect", config.issuer),
-                format!("{}/oauth/revoke", config.issuer),
-            ],
-            grant_audiences: vec![
-                config.issuer.clone(),
-                format!("{}/oauth/token", config.issuer),
-                format!("{}/external-api/v1.0/application/token", config.issuer),
-            ],
+            audience_rule: config.client_assertion_audience,
+            audiences: config.client_assertion_audience.audiences(&config.issuer),
             max_age: config.client_assertion_max_age_seconds,
         },
     };

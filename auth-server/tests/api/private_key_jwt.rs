@@ -170,10 +170,10 @@ async fn an_application_without_a_secret_gets_tokens_introspects_and_revokes_wit
     assert_eq!(claims["scope"], "rooms:list");
 
     // Introspection and revocation take the assertion too (each with a fresh jti), its `aud`
-    // the endpoint it is sent to (what authlib does when not told the token endpoint).
-    let aimed = |path: &str| {
+    // the issuer or the token endpoint, as at the token endpoint.
+    let aimed = |aud: &str| {
         let mut claims = client_claims(&app, client_id);
-        claims["aud"] = format!("http://auth.test{path}").into();
+        claims["aud"] = aud.into();
         key.sign(&claims)
     };
     let form = |token: &str, assertion: String| {
@@ -186,16 +186,32 @@ async fn an_application_without_a_secret_gets_tokens_introspects_and_revokes_wit
     let r = app
         .client
         .post(app.url("/oauth/introspect"))
-        .form(&form(&token, aimed("/oauth/introspect")))
+        .form(&form(&token, aimed("http://auth.test")))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
+    // Not the URL of the endpoint it is posted to: only the issuer and the token endpoint
+    // are audiences (CLIENT_ASSERTION_AUDIENCE, docs/spec/security.md).
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        let r = app
+            .client
+            .post(app.url(path))
+            .form(&form(&token, aimed(&format!("http://auth.test{path}"))))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(r, 401, "invalid_client").await;
+        assert_eq!(
+            body["error_description"],
+            "The client assertion's aud must be the token endpoint URL or the issuer, alone"
+        );
+    }
     let r = app
         .client
         .post(app.url("/oauth/revoke"))
-        .form(&form(&token, aimed("/oauth/revoke")))
+        .form(&form(&token, aimed(TOKEN_ENDPOINT)))
         .send()
         .await
         .unwrap();
@@ -1132,6 +1148,56 @@ async fn a_replay_to_another_replica_is_refused() {
 }
 
 /// What authlib's `PrivateKeyJWT` signs by default — `iat` now, `exp` an hour ahead — is
+/// `CLIENT_ASSERTION_AUDIENCE=issuer` (draft-ietf-oauth-rfc7523bis's strict rule): the issuer,
+/// as a string or an array of one, is the only audience of a client assertion and of the
+/// grant; the token endpoint URL that the default accepts is refused, and says so.
+#[tokio::test]
+async fn with_the_strict_audience_rule_only_the_issuer_is_accepted() {
+    use auth_server::domain::assertions::AudienceRule;
+    let app = spawn_app_with(|c| c.client_assertion_audience = AudienceRule::Issuer).await;
+    let key = Key::new("ES256", "k1");
+    let created = register(
+        &app,
+        json!({"name": "strict", "scopes": ["rooms:list"], "jwks": jwks(&[&key]), "no_secret": true}),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    app.create_user("ada@example.com").await;
+    let aimed = |aud: Value| {
+        let mut claims = client_claims(&app, &id);
+        claims["aud"] = aud;
+        key.sign(&claims)
+    };
+    for aud in [
+        json!(TOKEN_ENDPOINT),
+        json!("http://auth.test/external-api/v1.0/application/token"),
+    ] {
+        let r = token_with_assertion(&app, &aimed(aud), "ada@example.com").await;
+        let body = assert_error(r, 401, "invalid_client").await;
+        assert_eq!(
+            body["error_description"],
+            "The client assertion's aud must be the issuer, alone"
+        );
+    }
+    for aud in [json!("http://auth.test"), json!(["http://auth.test"])] {
+        let r = token_with_assertion(&app, &aimed(aud), "ada@example.com").await;
+        assert_eq!(r.status(), 200);
+    }
+    // The grant: the same rule.
+    let grant_claims = |aud: &str| {
+        json!({"iss": id, "sub": "ada@example.com", "aud": aud, "iat": now(&app),
+               "exp": now(&app) + 300, "jti": jti()})
+    };
+    let r = grant(&app, &key.sign(&grant_claims(TOKEN_ENDPOINT)), None).await;
+    let body = assert_error(r, 400, "invalid_grant").await;
+    assert_eq!(
+        body["error_description"],
+        "The assertion's aud must be the issuer, alone"
+    );
+    let r = grant(&app, &key.sign(&grant_claims("http://auth.test")), None).await;
+    assert_eq!(r.status(), 200);
+}
+
 /// accepted (RFC 7523 §3 bounds it by its `iat`), used once, and refused on its `iat` once
 /// `CLIENT_ASSERTION_MAX_AGE_SECONDS` (+ 30 s leeway) have passed, whatever its `exp`: the
 /// replay table keeps its jti for 330 s, not an hour. Without `iat`, `exp` alone bounds it.

@@ -13,7 +13,7 @@ mod key_sources;
 mod rules;
 
 pub use key_sources::{FetchError, InlineKeys, RemoteKeys};
-pub use rules::{AssertionRejection, Rules};
+pub use rules::{AssertionRejection, AudienceRule, Rules};
 use rules::{RawClaims, check_claims, signing_input_digest};
 
 use super::client_keys::{self, AssertionHeader, DummyKeys, SignatureError};

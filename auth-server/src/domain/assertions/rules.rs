@@ -37,8 +37,8 @@ pub enum AssertionRejection {
     /// The grant's `sub` is there but is not an e-mail address.
     #[error("The assertion's sub must be the e-mail address of the user to act for")]
     UserNotEmail,
-    #[error("The {0}'s aud must be the token endpoint URL or the issuer, alone")]
-    Audience(Purpose),
+    #[error("The {0}'s aud must be {1}, alone")]
+    Audience(Purpose, AudienceRule),
     #[error("The {0}'s {1} must be a number")]
     TimeNotNumber(Purpose, &'static str),
     #[error("The {0} has no exp")]
@@ -64,14 +64,68 @@ pub enum AssertionRejection {
     Replayed,
 }
 
+/// What an assertion's `aud` may name (`CLIENT_ASSERTION_AUDIENCE`), for client
+/// authentication and the grant alike.
+///
+/// draft-ietf-oauth-rfc7523bis asks for the issuer alone: an audience that is some endpoint's
+/// URL is what let one server replay, at another, an assertion a client made for it
+/// (CVE-2025-27370/27371, the audience-injection class). Libraries still sign for the token
+/// endpoint URL (RFC 7523 §3 allows it; authlib and google-auth do), so that stays accepted
+/// unless an operator asks for the strict rule. No other endpoint's URL is accepted: a client
+/// that authenticates at the introspection or revocation endpoint names the issuer or the
+/// token endpoint too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudienceRule {
+    /// The issuer, or the token endpoint URL (either of its paths).
+    #[default]
+    IssuerOrTokenEndpoint,
+    /// The issuer only.
+    Issuer,
+}
+
+impl AudienceRule {
+    /// The values an `aud` may take on a server whose issuer is `issuer`.
+    pub fn audiences(self, issuer: &str) -> Vec<String> {
+        match self {
+            AudienceRule::Issuer => vec![issuer.to_owned()],
+            AudienceRule::IssuerOrTokenEndpoint => vec![
+                issuer.to_owned(),
+                format!("{issuer}/oauth/token"),
+                format!("{issuer}/external-api/v1.0/application/token"),
+            ],
+        }
+    }
+}
+
+impl std::str::FromStr for AudienceRule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "issuer-or-token-endpoint" => Ok(AudienceRule::IssuerOrTokenEndpoint),
+            "issuer" => Ok(AudienceRule::Issuer),
+            _ => Err(format!(
+                "{s:?} is not one of issuer-or-token-endpoint, issuer"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for AudienceRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AudienceRule::IssuerOrTokenEndpoint => "the token endpoint URL or the issuer",
+            AudienceRule::Issuer => "the issuer",
+        })
+    }
+}
+
 /// The rules for `purpose`'s claims.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    /// What a client assertion's `aud` may be: the issuer and the URLs of the endpoints that
-    /// take client assertions.
+    /// Which audiences are accepted, for the refusal's message.
+    pub audience_rule: AudienceRule,
+    /// What an assertion's `aud` may be: `audience_rule.audiences(issuer)`.
     pub audiences: Vec<String>,
-    /// What a grant's `aud` may be: the issuer and the token endpoint's URLs.
-    pub grant_audiences: Vec<String>,
     /// `CLIENT_ASSERTION_MAX_AGE_SECONDS`: how long after its `iat` an assertion is accepted
     /// (or, without `iat`, how far ahead its `exp` may be).
     pub max_age: i64,
@@ -194,12 +248,8 @@ pub(super) fn check_claims(
         Some(Value::Array(one)) if one.len() == 1 => one[0].as_str(),
         _ => None,
     };
-    let ours = match purpose {
-        Purpose::ClientAuth => &rules.audiences,
-        Purpose::Grant => &rules.grant_audiences,
-    };
-    if !audience.is_some_and(|a| ours.iter().any(|o| o == a)) {
-        return Err(R::Audience(purpose));
+    if !audience.is_some_and(|a| rules.audiences.iter().any(|o| o == a)) {
+        return Err(R::Audience(purpose, rules.audience_rule));
     }
     let iat = time_claim(&claims.iat, purpose, "iat")?;
     let nbf = time_claim(&claims.nbf, purpose, "nbf")?;
@@ -242,15 +292,8 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
-            audiences: vec![
-                "https://auth.example/oauth/token".into(),
-                "https://auth.example/oauth/introspect".into(),
-                "https://auth.example".into(),
-            ],
-            grant_audiences: vec![
-                "https://auth.example/oauth/token".into(),
-                "https://auth.example".into(),
-            ],
+            audience_rule: AudienceRule::IssuerOrTokenEndpoint,
+            audiences: AudienceRule::IssuerOrTokenEndpoint.audiences("https://auth.example"),
             max_age: 300,
         }
     }
@@ -359,6 +402,67 @@ mod tests {
             one["aud"] = aud;
             assert!(check(one, Purpose::ClientAuth).is_ok());
         }
+    }
+
+    /// By default the issuer and the token endpoint's two URLs, for both purposes, and no
+    /// other endpoint's URL; with the strict rule the issuer alone, its refusal saying so.
+    #[test]
+    fn the_audience_is_the_issuer_or_the_token_endpoint_or_only_the_issuer_when_strict() {
+        let issuer = "https://auth.example";
+        let token = "https://auth.example/oauth/token";
+        let upstream = "https://auth.example/external-api/v1.0/application/token";
+        let with_aud = |rule: AudienceRule, aud: &str, purpose: Purpose| {
+            let mut v = good();
+            v["aud"] = aud.into();
+            if purpose == Purpose::Grant {
+                v["sub"] = "ada@example.com".into();
+            }
+            let rules = Rules {
+                audience_rule: rule,
+                audiences: rule.audiences(issuer),
+                max_age: 300,
+            };
+            check_claims(&claims(v), "cid", purpose, &rules, t0(), || "d".into())
+                .map(|_| ())
+                .map_err(|r| r.to_string())
+        };
+        for purpose in [Purpose::ClientAuth, Purpose::Grant] {
+            for aud in [issuer, token, upstream] {
+                assert_eq!(
+                    with_aud(AudienceRule::IssuerOrTokenEndpoint, aud, purpose),
+                    Ok(())
+                );
+            }
+            for aud in [
+                "https://auth.example/oauth/introspect",
+                "https://auth.example/oauth/revoke",
+                "https://auth.example/",
+            ] {
+                let err = with_aud(AudienceRule::IssuerOrTokenEndpoint, aud, purpose);
+                assert!(
+                    err.as_ref()
+                        .unwrap_err()
+                        .ends_with("aud must be the token endpoint URL or the issuer, alone"),
+                    "{aud}: {err:?}"
+                );
+            }
+            assert_eq!(with_aud(AudienceRule::Issuer, issuer, purpose), Ok(()));
+            for aud in [token, upstream] {
+                let err = with_aud(AudienceRule::Issuer, aud, purpose);
+                assert!(
+                    err.as_ref()
+                        .unwrap_err()
+                        .ends_with("aud must be the issuer, alone"),
+                    "{aud}: {err:?}"
+                );
+            }
+        }
+        assert_eq!("issuer".parse(), Ok(AudienceRule::Issuer));
+        assert_eq!(
+            "issuer-or-token-endpoint".parse(),
+            Ok(AudienceRule::IssuerOrTokenEndpoint)
+        );
+        assert!("token".parse::<AudienceRule>().is_err());
     }
 
     #[test]
