@@ -383,6 +383,7 @@ EXAMPLES = [
     ("examples/jwt_bearer.py", "rooms:list"),
     ("examples/private_key_jwt.py", "'slug':"),
     ("examples/requests_oauthlib_client.py", "'slug':"),
+    ("examples/admin-api.sh", '"resource":"application"'),
     ("examples/google_service_account.py", " rooms"),
     ("examples/node/openid_client.mjs", "verified: acting for"),
 ]
