@@ -59,6 +59,7 @@ fn claims() -> AccessTokenClaims {
         now: SystemClock.now(),
         ttl_seconds: 3600,
         jti: "19c42c99-872c-4b1d-86c0-55faebfa928d".into(),
+        jkt: None,
     })
 }
 

@@ -21,10 +21,13 @@ mod m20261202_000103_room_list_index;
 mod m20261203_000008_failure_counters;
 mod m20261204_000009_client_keys;
 mod m20261206_000010_change_signals;
+mod m20261207_000011_dpop;
+mod m20261207_000104_dpop_proof_jtis;
 
 /// The auth-server's tables: applications, users, signing keys, revoked tokens, admin keys,
 /// audit events, shared failure counters, client keys, the assertion replay cache, and the
-/// change signals of the row cache.
+/// change signals of the row cache, DPoP (the per-application setting and the proof replay
+/// table).
 pub struct AuthMigrator;
 
 #[async_trait::async_trait]
@@ -41,11 +44,12 @@ impl MigratorTrait for AuthMigrator {
             Box::new(m20261203_000008_failure_counters::Migration),
             Box::new(m20261204_000009_client_keys::Migration),
             Box::new(m20261206_000010_change_signals::Migration),
+            Box::new(m20261207_000011_dpop::Migration),
         ]
     }
 }
 
-/// The rooms API's tables: rooms and who may see them.
+/// The rooms API's tables: rooms and who may see them, and the DPoP proof replay table.
 pub struct RoomsMigrator;
 
 #[async_trait::async_trait]
@@ -55,6 +59,7 @@ impl MigratorTrait for RoomsMigrator {
             Box::new(m20261123_000101_create_rooms::Migration),
             Box::new(m20261123_000102_create_room_accesses::Migration),
             Box::new(m20261202_000103_room_list_index::Migration),
+            Box::new(m20261207_000104_dpop_proof_jtis::Migration),
         ]
     }
 }

@@ -186,6 +186,9 @@ pub struct Config {
     /// The revocation feed, when credentials are set (local modes only).
     pub revocation: Option<RevocationConfig>,
     pub external_api_enabled: bool,
+    /// `ROOMS_PUBLIC_URL` when set: the base of the URL a DPoP proof's `htu` must name (unset:
+    /// the `Host` the request was sent to).
+    pub dpop_base_url: Option<String>,
     pub rooms: RoomSettings,
     /// How often the JWKS is re-fetched even without an unknown `kid`.
     pub jwks_refresh: Duration,
@@ -337,6 +340,7 @@ impl Config {
             introspection,
             revocation,
             external_api_enabled: s.common.external_api_enabled,
+            dpop_base_url: s.rooms_public_url.as_ref().map(|_| public_url.clone()),
             rooms: RoomSettings {
                 public_url,
                 base_url,

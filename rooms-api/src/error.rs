@@ -100,6 +100,17 @@ impl From<ApiError> for ErrorResponse {
                     format!(r#"{REALM}, error="invalid_token", error_description="{why}""#),
                 )
             }
+            ApiError::Auth(AuthFailure::Dpop(why)) => {
+                tracing::info!(reason = %why, "DPoP refused");
+                let code = why.code();
+                ErrorResponse::Unauthorized(
+                    body(code, why.to_string()),
+                    format!(
+                        r#"DPoP algs="{}", error="{code}", error_description="{why}""#,
+                        shared::dpop::ALGS.join(" ")
+                    ),
+                )
+            }
             ApiError::Auth(AuthFailure::Unavailable) => ErrorResponse::Unavailable(
                 body(
                     ErrorCode::TemporarilyUnavailable,

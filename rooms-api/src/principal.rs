@@ -11,4 +11,6 @@ pub struct Principal {
     pub scopes: ScopeSet,
     /// The verification mode, for audit events.
     pub mode: &'static str,
+    /// The DPoP key thumbprint the token is bound to (`cnf.jkt`), if it is.
+    pub jkt: Option<String>,
 }

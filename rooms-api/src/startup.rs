@@ -56,6 +56,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(api::extract::keep_arrived_path)
         .around(http::refuse_repeated_query)
         .around(move |ep, req| server_kit::timeouts::body_read_deadline(body_read, ep, req))
         .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))
@@ -69,7 +70,12 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let db = open_database(&config.database_url, config.database_min_connections).await?;
         let metrics = Arc::new(crate::metrics::RoomsMetrics::new()?);
-        let auth = Authenticator::new(&config, Arc::clone(&clock), Arc::clone(&metrics))?;
+        let auth = Authenticator::new(
+            &config,
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+            db.clone(),
+        )?;
         let (listen, metrics_listen) = (config.listen, config.metrics_listen);
         let state = Arc::new(AppState {
             writes: server_kit::db::WriteGate::for_connection(&db),

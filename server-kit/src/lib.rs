@@ -9,6 +9,7 @@ pub mod http;
 pub mod in_flight;
 pub mod metrics;
 pub mod random;
+pub mod replay;
 pub mod secrets;
 pub mod server;
 pub mod settings;

@@ -82,6 +82,17 @@ pub struct AccessTokenClaims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// A DPoP-bound token's key (RFC 9449 §6.1): only a request whose proof is signed by the
+    /// key with this thumbprint may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim (RFC 7800) of a DPoP-bound token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the client's DPoP key (`dpop::thumbprint`).
+    pub jkt: String,
 }
 
 /// A `tokens_not_before` instant as whole seconds, rounded up: a token whose (whole-second) `iat`
@@ -152,6 +163,8 @@ pub struct Issue<'a> {
     pub now: DateTime<Utc>,
     pub ttl_seconds: i64,
     pub jti: String,
+    /// The thumbprint of the DPoP key the token is bound to, if its request carried a proof.
+    pub jkt: Option<String>,
 }
 
 impl AccessTokenClaims {
@@ -172,7 +185,13 @@ impl AccessTokenClaims {
             nbf: Some(iat),
             exp: iat + i.ttl_seconds,
             jti: Some(i.jti),
+            cnf: i.jkt.map(|jkt| Confirmation { jkt }),
         }
+    }
+
+    /// The DPoP key thumbprint the token is bound to, if it is.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
     }
 
     /// `sub`, or failing that the upstream `user_id`.
@@ -245,6 +264,7 @@ mod tests {
             now,
             ttl_seconds: 3600,
             jti: "j1".into(),
+            jkt: None,
         })
     }
 

@@ -28,10 +28,12 @@ pub enum ErrorCode {
     InsufficientRole,
     NotFound,
     MethodNotAllowed,
+    /// RFC 9449 §5 and §7.1: a DPoP proof missing, malformed, failed or replayed.
+    InvalidDpopProof,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -46,6 +48,7 @@ impl ErrorCode {
         ErrorCode::InsufficientRole,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::InvalidDpopProof,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl ErrorCode {
             ErrorCode::InsufficientRole => "insufficient_role",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod claims;
 pub mod client_id;
 pub mod clock;
 pub mod domain;
+pub mod dpop;
 pub mod email;
 pub mod error;
 pub mod feed;

@@ -49,6 +49,16 @@ pub struct ActiveToken {
     pub jti: String,
     pub delegated: bool,
     pub act: ActorObject,
+    /// A DPoP-bound token's confirmation (RFC 9449 §6.2): the thumbprint of its key.
+    #[oai(skip_serializing_if_is_none)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` of a DPoP-bound token.
+#[derive(Debug, Clone, Object)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the key a DPoP proof must be signed with.
+    pub jkt: String,
 }
 
 /// The acting party (RFC 8693 `act`): the application.
@@ -75,6 +85,7 @@ impl From<introspection::ActiveToken> for ActiveToken {
             jti: t.jti,
             delegated: t.delegated,
             act: ActorObject { sub: t.actor.sub },
+            cnf: t.jkt.map(|jkt| Confirmation { jkt }),
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Metadata {
     pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// The algorithms a DPoP proof may be signed with (RFC 9449 §5.1).
+    pub dpop_signing_alg_values_supported: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub service_documentation: String,
@@ -62,6 +64,10 @@ pub fn metadata(issuer: &str) -> Metadata {
         introspection_endpoint_auth_signing_alg_values_supported: algs(),
         revocation_endpoint_auth_methods_supported: methods(),
         revocation_endpoint_auth_signing_alg_values_supported: algs(),
+        dpop_signing_alg_values_supported: shared::dpop::ALGS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
         scopes_supported: Scope::ROOMS.iter().map(|s| s.to_string()).collect(),
         response_types_supported: vec![],
         service_documentation: format!("{issuer}/docs"),

@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::client::ClientEdge;
+use crate::domain::dpop::{DpopHeader, DpopPresented};
 use crate::domain::grant::{self, TokenRequest};
 use crate::error::{TokenBody, TokenResponse, token_error_response};
 use crate::state::AppState;
@@ -42,9 +43,9 @@ pub enum TokenPayload {
     Json(Json<TokenRequestBody>),
 }
 
-impl From<TokenPayload> for TokenRequest {
-    fn from(p: TokenPayload) -> Self {
-        let b = match p {
+impl TokenPayload {
+    fn into_request(self, dpop: DpopPresented) -> TokenRequest {
+        let b = match self {
             TokenPayload::Form(Form(b)) | TokenPayload::Json(Json(b)) => b,
         };
         TokenRequest {
@@ -55,7 +56,17 @@ impl From<TokenPayload> for TokenRequest {
             client_assertion_type: b.client_assertion_type,
             client_assertion: b.client_assertion,
             assertion: b.assertion,
+            dpop,
         }
+    }
+}
+
+/// The `DPoP` header(s) and the URL the client addressed: the issuer (this server's public
+/// URL, whatever proxy is in front) and the request's path.
+fn dpop_presented(state: &AppState, req: &Request) -> DpopPresented {
+    DpopPresented {
+        header: DpopHeader::from_values(req.headers().get_all("dpop").iter().map(|v| v.as_bytes())),
+        url: format!("{}{}", state.config.issuer, req.uri().path()),
     }
 }
 
@@ -65,7 +76,7 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
     let edge = ClientEdge::read(state, req);
     match grant::exchange(
         state.exchange(),
-        payload.into(),
+        payload.into_request(dpop_presented(state, req)),
         edge.authorization(),
         edge.source(),
     )
@@ -79,7 +90,7 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
                 .inc();
             TokenResponse::Ok(Json(TokenBody {
                 access_token: issued.access_token.expose_secret().to_owned(),
-                token_type: "Bearer".to_owned(),
+                token_type: if issued.dpop_bound { "DPoP" } else { "Bearer" }.to_owned(),
                 expires_in: issued.expires_in,
                 scope: issued.scope,
             }))

@@ -45,6 +45,10 @@ pub enum AppCommand {
         /// Register no secret at all (needs --jwks-file or --jwks-uri).
         #[arg(long)]
         no_secret: bool,
+        /// Every token request must carry a DPoP proof (RFC 9449), so every token is bound to
+        /// the application's key.
+        #[arg(long)]
+        dpop_bound_access_tokens: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -105,6 +109,10 @@ pub enum AppCommand {
         /// Switch how it authenticates: client_secret or private_key_jwt (earlier tokens die).
         #[arg(long, value_parser = parse_auth_method)]
         auth_method: Option<AuthMethod>,
+        /// true: every token request must carry a DPoP proof from now on (earlier tokens
+        /// die); false: bearer tokens again.
+        #[arg(long, value_name = "true|false")]
+        dpop_bound_access_tokens: Option<bool>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -160,6 +168,9 @@ fn print_app(
         join_or(&view.domains, "(none: any e-mail domain is admitted)")
     );
     println!("auth method:   {}", view.token_endpoint_auth_method);
+    if view.dpop_bound_access_tokens {
+        println!("tokens:        DPoP-bound (every token request must carry a DPoP proof)");
+    }
     if view.secrets.is_empty() {
         println!("secret:        (none)");
     }
@@ -277,6 +288,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             jwks_uri,
             auth_method,
             no_secret,
+            dpop_bound_access_tokens,
             json,
         } => {
             let mut check = FieldCheck::default();
@@ -294,6 +306,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
                 keys: keys_input(jwks_file.as_deref(), jwks_uri)?,
                 auth_method,
                 no_secret,
+                dpop_bound_access_tokens,
             };
             let (app, secret) = applications::create(&db, &actor, new, max_ttl, now)
                 .await
@@ -347,6 +360,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
             jwks_uri,
             remove_keys,
             auth_method,
+            dpop_bound_access_tokens,
             json,
         } => {
             let client_id = parse_client_id(&client_id)?;
@@ -378,6 +392,7 @@ pub async fn run(cmd: AppCommand, config: &Config, now: DateTime<Utc>) -> anyhow
                     None => None,
                 },
                 auth_method,
+                dpop_bound_access_tokens,
                 ..Changes::default()
             };
             let app = applications::update(&db, &actor, &client_id, changes, max_ttl, now)

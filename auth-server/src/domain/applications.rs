@@ -80,6 +80,8 @@ pub struct NewApp {
     pub auth_method: Option<AuthMethod>,
     /// Registers no secret at all (needs keys; implies `private_key_jwt`).
     pub no_secret: bool,
+    /// Every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// What `update` may change; every field empty or `None` changes nothing. The CLI adds and
@@ -103,6 +105,8 @@ pub struct Changes {
     /// `Some(None)` removes the keys.
     pub keys: Option<Option<KeysInput>>,
     pub auth_method: Option<AuthMethod>,
+    /// `Some(true)`: every token request must carry a DPoP proof from now on.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A secret rotation: with a grace, the old secret keeps working until it ends.
@@ -189,6 +193,7 @@ pub fn audit_view(app: &Application) -> Value {
         "has_secret": !app.secret_hash.is_empty(),
         "jwks_kids": app.jwks.as_deref().map(jwks_kids),
         "jwks_uri": app.jwks_uri,
+        "dpop_bound_access_tokens": app.dpop_bound_access_tokens,
     })
 }
 
@@ -245,6 +250,7 @@ pub async fn create(
         auth_method,
         jwks,
         jwks_uri,
+        dpop_bound_access_tokens: new.dpop_bound_access_tokens,
         created_at: now,
         updated_at: now,
     };
@@ -331,6 +337,9 @@ pub fn apply(
     if let Some(method) = changes.auth_method {
         next.auth_method = method;
     }
+    if let Some(bound) = changes.dpop_bound_access_tokens {
+        next.dpop_bound_access_tokens = bound;
+    }
     check_credentials(&next)?;
     // A token for a user of a removed domain, or with a removed scope, must not outlive the
     // removal; nor any token of a deactivated application (reactivation revives none); nor,
@@ -341,8 +350,11 @@ pub fn apply(
         .domains
         .iter()
         .any(|d| !next.domains.iter().any(|n| n == d));
+    // Requiring DPoP from now on kills the tokens obtained without: a bearer token stolen
+    // before the switch must not outlive it.
     let lost_credentials = next.auth_method != app.auth_method
-        || (app.has_keys() && (next.jwks != app.jwks || next.jwks_uri != app.jwks_uri));
+        || (app.has_keys() && (next.jwks != app.jwks || next.jwks_uri != app.jwks_uri))
+        || (next.dpop_bound_access_tokens && !app.dpop_bound_access_tokens);
     if lost_scope || lost_domain || deactivated || lost_credentials {
         next.tokens_not_before = Some(next_not_before(now));
     }

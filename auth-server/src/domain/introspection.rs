@@ -87,6 +87,9 @@ pub struct ActiveToken {
     pub delegated: bool,
     /// The acting party: the application.
     pub actor: Actor,
+    /// A DPoP-bound token's key thumbprint (RFC 9449 §6.2): a resource server that
+    /// introspects must check the request's proof against it.
+    pub jkt: Option<String>,
 }
 
 /// A token of ours whose signature and claims check out, with what introspection must look up
@@ -150,7 +153,12 @@ pub fn answer(own: &OwnTokens, checked: Checked, found: Option<WithUser>) -> Opt
         sub: sub.clone(),
         user_id: sub,
         username: user.email.as_typed().to_owned(),
-        token_type: "Bearer".to_owned(),
+        token_type: if claims.cnf.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+        .to_owned(),
         exp: claims.exp,
         iat,
         nbf: claims.nbf.unwrap_or(iat),
@@ -161,6 +169,7 @@ pub fn answer(own: &OwnTokens, checked: Checked, found: Option<WithUser>) -> Opt
         actor: claims.act.clone().unwrap_or(Actor {
             sub: claims.client_id.clone(),
         }),
+        jkt: claims.jkt().map(str::to_owned),
     })
 }
 

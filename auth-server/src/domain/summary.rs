@@ -48,6 +48,8 @@ pub struct ApplicationSummary {
     /// Where its public keys are fetched from, if registered so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// Whether every token request must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     /// When it last obtained a token (to the minute).
     #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339::option")]
     pub last_token_at: Option<DateTime<Utc>>,
@@ -97,6 +99,7 @@ impl ApplicationSummary {
                 .as_deref()
                 .and_then(|j| serde_json::from_str(j).ok()),
             jwks_uri: app.jwks_uri.clone(),
+            dpop_bound_access_tokens: app.dpop_bound_access_tokens,
             last_token_at: app.last_token_at,
             created_at: app.created_at,
             updated_at: app.updated_at,

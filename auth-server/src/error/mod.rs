@@ -217,6 +217,10 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
         TokenError::InvalidRequest(_) => {
             TokenResponse::BadRequest(body(ErrorCode::InvalidRequest, &e))
         }
+        TokenError::InvalidDpopProof(_) => {
+            tracing::info!(reason = %e, "DPoP proof refused");
+            TokenResponse::BadRequest(body(ErrorCode::InvalidDpopProof, &e))
+        }
         TokenError::UnsupportedGrantType => {
             TokenResponse::BadRequest(body(ErrorCode::UnsupportedGrantType, &e))
         }

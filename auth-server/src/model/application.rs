@@ -53,6 +53,9 @@ pub struct Application {
     pub jwks: Option<String>,
     /// ...or where to fetch them. At most one of the two is set.
     pub jwks_uri: Option<String>,
+    /// Every token request must carry a DPoP proof, and so every token is bound to a key
+    /// (RFC 9449 §5.2's `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -118,6 +121,7 @@ impl Application {
             auth_method: AuthMethod::ClientSecret,
             jwks: None,
             jwks_uri: None,
+            dpop_bound_access_tokens: false,
             created_at: now,
             updated_at: now,
         }

@@ -49,6 +49,7 @@ impl TryFrom<Model> for Application {
             })?,
             jwks: m.jwks,
             jwks_uri: m.jwks_uri,
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens,
             created_at: m.created_at,
             updated_at: m.updated_at,
         })
@@ -295,6 +296,7 @@ pub async fn insert(db: &impl ConnectionTrait, app: &Application) -> Result<(), 
         token_endpoint_auth_method: Set(app.auth_method.as_str().to_owned()),
         jwks: Set(app.jwks.clone()),
         jwks_uri: Set(app.jwks_uri.clone()),
+        dpop_bound_access_tokens: Set(app.dpop_bound_access_tokens),
         deleted_at: Set(None),
         created_at: Set(app.created_at),
         updated_at: Set(app.updated_at),
@@ -336,6 +338,10 @@ pub async fn save(db: &impl ConnectionTrait, app: &Application) -> Result<(), St
         )
         .col_expr(Column::Jwks, Expr::value(app.jwks.clone()))
         .col_expr(Column::JwksUri, Expr::value(app.jwks_uri.clone()))
+        .col_expr(
+            Column::DpopBoundAccessTokens,
+            Expr::value(app.dpop_bound_access_tokens),
+        )
         .col_expr(Column::UpdatedAt, Expr::value(app.updated_at))
         .filter(Column::Id.eq(app.id))
         .filter(Column::DeletedAt.is_null())

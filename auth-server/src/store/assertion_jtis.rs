@@ -1,26 +1,25 @@
-//! The `jti` of every assertion accepted (private_key_jwt, the JWT-bearer grant), kept until
-//! the assertion expires: a second use of the same `jti` by the same client is a replay. In the
-//! database on both backends, so every replica refuses a replay another one accepted (and a
-//! restart forgets nothing). Rows are written only after a signature checked out.
+//! The `jti`s the token endpoint has accepted, each kept until what carried it expires
+//! (`server_kit::replay`): client assertions and the JWT-bearer grant's, per client; DPoP
+//! proofs', per key thumbprint. Rows are written only after a signature checked out.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ConnectionTrait, ExprTrait};
+use server_kit::replay::{self, ReplayTable};
 
 use super::{Db, StoreError};
 
-#[derive(sea_orm::DeriveIden)]
-enum ClientAssertionJtis {
-    Table,
-    ClientId,
-    Jti,
-    ExpiresAt,
-}
+/// Client assertions and grant assertions, keyed by client_id.
+pub const ASSERTIONS: ReplayTable = ReplayTable {
+    table: "client_assertion_jtis",
+    key_column: "client_id",
+};
+/// DPoP proofs, keyed by the thumbprint of the key that signed them (RFC 9449 §11.1).
+pub const DPOP_PROOFS: ReplayTable = ReplayTable {
+    table: "dpop_proof_jtis",
+    key_column: "jkt",
+};
 
 /// Records `jti` for `client_id` until `expires_at`; false if it was already recorded and has
-/// not expired (a replay). One statement (insert, or do nothing on the primary key), so two
-/// replicas racing with the same assertion can't both win. A row left by an expired assertion
-/// is taken over.
+/// not expired (a replay).
 pub async fn first_use(
     db: &Db,
     client_id: &str,
@@ -28,37 +27,23 @@ pub async fn first_use(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let backend = db.get_database_backend();
-    let mut insert = Query::insert();
-    insert.into_table(ClientAssertionJtis::Table).columns([
-        ClientAssertionJtis::ClientId,
-        ClientAssertionJtis::Jti,
-        ClientAssertionJtis::ExpiresAt,
-    ]);
-    insert
-        .values([client_id.into(), jti.into(), expires_at.into()])
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    insert.on_conflict(
-        OnConflict::columns([ClientAssertionJtis::ClientId, ClientAssertionJtis::Jti])
-            .update_column(ClientAssertionJtis::ExpiresAt)
-            .action_and_where(
-                Expr::col((ClientAssertionJtis::Table, ClientAssertionJtis::ExpiresAt)).lte(now),
-            )
-            .to_owned(),
-    );
-    let result = db.execute_raw(backend.build(&insert)).await?;
-    Ok(result.rows_affected() == 1)
+    Ok(replay::first_use(db, ASSERTIONS, client_id, jti, expires_at, now).await?)
 }
 
-/// Deletes the rows of assertions that expired before `now` (the periodic sweep).
+/// Records a DPoP proof's `jti` for its key until `expires_at`; false on a replay.
+pub async fn first_proof_use(
+    db: &Db,
+    jkt: &str,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(replay::first_use(db, DPOP_PROOFS, jkt, jti, expires_at, now).await?)
+}
+
+/// Deletes the rows of assertions and proofs that expired before `now` (the periodic sweep).
 pub async fn sweep(db: &Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let delete = Query::delete()
-        .from_table(ClientAssertionJtis::Table)
-        .and_where(Expr::col(ClientAssertionJtis::ExpiresAt).lt(now))
-        .to_owned();
-    let backend = db.get_database_backend();
-    Ok(db
-        .execute_raw(backend.build(&delete))
-        .await?
-        .rows_affected())
+    let mut n = replay::sweep(db, ASSERTIONS, now).await?;
+    n += replay::sweep(db, DPOP_PROOFS, now).await?;
+    Ok(n)
 }

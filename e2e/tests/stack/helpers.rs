@@ -144,6 +144,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         introspection: None,
         revocation: None,
         external_api_enabled: true,
+        dpop_base_url: None,
         rooms: RoomSettings {
             public_url: "https://rooms.example.test".into(),
             base_url: None,

@@ -6,6 +6,7 @@
 //! rotation, the revocation feed, introspection mode, both services' metrics and query plans.
 //! Each service's own behaviour is tested in its own `tests/` folder.
 
+mod dpop;
 mod forged;
 mod helpers;
 mod in_flight;

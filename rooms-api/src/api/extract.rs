@@ -10,15 +10,57 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use crate::auth::bearer::{self, BearerHeader};
+use crate::auth::dpop::DpopRequest;
 use crate::error::ApiError;
+use shared::dpop::ProofHeader;
 
 /// Request bodies above this answer 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 pub const SECURITY_SCHEME: &str = "bearerAuth";
 
 /// The bearer credentials, documented as an HTTP bearer security scheme (Swagger UI's
-/// "Authorize" button) but checked by the handler.
-pub struct BearerAuth(pub BearerHeader);
+/// "Authorize" button) but checked by the handler; with what a DPoP proof must match.
+pub struct BearerAuth {
+    pub header: BearerHeader,
+    pub dpop: DpopRequest,
+}
+
+/// The request's path as it arrived, before `NormalizePath` trimmed a trailing slash: what a
+/// client's DPoP proof names in `htu` (upstream's paths end in `/`).
+#[derive(Clone)]
+pub struct ArrivedPath(pub String);
+
+/// Keeps the path as it arrived (`ArrivedPath`), for the DPoP check; runs outside
+/// `NormalizePath`.
+pub async fn keep_arrived_path<E: poem::Endpoint>(
+    next: E,
+    mut req: Request,
+) -> poem::Result<poem::Response> {
+    let path = req.uri().path().to_owned();
+    req.extensions_mut().insert(ArrivedPath(path));
+    next.call(req).await.map(poem::IntoResponse::into_response)
+}
+
+/// The URL the client addressed: `ROOMS_PUBLIC_URL` when set (behind a proxy, the address
+/// this process sees is not the client's), else the `Host` it was sent to; and the path.
+fn addressed_url(request: &Request) -> String {
+    let path = request
+        .extensions()
+        .get::<ArrivedPath>()
+        .map_or_else(|| request.uri().path().to_owned(), |p| p.0.clone());
+    let base = request
+        .data::<std::sync::Arc<crate::state::AppState>>()
+        .and_then(|s| s.config.dpop_base_url.clone())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| format!("http://{h}"))
+        })
+        .unwrap_or_default();
+    format!("{base}{path}")
+}
 
 impl<'a> ApiExtractor<'a> for BearerAuth {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
@@ -30,7 +72,13 @@ impl<'a> ApiExtractor<'a> for BearerAuth {
             SECURITY_SCHEME,
             MetaSecurityScheme {
                 ty: "http",
-                description: Some("An access token from the auth-server's token endpoint."),
+                description: Some(
+                    "An access token from the auth-server's token endpoint. A DPoP-bound token \
+                     (token_type DPoP) is sent as `Authorization: DPoP <token>` with a `DPoP` \
+                     header: a proof signed by the client's key for each request (RFC 9449), \
+                     which this page can't make. Try the operations here with a bearer token; \
+                     see docs/spec/rooms-api.md §1b for DPoP.",
+                ),
                 name: None,
                 key_in: None,
                 scheme: Some("bearer"),
@@ -51,7 +99,15 @@ impl<'a> ApiExtractor<'a> for BearerAuth {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let values = request.headers().get_all(header::AUTHORIZATION);
-        Ok(Self(bearer::parse(values.iter().map(|v| v.as_bytes()))))
+        let proofs = request.headers().get_all("dpop");
+        Ok(Self {
+            header: bearer::parse(values.iter().map(|v| v.as_bytes())),
+            dpop: DpopRequest {
+                header: ProofHeader::from_values(proofs.iter().map(|v| v.as_bytes())),
+                method: request.method().as_str().to_owned(),
+                url: addressed_url(request),
+            },
+        })
     }
 }
 

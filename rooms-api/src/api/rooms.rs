@@ -183,7 +183,7 @@ async fn authorize(
     auth: &BearerAuth,
     scope: Scope,
 ) -> Result<Principal, ApiError> {
-    let principal = state.auth.authenticate(&auth.0).await?;
+    let principal = state.auth.authenticate(&auth.header, &auth.dpop).await?;
     if !principal.scopes.contains(scope) {
         return Err(ApiError::InsufficientScope(scope));
     }

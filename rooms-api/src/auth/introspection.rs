@@ -198,6 +198,11 @@ impl Introspector {
                 client_id: client_id.to_owned(),
                 scopes,
                 mode,
+                jkt: body
+                    .get("cnf")
+                    .and_then(|c| c.get("jkt"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             }),
             until,
         })

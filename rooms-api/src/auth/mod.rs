@@ -3,6 +3,7 @@
 //! known to the rooms API.
 
 pub mod bearer;
+pub mod dpop;
 pub mod introspection;
 pub mod jwks;
 pub mod revocations;
@@ -21,4 +22,7 @@ pub enum AuthFailure {
     Invalid(TokenRejection),
     #[error("Token verification is temporarily unavailable")]
     Unavailable,
+    /// A DPoP-bound token without its proof, a bad proof, or a bound token sent as Bearer.
+    #[error("{0}")]
+    Dpop(dpop::DpopFailure),
 }

@@ -12,6 +12,7 @@ use shared::{AccessTokenClaims, Clock, SigningAlg};
 
 use super::AuthFailure;
 use super::bearer::BearerHeader;
+use super::dpop::{BindingError, DpopRequest, check_binding};
 use super::introspection::Introspector;
 use super::jwks::JwksCache;
 use super::revocations::RevocationFeed;
@@ -37,6 +38,8 @@ pub struct Authenticator {
     metrics: Arc<RoomsMetrics>,
     /// Signature-verified claims by SHA-256 of the token (see `verified_claims`).
     verified: VerifiedTokens,
+    /// The rooms database: DPoP proofs' `jti`s (`dpop::DPOP_PROOFS`).
+    db: sea_orm::DatabaseConnection,
 }
 
 impl Authenticator {
@@ -44,6 +47,7 @@ impl Authenticator {
         config: &Config,
         clock: Arc<dyn Clock>,
         metrics: Arc<RoomsMetrics>,
+        db: sea_orm::DatabaseConnection,
     ) -> anyhow::Result<Self> {
         let keys = match config.verification {
             VerificationMode::Jwks => Keys::Jwks(Arc::new(JwksCache::new(
@@ -97,6 +101,7 @@ impl Authenticator {
             revocations,
             metrics,
             verified: VerifiedTokens::new(config.verified_token_cache_bytes),
+            db,
         })
     }
 
@@ -206,15 +211,23 @@ impl Authenticator {
         Ok(self.verified.insert(key, jose.kid, claims))
     }
 
-    /// Verifies the bearer token; refusals are counted by reason.
-    pub async fn authenticate(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
-        let result = self.verify(header).await;
+    /// Verifies the token, then its DPoP binding; refusals are counted by reason.
+    pub async fn authenticate(
+        &self,
+        header: &BearerHeader,
+        dpop: &DpopRequest,
+    ) -> Result<Principal, AuthFailure> {
+        let result = match self.verify(header).await {
+            Ok(principal) => self.bound(header, principal, dpop).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = &result {
             let reason = match e {
                 AuthFailure::Missing => "missing_token",
                 AuthFailure::MalformedHeader => "invalid_request",
                 AuthFailure::Invalid(_) => "invalid_token",
                 AuthFailure::Unavailable => "unavailable",
+                AuthFailure::Dpop(_) => "invalid_dpop",
             };
             self.metrics
                 .auth_failures
@@ -224,11 +237,40 @@ impl Authenticator {
         result
     }
 
+    /// The DPoP rule for a verified token (`dpop::check_binding`), in every verification mode.
+    async fn bound(
+        &self,
+        header: &BearerHeader,
+        principal: Principal,
+        dpop: &DpopRequest,
+    ) -> Result<Principal, AuthFailure> {
+        let BearerHeader::Token(token, scheme) = header else {
+            return Err(AuthFailure::Missing);
+        };
+        match check_binding(
+            &self.db,
+            token,
+            *scheme,
+            principal.jkt.as_deref(),
+            dpop,
+            self.clock.now(),
+        )
+        .await
+        {
+            Ok(()) => Ok(principal),
+            Err(BindingError::Refused(why)) => Err(AuthFailure::Dpop(why)),
+            Err(BindingError::Store(e)) => {
+                tracing::warn!(error = %e, "DPoP replay table unavailable");
+                Err(AuthFailure::Unavailable)
+            }
+        }
+    }
+
     async fn verify(&self, header: &BearerHeader) -> Result<Principal, AuthFailure> {
         let token = match header {
             BearerHeader::Missing => return Err(AuthFailure::Missing),
             BearerHeader::Malformed => return Err(AuthFailure::MalformedHeader),
-            BearerHeader::Token(t) => t,
+            BearerHeader::Token(t, _) => t,
         };
         if let Keys::Introspection(i) = &self.keys {
             return i.authenticate(token, self.mode.as_str()).await;
@@ -257,6 +299,7 @@ impl Authenticator {
             client_id: claims.client_id.clone(),
             scopes: claims.scopes(),
             mode: self.mode.as_str(),
+            jkt: claims.jkt().map(str::to_owned),
         })
     }
 }

@@ -18,6 +18,7 @@ fn principal(user: &str) -> Principal {
         client_id: "client-1".into(),
         scopes: ScopeSet::parse(ALL_ROOMS).unwrap(),
         mode: "test",
+        jkt: None,
     }
 }
 

@@ -115,6 +115,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         introspection: None,
         revocation: None,
         external_api_enabled: true,
+        dpop_base_url: None,
         rooms: RoomSettings {
             public_url: "https://rooms.example.test".into(),
             base_url: None,
@@ -186,6 +187,7 @@ impl Stack {
             now: self.clock.now(),
             ttl_seconds: 3600,
             jti: uuid::Uuid::new_v4().to_string(),
+            jkt: None,
         });
         let mut header = JwsHeader::new();
         header.set_token_type(ACCESS_TOKEN_TYP);

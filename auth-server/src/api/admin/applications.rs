@@ -57,6 +57,8 @@ pub struct ApplicationOut {
     /// Where its public keys are fetched from, if registered so.
     #[oai(skip_serializing_if_is_none)]
     pub jwks_uri: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     /// When it last obtained a token (to the minute).
     #[oai(skip_serializing_if_is_none)]
     pub last_token_at: Option<DateTime<Utc>>,
@@ -97,6 +99,7 @@ impl From<ApplicationSummary> for ApplicationOut {
                 .collect(),
             jwks: s.jwks,
             jwks_uri: s.jwks_uri,
+            dpop_bound_access_tokens: s.dpop_bound_access_tokens,
             last_token_at: s.last_token_at,
             created_at: s.created_at,
             updated_at: s.updated_at,
@@ -136,6 +139,9 @@ pub struct ApplicationCreate {
     pub token_endpoint_auth_method: Option<String>,
     /// Register no secret at all (needs keys).
     pub no_secret: Option<bool>,
+    /// Every token request must carry a DPoP proof, so every token is bound to the client's
+    /// key (RFC 9449 §5.2). Default false.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Only the fields sent change. `scopes` and `domains` replace the whole list.
@@ -154,6 +160,9 @@ pub struct ApplicationUpdate {
     pub jwks_uri: MaybeUndefined<String>,
     /// `client_secret` or `private_key_jwt` (switching kills earlier tokens).
     pub token_endpoint_auth_method: Option<String>,
+    /// true: every token request must carry a DPoP proof from now on (earlier tokens die);
+    /// false: bearer tokens again.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Object)]
@@ -220,6 +229,7 @@ impl ApplicationsApi {
             keys,
             auth_method: method,
             no_secret: body.no_secret.unwrap_or(false),
+            dpop_bound_access_tokens: body.dpop_bound_access_tokens.unwrap_or(false),
         };
         let (app, secret) =
             applications::create(&state.db, &actor, new, max_ttl(&state), state.clock.now())
@@ -313,6 +323,7 @@ impl ApplicationsApi {
             },
             keys: new_keys,
             auth_method: method,
+            dpop_bound_access_tokens: body.dpop_bound_access_tokens,
             ..Changes::default()
         };
         let app = applications::update(

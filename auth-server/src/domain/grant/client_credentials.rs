@@ -7,6 +7,7 @@ use super::{Exchange, Issued, TokenError, TokenRequest, issue, non_blank};
 use crate::domain::client_auth::{
     self, AssertionFields, Authenticated, ClientAuthInfo, Lookup, Presented,
 };
+use crate::domain::dpop;
 use crate::store::applications::UserKey;
 
 /// client_credentials with user delegation: the application authenticates itself and names
@@ -33,6 +34,8 @@ pub(super) async fn exchange(
         },
     )
     .map_err(|e| TokenError::InvalidRequest(e.0))?;
+    let proof =
+        dpop::check(&request.dpop, deps.clock.now()).map_err(TokenError::InvalidDpopProof)?;
     // 2. Grant type.
     grant.ok_or(TokenError::UnsupportedGrantType)?;
     // 3. Credentials present at all.
@@ -57,8 +60,10 @@ pub(super) async fn exchange(
     )
     .await?;
     tracing::Span::current().record("client_id", app.client_id.as_str());
+    // 5b. DPoP: the application's requirement; the proof used once.
+    let jkt = dpop::bind(deps.db, &app, proof, deps.clock.now()).await?;
     // 6. The e-mail.
     let email = parsed.map_err(|_| TokenError::MalformedEmail)?;
     let scopes = app.scopes.token_scopes();
-    issue(deps, app, found, email, scopes).await
+    issue(deps, app, found, email, scopes, jkt).await
 }

@@ -9,6 +9,7 @@ use crate::domain::assertions::AssertionRejection;
 use crate::domain::client_auth::{
     self, AuthError, Authenticated, ClientAuthInfo, Lookup, Presented,
 };
+use crate::domain::dpop;
 use crate::model::Application;
 use crate::store::applications::UserKey;
 
@@ -35,6 +36,8 @@ pub(super) async fn exchange(
             "The JWT-bearer grant's assertion authenticates the application: send no other client credentials",
         ));
     }
+    let proof =
+        dpop::check(&request.dpop, deps.clock.now()).map_err(TokenError::InvalidDpopProof)?;
     // Read unverified: `iss` finds the application, `sub` picks the user read in the same
     // query; nothing about either is trusted until the assertion checked out.
     let claimed = crate::domain::client_keys::peek(assertion).map(|(_, claims)| claims);
@@ -86,6 +89,8 @@ pub(super) async fn exchange(
         )));
     };
     tracing::Span::current().record("client_id", app.client_id.as_str());
+    // DPoP: the application's requirement; the proof used once.
+    let jkt = dpop::bind(deps.db, &app, proof, deps.clock.now()).await?;
     // The scopes asked for, a subset of the application's; none asked for: all of them.
     let asked = non_blank(&request.scope)
         .map(str::to_owned)
@@ -96,7 +101,7 @@ pub(super) async fn exchange(
         .map_err(|_| TokenError::InvalidGrant(AssertionRejection::UserNotEmail))?;
     // The user read alongside belongs to the verified `sub` only if the two agree.
     let found = found.filter(|_| unverified_sub.as_deref() == Some(verified.subject.as_str()));
-    issue(deps, app, found, email, scopes).await
+    issue(deps, app, found, email, scopes, jkt).await
 }
 
 /// The token scopes asked for (space-separated rooms scopes), checked against `app`'s.

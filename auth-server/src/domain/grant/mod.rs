@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::assertions::AssertionRejection;
 use super::client_auth::{AuthError, ClientAuthenticator};
 use super::client_secret::VerifyError;
+use super::dpop::{BindError, DpopPresented, DpopRefusal};
 use super::signing::{KeyError, KeyRing};
 use crate::model::StoreError;
 use crate::model::{Application, User};
@@ -81,6 +82,8 @@ pub struct TokenRequest {
     pub client_assertion: Option<String>,
     /// The JWT-bearer grant's assertion.
     pub assertion: Option<String>,
+    /// The `DPoP` header and the URL it must name.
+    pub dpop: DpopPresented,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -98,12 +101,17 @@ pub struct Issued {
     pub expires_in: i64,
     pub scope: Option<String>,
     pub client_id: String,
+    /// Bound to a DPoP key: `token_type` is `DPoP`, not `Bearer`.
+    pub dpop_bound: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// A DPoP proof missing, malformed, failed or replayed (RFC 9449 §5).
+    #[error(transparent)]
+    InvalidDpopProof(DpopRefusal),
     #[error("Supported grants: client_credentials and urn:ietf:params:oauth:grant-type:jwt-bearer")]
     UnsupportedGrantType,
     #[error("Client authentication required")]
@@ -173,6 +181,15 @@ impl From<AuthError> for TokenError {
     }
 }
 
+impl From<BindError> for TokenError {
+    fn from(e: BindError) -> Self {
+        match e {
+            BindError::Refused(refusal) => TokenError::InvalidDpopProof(refusal),
+            BindError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<KeyError> for TokenError {
     fn from(e: KeyError) -> Self {
         TokenError::Internal(e.into())
@@ -206,13 +223,14 @@ pub async fn exchange(
     }
 }
 
-/// Steps 7–9, shared by both grants.
+/// Steps 7–9, shared by both grants; `jkt` binds the token to a DPoP key.
 async fn issue(
     deps: Exchange<'_>,
     app: Application,
     found: Option<User>,
     email: Email,
     scopes: ScopeSet,
+    jkt: Option<String>,
 ) -> Result<Issued, TokenError> {
     // 7. The allowlist, before the user so a 403 says nothing about who exists.
     if !app.domains.admits(&email) {
@@ -261,7 +279,9 @@ async fn issue(
         now: issue_at,
         ttl_seconds,
         jti: Uuid::new_v4().to_string(),
+        jkt,
     });
+    let dpop_bound = claims.cnf.is_some();
     let token = deps.keys.sign(&claims, now)?;
     tracing::info!(user_id = %user.id, "issued access token");
     note_last_token(deps.db, &deps.clients.rows, &app, issue_at);
@@ -270,5 +290,6 @@ async fn issue(
         expires_in: ttl_seconds,
         scope: scopes.to_claim(),
         client_id: app.client_id.to_string(),
+        dpop_bound,
     })
 }

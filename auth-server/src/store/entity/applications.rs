@@ -20,6 +20,7 @@ pub struct Model {
     pub token_endpoint_auth_method: String,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    pub dpop_bound_access_tokens: bool,
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
