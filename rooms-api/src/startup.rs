@@ -121,6 +121,7 @@ impl Application {
         if let Some(feed) = self.state.auth.revocations() {
             Arc::clone(feed).spawn();
         }
+        crate::auth::proof_jtis::spawn_sweep(self.state.db.clone(), Arc::clone(&self.state.clock));
         tracing::info!(
             port = self.listeners.api_port(),
             mode = self.state.config.verification.as_str(),

@@ -346,3 +346,54 @@ async fn introspection_tells_a_bound_token_and_the_introspecting_rooms_api_honou
         200
     );
 }
+
+async fn proof_rows(db: &sea_orm::DatabaseConnection) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM dpop_proof_jtis",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// Each service keeps a used proof's `jti` only for the proof's window (its `iat` + 65 s): the
+/// sweep forgets it after, when its `iat` refuses it anyway, so the tables don't grow with use.
+#[tokio::test]
+async fn used_proofs_are_kept_for_their_window_only() {
+    let (s, c) = stack().await;
+    let key = DpopKey::new();
+    let token = bound_token(&s, &c, &key).await;
+    let proof = key.proof(&s, "GET", &rooms_url(&s), Some(&token));
+    assert_eq!(
+        list(&s, format!("DPoP {token}"), Some(proof))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(proof_rows(&s.auth.db).await, 1);
+    assert_eq!(proof_rows(&s.rooms.db).await, 1);
+    let window =
+        chrono::TimeDelta::seconds(shared::dpop::MAX_AGE_SECONDS + shared::dpop::LEEWAY_SECONDS);
+    let within = s.clock.now() + window - chrono::TimeDelta::seconds(1);
+    rooms_api::auth::proof_jtis::sweep(&s.rooms.db, within)
+        .await
+        .unwrap();
+    auth_server::store::assertion_jtis::sweep(&s.auth.db, within)
+        .await
+        .unwrap();
+    assert_eq!(proof_rows(&s.auth.db).await, 1, "kept within the window");
+    assert_eq!(proof_rows(&s.rooms.db).await, 1, "kept within the window");
+    let after = s.clock.now() + window + chrono::TimeDelta::seconds(1);
+    rooms_api::auth::proof_jtis::sweep(&s.rooms.db, after)
+        .await
+        .unwrap();
+    auth_server::store::assertion_jtis::sweep(&s.auth.db, after)
+        .await
+        .unwrap();
+    assert_eq!(proof_rows(&s.auth.db).await, 0);
+    assert_eq!(proof_rows(&s.rooms.db).await, 0);
+}

@@ -5,17 +5,10 @@
 //! downgrade is what a thief who copied it would try (RFC 9449 §7.2).
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
-use server_kit::replay::{self, ReplayTable};
 use shared::dpop::{self, ProofError, ProofHeader};
 
 use super::bearer::Scheme;
-
-/// The proof replay table, keyed by the proof key's thumbprint.
-pub const DPOP_PROOFS: ReplayTable = ReplayTable {
-    table: "dpop_proof_jtis",
-    key_column: "jkt",
-};
+use super::proof_jtis::{self, Db, StoreError};
 
 /// What a request brings for DPoP: its `DPoP` header(s), its method, and its URL as the
 /// client addressed it (`ROOMS_PUBLIC_URL`, else the `Host` it was sent to, and the path).
@@ -61,13 +54,13 @@ pub enum BindingError {
     #[error(transparent)]
     Refused(DpopFailure),
     #[error("the DPoP replay table is unavailable: {0}")]
-    Store(#[from] sea_orm::DbErr),
+    Store(#[from] StoreError),
 }
 
 /// The rule for a verified token `token` (bound to `jkt`, or not) presented with `scheme`.
 /// Records the proof's `jti` when it checks out.
 pub async fn check_binding(
-    db: &DatabaseConnection,
+    db: &Db,
     token: &str,
     scheme: Scheme,
     jkt: Option<&str>,
@@ -100,7 +93,7 @@ pub async fn check_binding(
         return refused(DpopFailure::KeyMismatch);
     }
     let forget_at = DateTime::from_timestamp(proof.replay_window_end(), 0).unwrap_or(now);
-    if !replay::first_use(db, DPOP_PROOFS, &proof.jkt, &proof.jti, forget_at, now).await? {
+    if !proof_jtis::first_use(db, &proof.jkt, &proof.jti, forget_at, now).await? {
         return refused(DpopFailure::Proof(ProofError::Replayed));
     }
     Ok(())

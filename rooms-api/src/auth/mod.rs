@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod dpop;
 pub mod introspection;
 pub mod jwks;
+pub mod proof_jtis;
 pub mod revocations;
 pub mod verifier;
 

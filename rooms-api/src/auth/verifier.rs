@@ -38,8 +38,8 @@ pub struct Authenticator {
     metrics: Arc<RoomsMetrics>,
     /// Signature-verified claims by SHA-256 of the token (see `verified_claims`).
     verified: VerifiedTokens,
-    /// The rooms database: DPoP proofs' `jti`s (`dpop::DPOP_PROOFS`).
-    db: sea_orm::DatabaseConnection,
+    /// The rooms database: DPoP proofs' `jti`s (`proof_jtis`).
+    db: super::proof_jtis::Db,
 }
 
 impl Authenticator {
@@ -47,7 +47,7 @@ impl Authenticator {
         config: &Config,
         clock: Arc<dyn Clock>,
         metrics: Arc<RoomsMetrics>,
-        db: sea_orm::DatabaseConnection,
+        db: super::proof_jtis::Db,
     ) -> anyhow::Result<Self> {
         let keys = match config.verification {
             VerificationMode::Jwks => Keys::Jwks(Arc::new(JwksCache::new(
