@@ -68,6 +68,10 @@ pub struct Settings {
     #[arg(long, env = "CLIENT_ASSERTION_MAX_AGE_SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u32).range(10..=3600))]
     pub client_assertion_max_age_seconds: u32,
+    /// DPoP proofs at the token endpoint must carry a server nonce (RFC 9449 §8), given out
+    /// in the `DPoP-Nonce` header of every token response.
+    #[arg(long, env = "DPOP_NONCE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dpop_nonce: bool,
     /// What an assertion's `aud` may be: `issuer-or-token-endpoint` (what libraries sign), or
     /// `issuer` alone (draft-ietf-oauth-rfc7523bis's strict rule).
     #[arg(
@@ -132,6 +136,8 @@ pub struct Config {
     pub client_assertion_max_age_seconds: i64,
     /// `CLIENT_ASSERTION_AUDIENCE`.
     pub client_assertion_audience: crate::domain::assertions::AudienceRule,
+    /// `DPOP_NONCE`.
+    pub dpop_nonce: bool,
     /// `JWKS_URI_ALLOWED_NETWORKS`: non-public networks a `jwks_uri` fetch may reach.
     pub jwks_uri_allowed_networks: crate::domain::reach::AllowedNetworks,
 }
@@ -176,6 +182,7 @@ impl Config {
             verified_token_cache_bytes: 16 << 20,
             client_assertion_max_age_seconds: 300,
             client_assertion_audience: Default::default(),
+            dpop_nonce: false,
             jwks_uri_allowed_networks: Default::default(),
         })
     }
@@ -279,6 +286,7 @@ impl Config {
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,
             client_assertion_max_age_seconds: i64::from(s.client_assertion_max_age_seconds),
             client_assertion_audience: s.client_assertion_audience,
+            dpop_nonce: s.dpop_nonce,
             jwks_uri_allowed_networks: match &s.jwks_uri_allowed_networks {
                 Some(list) => crate::domain::reach::AllowedNetworks::parse(list)
                     .map_err(|m| ConfigError::new("JWKS_URI_ALLOWED_NETWORKS", m))?,

@@ -134,6 +134,21 @@ fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Resul
 pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<AppState>> {
     let db = open_database(&config.database_url, config.database_min_connections).await?;
     let kek = resolve_kek(&config, &db).await?;
+    // The nonce key comes from a secret every replica already shares: the key-encryption
+    // key, or in HS256 mode (which has none) the signing secret.
+    let dpop_nonces = match (config.dpop_nonce, &kek, &config.hs256_secret) {
+        (false, _, _) => None,
+        (true, Some(kek), _) => Some(kek.derive("dpop-nonce")),
+        (true, None, Some(secret)) => {
+            Some(KeyEncryptionKey::new(secret.clone()).derive("dpop-nonce"))
+        }
+        (true, None, None) => {
+            anyhow::bail!("DPOP_NONCE needs AUTH_KEY_ENCRYPTION_KEY or TOKEN_HS256_SECRET")
+        }
+    }
+    .transpose()
+    .context("cannot derive the DPoP nonce key")?
+    .map(crate::domain::dpop::Nonces::new);
     let keys = KeyRing::load(
         &db,
         config.signing_alg,
@@ -201,6 +216,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         policy,
         admin_limits,
         metrics,
+        dpop_nonces,
     }))
 }
 

@@ -27,6 +27,8 @@ pub struct AppState {
     /// Failed admin-key attempts, per source (the admin API's own limits).
     pub admin_limits: FailureLimits,
     pub metrics: crate::metrics::AuthMetrics,
+    /// `DPOP_NONCE`: the nonces DPoP proofs must carry, if required.
+    pub dpop_nonces: Option<crate::domain::dpop::Nonces>,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             keys: &self.keys,
             policy: &self.policy,
             clock: self.clock.as_ref(),
+            nonces: self.dpop_nonces.as_ref(),
         }
     }
 }

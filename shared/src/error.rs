@@ -30,10 +30,12 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// RFC 9449 §5 and §7.1: a DPoP proof missing, malformed, failed or replayed.
     InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the nonce the `DPoP-Nonce` header gives.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -49,6 +51,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::InvalidDpopProof,
+        ErrorCode::UseDpopNonce,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -384,6 +384,7 @@ EXAMPLES = [
     ("examples/private_key_jwt.py", "'slug':"),
     ("examples/requests_oauthlib_client.py", "'slug':"),
     ("examples/admin-api.sh", '"resource":"application"'),
+    ("examples/dpop_client.py", "401 invalid_token"),
     ("examples/google_service_account.py", " rooms"),
     ("examples/node/openid_client.mjs", "verified: acting for"),
 ]

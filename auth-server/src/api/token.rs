@@ -73,6 +73,12 @@ fn dpop_presented(state: &AppState, req: &Request) -> DpopPresented {
 pub struct TokenApi;
 
 async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenResponse {
+    // `DPOP_NONCE`: every answer that a client may retry or continue from carries the nonce
+    // for its next proof (RFC 9449 §8).
+    let nonce = state
+        .dpop_nonces
+        .as_ref()
+        .and_then(|n| n.current(state.clock.now()));
     let edge = ClientEdge::read(state, req);
     match grant::exchange(
         state.exchange(),
@@ -88,14 +94,20 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
                 .tokens_issued
                 .with_label_values(&[issued.client_id.as_str()])
                 .inc();
-            TokenResponse::Ok(Json(TokenBody {
-                access_token: issued.access_token.expose_secret().to_owned(),
-                token_type: if issued.dpop_bound { "DPoP" } else { "Bearer" }.to_owned(),
-                expires_in: issued.expires_in,
-                scope: issued.scope,
-            }))
+            TokenResponse::Ok(
+                Json(TokenBody {
+                    access_token: issued.access_token.expose_secret().to_owned(),
+                    token_type: if issued.dpop_bound { "DPoP" } else { "Bearer" }.to_owned(),
+                    expires_in: issued.expires_in,
+                    scope: issued.scope,
+                }),
+                nonce,
+            )
         }
-        Err(e) => token_error_response(e),
+        Err(e) => match token_error_response(e) {
+            TokenResponse::BadRequest(body, _) => TokenResponse::BadRequest(body, nonce),
+            other => other,
+        },
     }
 }
 

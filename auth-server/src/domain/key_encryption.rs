@@ -32,6 +32,16 @@ impl KeyEncryptionKey {
         Self(bytes)
     }
 
+    /// A key for another purpose, the same on every replica (they share this one) and
+    /// independent of it: HMAC-SHA256(this key, `purpose`).
+    pub fn derive(&self, purpose: &str) -> Result<SecretSlice<u8>, KeyEncryptionError> {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.0.expose_secret())
+            .map_err(|_| KeyEncryptionError::Encrypt)?;
+        mac.update(purpose.as_bytes());
+        Ok(SecretSlice::from(mac.finalize().into_bytes().to_vec()))
+    }
+
     pub fn encrypt(&self, kid: &str, plaintext: &[u8]) -> Result<String, KeyEncryptionError> {
         let mut nonce = [0u8; 12];
         random::fill(&mut nonce).map_err(|_| KeyEncryptionError::Encrypt)?;

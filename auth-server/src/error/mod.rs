@@ -11,6 +11,7 @@ use shared::{ErrorBody, ErrorCode, Scope};
 
 use crate::domain::client_auth::AuthError;
 use crate::domain::client_secret::VerifyError;
+use crate::domain::dpop::DpopRefusal;
 use crate::domain::grant::TokenError;
 use crate::domain::introspection::IntrospectError;
 
@@ -35,11 +36,20 @@ pub struct TokenBody {
 pub enum TokenResponse {
     /// Token issued.
     #[oai(status = 200)]
-    Ok(Json<TokenBody>),
+    Ok(
+        Json<TokenBody>,
+        /// A nonce for the next DPoP proof (`DPOP_NONCE`).
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
+    ),
     /// `invalid_request`, `unsupported_grant_type`, `invalid_grant` (the JWT-bearer
     /// assertion), or `invalid_scope` (not an e-mail; a scope the application lacks).
+    /// `use_dpop_nonce` (`DPOP_NONCE`) comes with the nonce to use.
     #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
+    BadRequest(
+        Json<ErrorBody>,
+        #[oai(header = "DPoP-Nonce")] Option<String>,
+    ),
     /// `invalid_client`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
@@ -70,10 +80,13 @@ fn token_bad_request(err: poem::Error) -> TokenResponse {
             "Unsupported content type: use application/x-www-form-urlencoded or application/json",
         )))
     } else {
-        TokenResponse::BadRequest(Json(ErrorBody::new(
-            ErrorCode::InvalidRequest,
-            "The request body could not be parsed",
-        )))
+        TokenResponse::BadRequest(
+            Json(ErrorBody::new(
+                ErrorCode::InvalidRequest,
+                "The request body could not be parsed",
+            )),
+            None,
+        )
     }
 }
 
@@ -215,14 +228,18 @@ fn body(code: ErrorCode, e: &TokenError) -> Json<ErrorBody> {
 pub fn token_error_response(e: TokenError) -> TokenResponse {
     match &e {
         TokenError::InvalidRequest(_) => {
-            TokenResponse::BadRequest(body(ErrorCode::InvalidRequest, &e))
+            TokenResponse::BadRequest(body(ErrorCode::InvalidRequest, &e), None)
+        }
+        // The nonce to use is added by the endpoint, which holds the nonces (api/token.rs).
+        TokenError::InvalidDpopProof(DpopRefusal::UseNonce) => {
+            TokenResponse::BadRequest(body(ErrorCode::UseDpopNonce, &e), None)
         }
         TokenError::InvalidDpopProof(_) => {
             tracing::info!(reason = %e, "DPoP proof refused");
-            TokenResponse::BadRequest(body(ErrorCode::InvalidDpopProof, &e))
+            TokenResponse::BadRequest(body(ErrorCode::InvalidDpopProof, &e), None)
         }
         TokenError::UnsupportedGrantType => {
-            TokenResponse::BadRequest(body(ErrorCode::UnsupportedGrantType, &e))
+            TokenResponse::BadRequest(body(ErrorCode::UnsupportedGrantType, &e), None)
         }
         TokenError::NoCredentials
         | TokenError::InvalidClient
@@ -246,11 +263,11 @@ pub fn token_error_response(e: TokenError) -> TokenResponse {
             )
         }
         TokenError::MalformedEmail | TokenError::InvalidScope(_) => {
-            TokenResponse::BadRequest(body(ErrorCode::InvalidScope, &e))
+            TokenResponse::BadRequest(body(ErrorCode::InvalidScope, &e), None)
         }
         TokenError::InvalidGrant(_) => {
             tracing::info!(reason = %e, "assertion refused");
-            TokenResponse::BadRequest(body(ErrorCode::InvalidGrant, &e))
+            TokenResponse::BadRequest(body(ErrorCode::InvalidGrant, &e), None)
         }
         TokenError::DomainNotAllowed | TokenError::UserDisabled => {
             TokenResponse::Forbidden(body(ErrorCode::InvalidScope, &e))
@@ -281,8 +298,8 @@ mod tests {
 
     fn status(r: &TokenResponse) -> u16 {
         match r {
-            TokenResponse::Ok(_) => 200,
-            TokenResponse::BadRequest(_) => 400,
+            TokenResponse::Ok(..) => 200,
+            TokenResponse::BadRequest(..) => 400,
             TokenResponse::Unauthorized(_, h) => {
                 assert_eq!(h, BASIC_CHALLENGE);
                 401
@@ -298,8 +315,8 @@ mod tests {
 
     fn code(r: &TokenResponse) -> Option<ErrorCode> {
         match r {
-            TokenResponse::Ok(_) => None,
-            TokenResponse::BadRequest(b)
+            TokenResponse::Ok(..) => None,
+            TokenResponse::BadRequest(b, _)
             | TokenResponse::Forbidden(b)
             | TokenResponse::NotFound(b)
             | TokenResponse::UnsupportedMediaType(b)

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod db_faults;
 mod docs;
+mod dpop;
 mod erasure;
 mod helpers;
 mod introspect;

@@ -397,3 +397,86 @@ async fn used_proofs_are_kept_for_their_window_only() {
     assert_eq!(proof_rows(&s.auth.db).await, 0);
     assert_eq!(proof_rows(&s.rooms.db).await, 0);
 }
+
+/// The proof's own checks at the rooms API, over HTTP: each refused proof is one a client or a
+/// thief could send, and each answer names its rule.
+#[tokio::test]
+async fn every_bad_proof_is_refused_at_the_rooms_api_naming_its_rule() {
+    let (s, c) = stack().await;
+    let key = DpopKey::new();
+    let token = bound_token(&s, &c, &key).await;
+    let url = rooms_url(&s);
+    let now = s.clock.now().timestamp();
+    let header = || json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.public});
+    let claims = || {
+        json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": "GET", "htu": url, "iat": now,
+               "ath": shared::dpop::token_hash(&token)})
+    };
+    let mut private = header();
+    private["jwk"]["d"] = "c2VjcmV0".into();
+    let mut none = header();
+    none["alg"] = "none".into();
+    let mut hs256 = header();
+    hs256["alg"] = "HS256".into();
+    let mut old = claims();
+    old["iat"] = (now - shared::dpop::MAX_AGE_SECONDS - 1).into();
+    let mut ahead = claims();
+    ahead["iat"] = (now + 60).into();
+    let mut string_iat = claims();
+    string_iat["iat"] = now.to_string().into();
+    let cases = [
+        (key.sign(private, claims()), "jwk must be a public key"),
+        (key.sign(none, claims()), "alg must be one of"),
+        (key.sign(hs256, claims()), "alg must be one of"),
+        (key.sign(header(), old), "iat is too old"),
+        (key.sign(header(), ahead), "iat is too old or in the future"),
+        (key.sign(header(), string_iat), "valid iat claim"),
+    ];
+    for (proof, said) in cases {
+        let body = assert_error(
+            list(&s, format!("DPoP {token}"), Some(proof)).await,
+            401,
+            "invalid_dpop_proof",
+        )
+        .await;
+        let text = body["error_description"].as_str().unwrap();
+        assert!(text.contains(said), "{text:?} should say {said:?}");
+    }
+    // The good one still works after all of them.
+    let proof = key.proof(&s, "GET", &url, Some(&token));
+    assert_eq!(
+        list(&s, format!("DPoP {token}"), Some(proof))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// HS256 mode: the shared-secret token carries `cnf` like an EdDSA one, and the rooms API
+/// holds it to its key the same way.
+#[tokio::test]
+async fn hs256_mode_honours_the_binding() {
+    let s = spawn_stack_with(Options {
+        signing_alg: shared::SigningAlg::HS256,
+        hs256_secret: Some(b"0123456789abcdef0123456789abcdef-hs256".to_vec()),
+        ..Default::default()
+    })
+    .await;
+    let c = s.client(ALL_ROOMS, &["example.com"]).await;
+    s.user("jane@example.com").await;
+    let key = DpopKey::new();
+    let token = bound_token(&s, &c, &key).await;
+    assert_error(
+        list(&s, format!("Bearer {token}"), None).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let proof = key.proof(&s, "GET", &rooms_url(&s), Some(&token));
+    assert_eq!(
+        list(&s, format!("DPoP {token}"), Some(proof))
+            .await
+            .status(),
+        200
+    );
+}

@@ -95,6 +95,21 @@ await flow(openid, 'revocation, then refused at the rooms API', async () => {
   assert((await rooms(secretToken.access_token)).status === 200, 'another token died too')
 })
 
+await flow(openid, 'DPoP: a bound token, used with its proofs at the rooms API', async () => {
+  const dpop = client.getDPoPHandle(secretConfig, await client.randomDPoPKeyPair())
+  const token = await client.clientCredentialsGrant(secretConfig, { scope: USER }, { DPoP: dpop })
+  assert(token.token_type === 'dpop', `token_type ${token.token_type}`)
+  const url = new URL(`${ROOMS_URL}/external-api/v1.0/rooms`)
+  for (let i = 0; i < 2; i++) {
+    const r = await client.fetchProtectedResource(secretConfig, token.access_token, url, 'GET', undefined, undefined, { DPoP: dpop })
+    assert(r.status === 200, `with its proof: ${r.status} ${await r.text()}`)
+  }
+  // The token alone, as a thief would hold it: refused.
+  assert((await rooms(token.access_token)).status === 401, 'the bound token worked as Bearer')
+  const introspected = await client.tokenIntrospection(secretConfig, token.access_token)
+  assert(introspected.token_type === 'DPoP' && introspected.cnf?.jkt, JSON.stringify(introspected))
+})
+
 await flow(`jose ${joseVersion}`, 'access token verified from the JWKS', async () => {
   const jwks = jose.createRemoteJWKSet(new URL(`${AUTH_URL}/.well-known/jwks.json`))
   const { payload, protectedHeader } = await jose.jwtVerify(keyToken.access_token, jwks,

@@ -34,8 +34,8 @@ pub(super) async fn exchange(
         },
     )
     .map_err(|e| TokenError::InvalidRequest(e.0))?;
-    let proof =
-        dpop::check(&request.dpop, deps.clock.now()).map_err(TokenError::InvalidDpopProof)?;
+    let proof = dpop::check(&request.dpop, deps.nonces, deps.clock.now())
+        .map_err(TokenError::InvalidDpopProof)?;
     // 2. Grant type.
     grant.ok_or(TokenError::UnsupportedGrantType)?;
     // 3. Credentials present at all.

@@ -36,8 +36,8 @@ pub(super) async fn exchange(
             "The JWT-bearer grant's assertion authenticates the application: send no other client credentials",
         ));
     }
-    let proof =
-        dpop::check(&request.dpop, deps.clock.now()).map_err(TokenError::InvalidDpopProof)?;
+    let proof = dpop::check(&request.dpop, deps.nonces, deps.clock.now())
+        .map_err(TokenError::InvalidDpopProof)?;
     // Read unverified: `iss` finds the application, `sub` picks the user read in the same
     // query; nothing about either is trusted until the assertion checked out.
     let claimed = crate::domain::client_keys::peek(assertion).map(|(_, claims)| claims);

@@ -69,6 +69,8 @@ pub struct Exchange<'a> {
     pub policy: &'a TokenPolicy,
     /// Read at step 8 and again after waiting for a not-before second (step 9).
     pub clock: &'a dyn Clock,
+    /// `DPOP_NONCE`: the nonces a DPoP proof must carry, when required.
+    pub nonces: Option<&'a super::dpop::Nonces>,
 }
 
 /// The token request's fields exactly as received (JSON or form).
