@@ -18,11 +18,14 @@ proxy (and each replica directly where the point is that it is *that* replica):
    replica, then their restart: 5xx only inside the proxy's detection window (measured), no 401
    or 503 when the replicas rejoin, and every room whose create got a 201 is in the database,
    none twice;
-6. throughput through the proxy with one and with two replicas of each, and direct (figures).
+6. throughput through the proxy with one and with two replicas of each, and direct (figures);
+7. DPoP: a proof used at one replica is refused at the other, at the token endpoint and at the
+   rooms API (the replay tables are in the databases the replicas share).
 
-Stdlib only. Everything listens on 127.0.0.1 and every process is stopped at the end."""
+Stdlib only (DPoP proofs are signed by the openssl command, Ed25519). Everything listens on 127.0.0.1 and every process is stopped at the end."""
 
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -455,6 +458,7 @@ def main():
         print(f"fleet: HAProxy {proxy_auth} -> a1, a2; {proxy_rooms} -> r1, r2 (logs in {WORK})")
 
         cross_replica(auth, rooms, new_app("cross"))
+        dpop_replay_across_replicas(auth, rooms, new_app("dpop"), proxy_auth, proxy_rooms)
         rotation_and_deactivation(auth, rooms, admin_ports, admin_key, new_app("rotated"), new_app("deactivated"), auth_env)
         shared_limit(proxy, proxy_auth, new_app("guessed"))
         key_rotation_under_load(proxy_auth, proxy_rooms, auth, new_app("keys"), auth_env)
@@ -485,6 +489,67 @@ def cross_replica(auth, rooms, client):
                 ok = ok and request("GET", f"{r2.ready_url}{ROOMS_PATH}/{doc['id']}",
                                     headers=bearer(t))[0] == 200
             check(ok, f"a token from {a.name} creates a room on {r.name}, read back on both rooms replicas")
+
+
+class DpopKey:
+    """An Ed25519 key pair made and used by the openssl command: proofs without a crypto module."""
+
+    def __init__(self):
+        self.pem = os.path.join(WORK, "dpop.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", self.pem],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "pkey", "-in", self.pem, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url(der[-32:])}
+
+    def proof(self, method, url, access_token=None):
+        claims = {"jti": os.urandom(16).hex(), "htm": method, "htu": url, "iat": int(time.time())}
+        if access_token:
+            claims["ath"] = b64url(hashlib.sha256(access_token.encode()).digest())
+        header = {"typ": "dpop+jwt", "alg": "EdDSA", "jwk": self.jwk}
+        signing_input = (b64url(json.dumps(header).encode()) + "." +
+                         b64url(json.dumps(claims).encode())).encode()
+        path = os.path.join(WORK, "dpop.input")
+        with open(path, "wb") as f:
+            f.write(signing_input)
+        signature = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", self.pem,
+                                    "-in", path], check=True, capture_output=True).stdout
+        return signing_input.decode() + "." + b64url(signature)
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def dpop_replay_across_replicas(auth, rooms, client, proxy_auth, proxy_rooms):
+    """A proof accepted by one replica is a replay at the other: the token endpoint's and the
+    rooms API's `dpop_proof_jtis` are rows of the databases both replicas of each share."""
+    key = DpopKey()
+    (a1, a2), (r1, r2) = auth.values(), rooms.values()
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": EMAIL})
+    headers = {"Authorization": basic(client["client_id"], client["client_secret"]),
+               "Content-Type": "application/x-www-form-urlencoded"}
+    # The issuer is the proxy's URL: what the proof names, whichever replica gets it.
+    proof = key.proof("POST", proxy_auth + "/oauth/token")
+    first = request("POST", a1.ready_url + "/oauth/token", form, {**headers, "DPoP": proof})
+    again = request("POST", a2.ready_url + "/oauth/token", form, {**headers, "DPoP": proof})
+    check(first[0] == 200 and first[1].get("token_type") == "DPoP"
+          and again[0] == 400 and again[1].get("error") == "invalid_dpop_proof",
+          f"a DPoP proof accepted by a1's token endpoint is refused by a2's ({first[0]}, {again[0]})")
+    if first[0] != 200:
+        return
+    jwt = first[1]["access_token"]
+    proof = key.proof("GET", proxy_rooms + ROOMS_PATH, jwt)
+    dpop = {"Authorization": f"DPoP {jwt}", "DPoP": proof}
+    used = request("GET", r1.ready_url + ROOMS_PATH, headers=dpop)
+    replayed = request("GET", r2.ready_url + ROOMS_PATH, headers=dpop)
+    check(used[0] == 200 and replayed[0] == 401 and replayed[1].get("error") == "invalid_dpop_proof",
+          f"a DPoP proof accepted by r1 is refused by r2 ({used[0]}, {replayed[0]})")
+    fresh = {"Authorization": f"DPoP {jwt}", "DPoP": key.proof("GET", proxy_rooms + ROOMS_PATH, jwt)}
+    check(request("GET", r2.ready_url + ROOMS_PATH, headers=fresh)[0] == 200,
+          "a fresh proof for the same token works at r2")
+    check(request("GET", r1.ready_url + ROOMS_PATH, headers=bearer(jwt))[0] == 401,
+          "the DPoP-bound token sent as Bearer is refused")
 
 
 def refused_on_both_rooms(rooms, jwt):
