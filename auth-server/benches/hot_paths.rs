@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the hot paths (run with `cargo bench -p auth-server`):
 //! the verified-secret check (cache hit vs argon2), token signing per algorithm, local
-//! verification per algorithm, and e-mail/domain parsing.
+//! verification per algorithm, e-mail/domain parsing, and a DPoP proof's checks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -120,5 +120,65 @@ fn parsing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, secret_check, signing_and_verification, parsing);
+/// A DPoP proof's checks (`shared::dpop::verify`: parse, key, Ed25519 and ES256 signature,
+/// claims, `ath`), what each DPoP request pays on top of its token's verification.
+fn dpop_proof(c: &mut Criterion) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use josekit::jwk::alg::ed::EdCurve;
+    use josekit::jws::{ES256, EdDSA, JwsSigner};
+    let url = "https://rooms.example/external-api/v1.0/rooms/abc";
+    let token = "x".repeat(700);
+    let now = SystemClock.now().timestamp();
+    let ed = EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+    let ec = ES256.generate_key_pair().unwrap();
+    let keys: Vec<(&str, Box<dyn JwsSigner>, serde_json::Value)> = vec![
+        (
+            "EdDSA",
+            Box::new(EdDSA.signer_from_der(ed.to_der_private_key()).unwrap()),
+            serde_json::Value::Object(ed.to_jwk_public_key().as_ref().clone()),
+        ),
+        (
+            "ES256",
+            Box::new(ES256.signer_from_der(ec.to_der_private_key()).unwrap()),
+            serde_json::Value::Object(ec.to_jwk_public_key().as_ref().clone()),
+        ),
+    ];
+    for (alg, signer, jwk) in keys {
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+        let claims = serde_json::json!({"jti": "j", "htm": "GET", "htu": url, "iat": now,
+                                        "ath": shared::dpop::token_hash(&token)});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
+        );
+        let proof = format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(signer.sign(input.as_bytes()).unwrap())
+        );
+        let request = shared::dpop::Request {
+            method: "GET",
+            url,
+            access_token: Some(&token),
+            now,
+        };
+        c.bench_function(&format!("dpop_verify/{alg}"), |b| {
+            b.iter(|| shared::dpop::verify(black_box(&proof), &request).unwrap())
+        });
+        // The rooms API keeps the verifier built from a client's key (server_kit::dpop_keys).
+        let keys = server_kit::dpop_keys::DpopKeys::default();
+        c.bench_function(&format!("dpop_verify/{alg}, key kept"), |b| {
+            b.iter(|| shared::dpop::verify_with(black_box(&proof), &request, &keys).unwrap())
+        });
+    }
+}
+
+criterion_group!(
+    benches,
+    secret_check,
+    signing_and_verification,
+    parsing,
+    dpop_proof
+);
 criterion_main!(benches);

@@ -70,15 +70,17 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let db = open_database(&config.database_url, config.database_min_connections).await?;
         let metrics = Arc::new(crate::metrics::RoomsMetrics::new()?);
+        let writes = server_kit::db::WriteGate::for_connection(&db);
         let auth = Authenticator::new(
             &config,
             Arc::clone(&clock),
             Arc::clone(&metrics),
             db.clone(),
+            writes.clone(),
         )?;
         let (listen, metrics_listen) = (config.listen, config.metrics_listen);
         let state = Arc::new(AppState {
-            writes: server_kit::db::WriteGate::for_connection(&db),
+            writes,
             db,
             config,
             clock,

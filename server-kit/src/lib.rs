@@ -4,6 +4,7 @@
 pub mod db;
 pub mod digest;
 pub mod docs;
+pub mod dpop_keys;
 pub mod health;
 pub mod http;
 pub mod in_flight;

@@ -59,8 +59,16 @@ pub enum BindingError {
 
 /// The rule for a verified token `token` (bound to `jkt`, or not) presented with `scheme`.
 /// Records the proof's `jti` when it checks out.
+/// What checking a binding reads and writes: the used proofs (written through the SQLite write
+/// gate) and the verifiers kept per key.
+pub struct BindingDeps<'a> {
+    pub db: &'a Db,
+    pub writes: &'a server_kit::db::WriteGate,
+    pub keys: &'a dyn dpop::KeyCache,
+}
+
 pub async fn check_binding(
-    db: &Db,
+    deps: BindingDeps<'_>,
     token: &str,
     scheme: Scheme,
     jkt: Option<&str>,
@@ -79,7 +87,7 @@ pub async fn check_binding(
         ProofHeader::Several => return refused(DpopFailure::Several),
         ProofHeader::One(proof) => proof,
     };
-    let proof = dpop::verify(
+    let proof = dpop::verify_with(
         proof,
         &dpop::Request {
             method: &request.method,
@@ -87,13 +95,21 @@ pub async fn check_binding(
             access_token: Some(token),
             now: now.timestamp(),
         },
+        deps.keys,
     )
     .map_err(|e| BindingError::Refused(DpopFailure::Proof(e)))?;
     if proof.jkt != jkt {
         return refused(DpopFailure::KeyMismatch);
     }
     let forget_at = DateTime::from_timestamp(proof.replay_window_end(), 0).unwrap_or(now);
-    if !proof_jtis::first_use(db, &proof.jkt, &proof.jti, forget_at, now).await? {
+    // On SQLite the insert queues behind this process's other writers (`WriteGate`) instead of
+    // sleeping in SQLite's busy handler: 32 connections of DPoP requests answered at a p50 of
+    // 9 ms without it.
+    let used = {
+        let _write = deps.writes.enter().await;
+        proof_jtis::first_use(deps.db, &proof.jkt, &proof.jti, forget_at, now).await?
+    };
+    if !used {
         return refused(DpopFailure::Proof(ProofError::Replayed));
     }
     Ok(())

@@ -12,7 +12,7 @@ use shared::{AccessTokenClaims, Clock, SigningAlg};
 
 use super::AuthFailure;
 use super::bearer::BearerHeader;
-use super::dpop::{BindingError, DpopRequest, check_binding};
+use super::dpop::{BindingDeps, BindingError, DpopRequest, check_binding};
 use super::introspection::Introspector;
 use super::jwks::JwksCache;
 use super::revocations::RevocationFeed;
@@ -38,8 +38,12 @@ pub struct Authenticator {
     metrics: Arc<RoomsMetrics>,
     /// Signature-verified claims by SHA-256 of the token (see `verified_claims`).
     verified: VerifiedTokens,
-    /// The rooms database: DPoP proofs' `jti`s (`proof_jtis`).
+    /// The rooms database: DPoP proofs' `jti`s (`proof_jtis`), written through the same
+    /// `WriteGate` as the rooms.
     db: super::proof_jtis::Db,
+    writes: server_kit::db::WriteGate,
+    /// Verifiers built from DPoP proofs' keys.
+    dpop_keys: server_kit::dpop_keys::DpopKeys,
 }
 
 impl Authenticator {
@@ -48,6 +52,7 @@ impl Authenticator {
         clock: Arc<dyn Clock>,
         metrics: Arc<RoomsMetrics>,
         db: super::proof_jtis::Db,
+        writes: server_kit::db::WriteGate,
     ) -> anyhow::Result<Self> {
         let keys = match config.verification {
             VerificationMode::Jwks => Keys::Jwks(Arc::new(JwksCache::new(
@@ -102,6 +107,8 @@ impl Authenticator {
             metrics,
             verified: VerifiedTokens::new(config.verified_token_cache_bytes),
             db,
+            writes,
+            dpop_keys: Default::default(),
         })
     }
 
@@ -247,8 +254,13 @@ impl Authenticator {
         let BearerHeader::Token(token, scheme) = header else {
             return Err(AuthFailure::Missing);
         };
+        let deps = BindingDeps {
+            db: &self.db,
+            writes: &self.writes,
+            keys: &self.dpop_keys,
+        };
         match check_binding(
-            &self.db,
+            deps,
             token,
             *scheme,
             principal.jkt.as_deref(),
