@@ -706,6 +706,48 @@ mod tests {
     }
 
     #[test]
+    fn changed_credentials_kill_earlier_tokens_and_new_or_unchanged_ones_kill_nothing() {
+        let uri = |u: &str| Changes {
+            keys: Some(Some(KeysInput::JwksUri(format!("https://keys.example.com/{u}")))),
+            ..Changes::default()
+        };
+        let rename = || Changes {
+            name: Some("renamed".into()),
+            ..Changes::default()
+        };
+        let dpop = |on| Changes {
+            dpop_bound_access_tokens: Some(on),
+            ..Changes::default()
+        };
+        // Keys added where there were none: nothing obtained before used them.
+        let keyed = apply(&app(), uri("a"), 3600, t0()).unwrap();
+        assert!(!kills(&keyed, earlier()), "new keys kill nothing");
+        // With keys: the same keys again, or another field, kill nothing ...
+        for changes in [uri("a"), rename()] {
+            let after = apply(&keyed, changes.clone(), 3600, t0()).unwrap();
+            assert!(!kills(&after, earlier()), "{changes:?} must kill nothing");
+        }
+        // ... other keys, or another method, do.
+        let switched = Changes {
+            auth_method: Some(AuthMethod::PrivateKeyJwt),
+            ..Changes::default()
+        };
+        for changes in [uri("b"), switched] {
+            let after = apply(&keyed, changes.clone(), 3600, t0()).unwrap();
+            assert!(kills(&after, earlier()), "{changes:?} must kill earlier tokens");
+        }
+        // Requiring DPoP kills the bearer tokens obtained before; keeping or dropping it does not.
+        let bound = apply(&app(), dpop(true), 3600, t0()).unwrap();
+        assert!(bound.dpop_bound_access_tokens);
+        assert!(kills(&bound, earlier()), "requiring DPoP kills bearer tokens");
+        let later = t0() + TimeDelta::seconds(5);
+        for changes in [dpop(true), rename(), dpop(false)] {
+            let after = apply(&bound, changes.clone(), 3600, later).unwrap();
+            assert!(!kills(&after, later), "{changes:?} must kill nothing more");
+        }
+    }
+
+    #[test]
     fn deletion_kills_every_token() {
         let gone = deleted(&app(), t0());
         assert!(kills(&gone, earlier()));
