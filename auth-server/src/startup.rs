@@ -234,6 +234,7 @@ fn guarded(
     let in_flight = InFlight::new(timeouts.max_in_flight, Bodies::Buffered);
     ep.around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(http::keep_arrived_path)
         .around(http::refuse_duplicate_json_keys)
         .around(http::refuse_repeated_query)
         .around(|ep, req| http::body_limit(BODY_LIMIT, ep, req))

@@ -56,7 +56,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(api::extract::keep_arrived_path)
+        .around(server_kit::http::keep_arrived_path)
         .around(http::refuse_repeated_query)
         .around(move |ep, req| server_kit::timeouts::body_read_deadline(body_read, ep, req))
         .around(move |ep, req| http::request_context(Arc::clone(&metrics), ep, req))

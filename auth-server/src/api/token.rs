@@ -62,11 +62,16 @@ impl TokenPayload {
 }
 
 /// The `DPoP` header(s) and the URL the client addressed: the issuer (this server's public
-/// URL, whatever proxy is in front) and the request's path.
+/// URL, whatever proxy is in front) and the request's path as it arrived (upstream's
+/// `/oauth/token/` is one).
 fn dpop_presented(state: &AppState, req: &Request) -> DpopPresented {
     DpopPresented {
         header: DpopHeader::from_values(req.headers().get_all("dpop").iter().map(|v| v.as_bytes())),
-        url: format!("{}{}", state.config.issuer, req.uri().path()),
+        url: format!(
+            "{}{}",
+            state.config.issuer,
+            server_kit::http::ArrivedPath::of(req)
+        ),
     }
 }
 

@@ -708,7 +708,9 @@ mod tests {
     #[test]
     fn changed_credentials_kill_earlier_tokens_and_new_or_unchanged_ones_kill_nothing() {
         let uri = |u: &str| Changes {
-            keys: Some(Some(KeysInput::JwksUri(format!("https://keys.example.com/{u}")))),
+            keys: Some(Some(KeysInput::JwksUri(format!(
+                "https://keys.example.com/{u}"
+            )))),
             ..Changes::default()
         };
         let rename = || Changes {
@@ -734,12 +736,18 @@ mod tests {
         };
         for changes in [uri("b"), switched] {
             let after = apply(&keyed, changes.clone(), 3600, t0()).unwrap();
-            assert!(kills(&after, earlier()), "{changes:?} must kill earlier tokens");
+            assert!(
+                kills(&after, earlier()),
+                "{changes:?} must kill earlier tokens"
+            );
         }
         // Requiring DPoP kills the bearer tokens obtained before; keeping or dropping it does not.
         let bound = apply(&app(), dpop(true), 3600, t0()).unwrap();
         assert!(bound.dpop_bound_access_tokens);
-        assert!(kills(&bound, earlier()), "requiring DPoP kills bearer tokens");
+        assert!(
+            kills(&bound, earlier()),
+            "requiring DPoP kills bearer tokens"
+        );
         let later = t0() + TimeDelta::seconds(5);
         for changes in [dpop(true), rename(), dpop(false)] {
             let after = apply(&bound, changes.clone(), 3600, later).unwrap();

@@ -1,6 +1,7 @@
-//! DPoP server nonces at the token endpoint (`DPOP_NONCE=true`, docs/spec/auth-server.md §1b,
-//! RFC 9449 §8): a proof without a recent nonce is answered `use_dpop_nonce` with the nonce to
-//! use; a nonce one replica gave out is accepted by another (no shared state), until it ages out.
+//! DPoP at the token endpoint (docs/spec/auth-server.md §1b): the proof names the URL the client
+//! addressed; server nonces (`DPOP_NONCE=true`, RFC 9449 §8): a proof without a recent nonce is
+//! answered `use_dpop_nonce` with the nonce to use; a nonce one replica gave out is accepted by
+//! another (no shared state), until it ages out. The proof's other checks are e2e's (stack/dpop.rs).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,8 +27,12 @@ impl DpopKey {
     }
 
     fn proof(&self, app: &TestApp, nonce: Option<&str>) -> String {
+        self.proof_for(app, "/oauth/token", nonce)
+    }
+
+    fn proof_for(&self, app: &TestApp, path: &str, nonce: Option<&str>) -> String {
         let mut claims = json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": "POST",
-                                "htu": "http://auth.test/oauth/token",
+                                "htu": format!("http://auth.test{path}"),
                                 "iat": app.clock.now().timestamp()});
         if let Some(nonce) = nonce {
             claims["nonce"] = nonce.into();
@@ -44,8 +49,12 @@ impl DpopKey {
 }
 
 async fn token(app: &TestApp, c: &TestClient, proof: String) -> reqwest::Response {
+    token_at(app, c, "/oauth/token", proof).await
+}
+
+async fn token_at(app: &TestApp, c: &TestClient, path: &str, proof: String) -> reqwest::Response {
     app.client
-        .post(app.url("/oauth/token"))
+        .post(app.url(path))
         .basic_auth(&c.client_id, Some(&c.secret))
         .header("DPoP", proof)
         .form(&[
@@ -120,4 +129,31 @@ async fn without_dpop_nonce_no_nonce_is_asked_or_given() {
     let r = token(&app, &c, DpopKey::new().proof(&app, None)).await;
     assert!(!r.headers().contains_key("dpop-nonce"));
     assert_eq!(r.status(), 200);
+}
+
+/// Upstream's token path ends in `/` (`/oauth/token/`, served like `/oauth/token`): a proof is
+/// checked against the path the client addressed, not the one the server routed it by.
+#[tokio::test]
+async fn the_proof_names_the_path_the_client_addressed_with_its_trailing_slash() {
+    let app = spawn_app_with(|_| {}).await;
+    let c = app.create_client("rooms:list", &["example.com"]).await;
+    app.create_user("ada@example.com").await;
+    let key = DpopKey::new();
+    for path in ["/oauth/token/", "/oauth/token"] {
+        let r = token_at(&app, &c, path, key.proof_for(&app, path, None)).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.json::<Value>().await.unwrap()["token_type"], "DPoP");
+    }
+    // Either form for the other: another URL (RFC 9449 §4.3 step 9 compares the path as sent).
+    for (sent_to, named) in [
+        ("/oauth/token/", "/oauth/token"),
+        ("/oauth/token", "/oauth/token/"),
+    ] {
+        let r = token_at(&app, &c, sent_to, key.proof_for(&app, named, None)).await;
+        let body = assert_error(r, 400, "invalid_dpop_proof").await;
+        assert!(
+            body["error_description"].as_str().unwrap().contains("htu"),
+            "{sent_to} with a proof for {named}: {body}"
+        );
+    }
 }

@@ -25,29 +25,10 @@ pub struct BearerAuth {
     pub dpop: DpopRequest,
 }
 
-/// The request's path as it arrived, before `NormalizePath` trimmed a trailing slash: what a
-/// client's DPoP proof names in `htu` (upstream's paths end in `/`).
-#[derive(Clone)]
-pub struct ArrivedPath(pub String);
-
-/// Keeps the path as it arrived (`ArrivedPath`), for the DPoP check; runs outside
-/// `NormalizePath`.
-pub async fn keep_arrived_path<E: poem::Endpoint>(
-    next: E,
-    mut req: Request,
-) -> poem::Result<poem::Response> {
-    let path = req.uri().path().to_owned();
-    req.extensions_mut().insert(ArrivedPath(path));
-    next.call(req).await.map(poem::IntoResponse::into_response)
-}
-
 /// The URL the client addressed: `ROOMS_PUBLIC_URL` when set (behind a proxy, the address
 /// this process sees is not the client's), else the `Host` it was sent to; and the path.
 fn addressed_url(request: &Request) -> String {
-    let path = request
-        .extensions()
-        .get::<ArrivedPath>()
-        .map_or_else(|| request.uri().path().to_owned(), |p| p.0.clone());
+    let path = server_kit::http::ArrivedPath::of(request);
     let base = request
         .data::<std::sync::Arc<crate::state::AppState>>()
         .and_then(|s| s.config.dpop_base_url.clone())

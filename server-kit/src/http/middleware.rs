@@ -301,3 +301,25 @@ mod tests {
         }
     }
 }
+
+/// The request's path as it arrived, before `NormalizePath` trimmed a trailing slash: what a
+/// client's DPoP proof names in `htu` (RFC 9449 §4.3; upstream's paths end in `/`, and a
+/// client that addressed one must have its proof checked against the URL it addressed).
+#[derive(Debug, Clone)]
+pub struct ArrivedPath(pub String);
+
+impl ArrivedPath {
+    /// The path `keep_arrived_path` kept, else the request's own.
+    pub fn of(req: &Request) -> &str {
+        req.extensions()
+            .get::<ArrivedPath>()
+            .map_or_else(|| req.uri().path(), |p| p.0.as_str())
+    }
+}
+
+/// Keeps the path as it arrived (`ArrivedPath`); runs outside `NormalizePath`.
+pub async fn keep_arrived_path<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    req.extensions_mut().insert(ArrivedPath(path));
+    Ok(next.get_response(req).await)
+}
