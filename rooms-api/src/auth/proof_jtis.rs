@@ -44,3 +44,54 @@ pub async fn first_use(
 ) -> Result<bool, StoreError> {
     replay::first_use(db, DPOP_PROOFS, jkt, jti, forget_at, now).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeDelta;
+    use migrations::{MigratorTrait, RoomsMigrator};
+    use shared::{Clock, ManualClock};
+
+    use super::*;
+
+    async fn rows(db: &Db) -> usize {
+        use sea_orm::{ConnectionTrait, Statement};
+        let sql = "SELECT jti FROM dpop_proof_jtis";
+        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .len()
+    }
+
+    /// The sweeper runs on its own (its first tick at once, then every minute): a proof past
+    /// its window is forgotten without a request asking, so the table does not grow with use.
+    #[tokio::test]
+    async fn the_spawned_sweeper_forgets_proofs_past_their_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("r.sqlite").display()
+        );
+        let db = server_kit::db::connect(&url, 1).await.unwrap();
+        RoomsMigrator::up(&db, None).await.unwrap();
+        let clock = Arc::new(ManualClock::starting_now());
+        let now = clock.now();
+        let forget_at = now + TimeDelta::seconds(65);
+        assert!(first_use(&db, "jkt", "old", forget_at, now).await.unwrap());
+        assert!(
+            first_use(&db, "jkt", "new", forget_at + TimeDelta::hours(1), now)
+                .await
+                .unwrap()
+        );
+        clock.set(forget_at + TimeDelta::seconds(1));
+        spawn_sweep(db.clone(), clock);
+        for _ in 0..500 {
+            if rows(&db).await == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the sweeper left {} rows, 1 expected", rows(&db).await);
+    }
+}
