@@ -23,6 +23,7 @@ mod m20261204_000009_client_keys;
 mod m20261206_000010_change_signals;
 mod m20261207_000011_dpop;
 mod m20261207_000104_dpop_proof_jtis;
+mod m20261208_000105_room_change_signals;
 
 /// The auth-server's tables: applications, users, signing keys, revoked tokens, admin keys,
 /// audit events, shared failure counters, client keys, the assertion replay cache, and the
@@ -49,7 +50,8 @@ impl MigratorTrait for AuthMigrator {
     }
 }
 
-/// The rooms API's tables: rooms and who may see them, and the DPoP proof replay table.
+/// The rooms API's tables: rooms and who may see them, the DPoP proof replay table, and the
+/// change signals of the room cache.
 pub struct RoomsMigrator;
 
 #[async_trait::async_trait]
@@ -60,6 +62,7 @@ impl MigratorTrait for RoomsMigrator {
             Box::new(m20261123_000102_create_room_accesses::Migration),
             Box::new(m20261202_000103_room_list_index::Migration),
             Box::new(m20261207_000104_dpop_proof_jtis::Migration),
+            Box::new(m20261208_000105_room_change_signals::Migration),
         ]
     }
 }

@@ -23,6 +23,8 @@ pub struct RoomsMetrics {
     pub introspection_cache: IntCounterVec,
     /// Verified-token cache lookups (local modes): `hit` or `miss`.
     pub token_cache: IntCounterVec,
+    /// Room cache lookups (`rooms/cache.rs`): `hit`, `miss`, or `off`.
+    pub room_cache: IntCounterVec,
 }
 
 impl RoomsMetrics {
@@ -46,6 +48,12 @@ impl RoomsMetrics {
                 r,
                 "rooms_verified_token_cache_total",
                 "Verified-token cache lookups",
+                &["result"],
+            )?,
+            room_cache: counter(
+                r,
+                "rooms_room_cache_total",
+                "Room cache lookups",
                 &["result"],
             )?,
             http: Arc::new(http),

@@ -14,7 +14,10 @@ use shared::{Clock, SystemClock};
 use crate::api;
 use crate::auth::verifier::Authenticator;
 use crate::config::Config;
+use crate::rooms::cache::RoomCache;
+use crate::rooms::changes::ChangeWatch;
 use crate::state::AppState;
+use std::time::Duration;
 
 pub struct Application {
     listeners: server_kit::server::Listeners,
@@ -78,9 +81,20 @@ impl Application {
             db.clone(),
             writes.clone(),
         )?;
+        let watch = ChangeWatch::start(&db, &config.database_url);
+        if !watch.ready(Duration::from_secs(5)).await {
+            tracing::warn!("room cache: changes are not seen yet; the cache is off until they are");
+        }
+        let cache = RoomCache::new(
+            watch.changes.clone(),
+            crate::rooms::cache::MAX_BYTES,
+            metrics.room_cache.clone(),
+        );
         let (listen, metrics_listen) = (config.listen, config.metrics_listen);
         let state = Arc::new(AppState {
             writes,
+            cache,
+            watch,
             db,
             config,
             clock,

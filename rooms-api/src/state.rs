@@ -11,6 +11,10 @@ use crate::config::Config;
 #[derive(Debug)]
 pub struct AppState {
     pub db: Db,
+    /// Reads of rooms and list pages, per viewer (`rooms::cache`).
+    pub cache: crate::rooms::cache::RoomCache,
+    /// What keeps `cache` fresh; its tasks end with the state.
+    pub watch: crate::rooms::changes::ChangeWatch,
     /// Room writes queue here on SQLite (see `WriteGate`).
     pub writes: server_kit::db::WriteGate,
     pub config: Config,

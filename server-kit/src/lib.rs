@@ -8,6 +8,7 @@ pub mod dpop_keys;
 pub mod health;
 pub mod http;
 pub mod in_flight;
+pub mod listen;
 pub mod metrics;
 pub mod random;
 pub mod replay;

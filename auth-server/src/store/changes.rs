@@ -7,9 +7,9 @@
 //!   commit moves the generation again, so whatever was read in between is dropped);
 //! - on PostgreSQL, the `auth_changes` notifications the triggers send at every writer's
 //!   commit (another replica, the CLI, hand-written SQL), received on a dedicated LISTEN
-//!   connection. While that connection is down, or silent past `SILENT_AFTER` although every
-//!   replica pings the channel each second, this process can't know: `live` is false and the
-//!   cache is not used;
+//!   connection (`server_kit::listen`). While that connection is down, or silent past
+//!   `listen::SILENT_AFTER` although every replica pings the channel each second, this process
+//!   can't know: `live` is false and the cache is not used;
 //! - on SQLite, the trigger-kept `change_counters`, polled every `SQLITE_POLL` (the CLI writes
 //!   the same file from another process).
 
@@ -18,21 +18,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tokio::task::AbortHandle;
-use tokio::time::Instant;
+use server_kit::listen::{self, Tasks};
 
 use super::Db;
 
 /// The channel the triggers notify, with `clients`, `revocations` or (the heartbeat) `ping`.
 pub const CHANNEL: &str = "auth_changes";
-/// How often each replica pings the channel, so a listener can tell silence from death.
-pub const PING_EVERY: Duration = Duration::from_secs(1);
-/// A listener that heard nothing (not even a ping) for this long is taken for dead.
-pub const SILENT_AFTER: Duration = Duration::from_secs(3);
 /// How often a SQLite server reads the counters the CLI's writes move.
 pub const SQLITE_POLL: Duration = Duration::from_millis(100);
-/// How long a failed LISTEN connection waits before trying again.
-const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Commits this process made. A static, not a handle, because every write goes through
 /// `store::commit` (or `revocations::revoke`), which hold no cache; one process is one server
@@ -133,19 +126,33 @@ impl Changes {
     }
 }
 
+impl server_kit::listen::Signals for Changes {
+    fn heard(&self, payload: &str) {
+        match payload {
+            "clients" => self.changed(Kind::Clients),
+            "revocations" => self.changed(Kind::Revocations),
+            _ => {}
+        }
+    }
+
+    fn set_live(&self) {
+        Changes::set_live(self);
+    }
+
+    fn set_down(&self) {
+        Changes::set_down(self);
+    }
+
+    fn is_live(&self) -> bool {
+        Changes::is_live(self)
+    }
+}
+
 /// The running watch: its tasks end when it is dropped.
 #[derive(Debug)]
 pub struct ChangeWatch {
     pub changes: Arc<Changes>,
-    tasks: Vec<AbortHandle>,
-}
-
-impl Drop for ChangeWatch {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
+    _tasks: Tasks,
 }
 
 impl ChangeWatch {
@@ -153,135 +160,22 @@ impl ChangeWatch {
     pub fn start(db: &Db, url: &str) -> Self {
         let changes = Arc::new(Changes::default());
         let tasks = match db.get_database_backend() {
-            DbBackend::Postgres => {
-                let heard = Arc::new(Heard::default());
-                vec![
-                    tokio::spawn(listen(
-                        url.to_owned(),
-                        Arc::clone(&changes),
-                        Arc::clone(&heard),
-                    ))
-                    .abort_handle(),
-                    tokio::spawn(ping(db.clone(), Arc::clone(&changes), heard)).abort_handle(),
-                ]
-            }
-            _ => vec![tokio::spawn(poll(db.clone(), Arc::clone(&changes))).abort_handle()],
+            DbBackend::Postgres => listen::on_postgres(db, url, CHANNEL, changes.clone()),
+            _ => Tasks::new(vec![
+                tokio::spawn(poll(db.clone(), Arc::clone(&changes))).abort_handle(),
+            ]),
         };
-        Self { changes, tasks }
+        Self {
+            changes,
+            _tasks: tasks,
+        }
     }
 
     /// Waits (at most `within`) until changes are seen, so a server that starts serving uses
     /// the cache from its first request; whether they are.
     pub async fn ready(&self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while !self.changes.is_live() {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        true
+        listen::ready(self.changes.as_ref(), within).await
     }
-}
-
-/// When the listener last heard anything, in milliseconds since `start`.
-#[derive(Debug)]
-struct Heard {
-    start: Instant,
-    at_ms: AtomicU64,
-}
-
-impl Default for Heard {
-    fn default() -> Self {
-        Self {
-            start: Instant::now(),
-            at_ms: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Heard {
-    fn now(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.at_ms.store(ms, Ordering::SeqCst);
-    }
-
-    fn silent_for(&self) -> Duration {
-        let at = Duration::from_millis(self.at_ms.load(Ordering::SeqCst));
-        self.start.elapsed().saturating_sub(at)
-    }
-}
-
-/// The LISTEN connection: a notification moves its kind's generation; a lost connection turns
-/// the cache off until a new one has subscribed.
-async fn listen(url: String, changes: Arc<Changes>, heard: Arc<Heard>) {
-    use sea_orm::sqlx::postgres::PgListener;
-    loop {
-        let mut listener = match PgListener::connect(&url).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::warn!(error = %e, "row cache: cannot open the LISTEN connection");
-                changes.set_down();
-                tokio::time::sleep(RECONNECT_AFTER).await;
-                continue;
-            }
-        };
-        if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::warn!(error = %e, "row cache: LISTEN failed");
-            changes.set_down();
-            tokio::time::sleep(RECONNECT_AFTER).await;
-            continue;
-        }
-        heard.now();
-        changes.set_live();
-        tracing::info!("row cache: listening for changes");
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(notification)) => {
-                    heard.now();
-                    match notification.payload() {
-                        "clients" => changes.changed(Kind::Clients),
-                        "revocations" => changes.changed(Kind::Revocations),
-                        _ => {}
-                    }
-                    // Back from a silence the pinger took for death.
-                    changes.set_live();
-                }
-                Ok(None) | Err(_) => {
-                    tracing::warn!("row cache: the LISTEN connection was lost; cache off");
-                    changes.set_down();
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Pings the channel each second through the pool, and turns the cache off when the listener
-/// has heard nothing for `SILENT_AFTER` (a connection dead without a reset).
-async fn ping(db: Db, changes: Arc<Changes>, heard: Arc<Heard>) {
-    let mut every = tokio::time::interval(PING_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let sql = format!("SELECT pg_notify('{CHANNEL}', 'ping')");
-        if let Err(e) = db.execute_unprepared(&sql).await {
-            tracing::debug!(error = %e, "row cache: ping failed");
-        }
-        if silenced(&changes, &heard) {
-            tracing::warn!("row cache: the LISTEN connection is silent; cache off");
-        }
-    }
-}
-
-/// Turns the cache off when the listener has heard nothing, not even a ping, for longer than
-/// `SILENT_AFTER`; whether it did.
-fn silenced(changes: &Changes, heard: &Heard) -> bool {
-    let silent = changes.is_live() && heard.silent_for() > SILENT_AFTER;
-    if silent {
-        changes.set_down();
-    }
-    silent
 }
 
 /// SQLite: reads the trigger-kept counters every `SQLITE_POLL`; a counter that moved moves
@@ -355,22 +249,6 @@ mod tests {
         let clients = changes.current(Kind::Clients);
         committed_here();
         assert_ne!(changes.current(Kind::Clients), clients);
-    }
-
-    /// A listener silent past `SILENT_AFTER` (a connection dead without a reset: pings stopped
-    /// arriving) turns the cache off; one that heard something within it does not.
-    #[tokio::test(start_paused = true)]
-    async fn a_silent_listener_turns_the_cache_off() {
-        let changes = Changes::local_only();
-        let heard = Heard::default();
-        heard.now();
-        tokio::time::advance(SILENT_AFTER).await;
-        assert!(!silenced(&changes, &heard));
-        assert!(changes.current(Kind::Clients).is_some());
-        heard.now();
-        tokio::time::advance(SILENT_AFTER + Duration::from_millis(1)).await;
-        assert!(silenced(&changes, &heard));
-        assert_eq!(changes.current(Kind::Clients), None);
     }
 
     /// While changes may go unseen there is no generation, and coming back moves both, so

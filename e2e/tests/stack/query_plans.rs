@@ -19,12 +19,14 @@ const GROWING: &[&str] = &[
     "rooms",
     "room_accesses",
     "room_counts",
+    "room_changes",
 ];
 
 fn is_rooms_statement(sql: &str) -> bool {
     sql.contains("\"rooms\"")
         || sql.contains("\"room_accesses\"")
         || sql.contains("\"room_counts\"")
+        || sql.contains("room_changes")
 }
 
 #[tokio::test]

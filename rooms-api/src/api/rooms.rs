@@ -218,6 +218,7 @@ impl RoomsApi {
         let p = authorize(&state, &auth, Scope::RoomsList).await?;
         let page = service::list(
             &state.db,
+            &state.cache,
             &state.config.rooms,
             &p,
             page.0.as_ref().map(|v| v.0.as_str()),
@@ -247,6 +248,7 @@ impl RoomsApi {
         let bytes = body.bytes()?;
         let room = service::create(
             &state.db,
+            &state.cache,
             &state.writes,
             &state.config.rooms,
             &p,
@@ -273,7 +275,7 @@ impl RoomsApi {
         id: Path<String>,
     ) -> Result<Json<Room>, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsRetrieve).await?;
-        let room = service::retrieve(&state.db, &state.config.rooms, &p, &id.0)
+        let room = service::retrieve(&state.db, &state.cache, &state.config.rooms, &p, &id.0)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(room.into()))
@@ -298,6 +300,7 @@ impl RoomsApi {
         let bytes = body.bytes()?;
         let room = service::update(
             &state.db,
+            &state.cache,
             &state.writes,
             &state.config.rooms,
             &p,
@@ -323,7 +326,7 @@ impl RoomsApi {
         id: Path<String>,
     ) -> Result<DeletedResponse, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsDelete).await?;
-        service::delete(&state.db, &state.writes, &p, &id.0)
+        service::delete(&state.db, &state.cache, &state.writes, &p, &id.0)
             .await
             .map_err(ApiError::from)?;
         Ok(DeletedResponse::NoContent)

@@ -6,6 +6,7 @@ use server_kit::db::WriteGate;
 use server_kit::random;
 use uuid::Uuid;
 
+use super::cache::RoomCache;
 use super::model::{
     self, AccessLevel, Changes, Invalid, PageView, RoomConfiguration, RoomView, TelephonyView,
 };
@@ -40,6 +41,20 @@ fn viewer(p: &Principal) -> Viewer<'_> {
     Viewer {
         user_id: &p.user_id,
         client_id: &p.client_id,
+    }
+}
+
+/// Drops what `viewers` (and the caller) had cached; when they could not be read, the
+/// caller's view and everyone else's are dropped whole (`RoomCache::changed_all`).
+fn forget(cache: &RoomCache, principal: &Principal, viewers: Option<Vec<(String, String)>>) {
+    cache.changed([viewer(principal)]);
+    match viewers {
+        Some(viewers) => cache.changed(
+            viewers
+                .iter()
+                .map(|(user_id, client_id)| Viewer { user_id, client_id }),
+        ),
+        None => cache.changed_all(),
     }
 }
 
@@ -122,6 +137,7 @@ fn cursor_url(settings: &RoomSettings, cursor: &str, page_size: u64) -> String {
 /// `count` is one row of `room_counts` in both modes, never a count of rooms.
 pub async fn list(
     db: &Db,
+    cache: &RoomCache,
     settings: &RoomSettings,
     principal: &Principal,
     page: Option<&str>,
@@ -135,14 +151,16 @@ pub async fn list(
         }
         (Some(page), None) => {
             let page = parse_page_param(Some(page), "page", 1, None)?;
-            return list_offset(db, settings, principal, page, page_size).await;
+            return list_offset(db, cache, settings, principal, page, page_size).await;
         }
         (None, Some(c)) => {
             Some(model::decode_cursor(c).ok_or_else(|| invalid("cursor", "invalid cursor"))?)
         }
         (None, None) => None,
     };
-    let (mut rows, count) = store::keyset_page(db, viewer(principal), from, page_size + 1).await?;
+    let (mut rows, count) = cache
+        .keyset_page(db, viewer(principal), from, page_size + 1)
+        .await?;
     let more = rows.len() as u64 > page_size;
     let (has_newer, has_older) = match from {
         None => {
@@ -188,17 +206,18 @@ pub async fn list(
 
 async fn list_offset(
     db: &Db,
+    cache: &RoomCache,
     settings: &RoomSettings,
     principal: &Principal,
     page: u64,
     page_size: u64,
 ) -> Result<PageView, RoomsError> {
-    let count = store::count(db, viewer(principal)).await?;
+    let count = cache.count(db, viewer(principal)).await?;
     let offset = (page - 1).saturating_mul(page_size);
     if page > 1 && offset >= count {
         return Err(RoomsError::NotFound);
     }
-    let rows = store::page(db, viewer(principal), offset, page_size).await?;
+    let rows = cache.page(db, viewer(principal), offset, page_size).await?;
     Ok(PageView {
         count,
         next: (offset + page_size < count).then(|| page_url(settings, page + 1, page_size)),
@@ -244,6 +263,7 @@ pub fn random_slug_and_pin(settings: &RoomSettings) -> Result<(String, String), 
 
 pub async fn create(
     db: &Db,
+    cache: &RoomCache,
     writes: &WriteGate,
     settings: &RoomSettings,
     principal: &Principal,
@@ -252,6 +272,7 @@ pub async fn create(
 ) -> Result<RoomView, RoomsError> {
     create_with(
         db,
+        cache,
         writes,
         settings,
         principal,
@@ -265,8 +286,11 @@ pub async fn create(
 /// `create`, with the slug and PIN from `fresh`: a slug or PIN another room holds makes the
 /// whole transaction start again with new ones, `MAX_CREATE_ATTEMPTS` times at most (tests
 /// inject a generator that collides).
+// `create`'s dependencies, each explicit, plus the generator tests replace.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_with(
     db: &Db,
+    cache: &RoomCache,
     writes: &WriteGate,
     settings: &RoomSettings,
     principal: &Principal,
@@ -300,6 +324,8 @@ pub async fn create_with(
         drop(write);
         match inserted {
             Ok(()) => {
+                // The owner's list and count changed.
+                cache.changed([viewer(principal)]);
                 tracing::info!(target: "audit", event = "room_created", room_id = %row.id,
                     user_id = %principal.user_id, client_id = %principal.client_id,
                     verification_mode = principal.mode, "room_created");
@@ -315,19 +341,23 @@ pub async fn create_with(
 
 pub async fn retrieve(
     db: &Db,
+    cache: &RoomCache,
     settings: &RoomSettings,
     principal: &Principal,
     id: &str,
 ) -> Result<RoomView, RoomsError> {
     let id = parse_id(id)?;
-    let (row, _) = store::find_visible(db, viewer(principal), id)
+    let (row, _) = cache
+        .find_visible(db, viewer(principal), id)
         .await?
         .ok_or(RoomsError::NotFound)?;
     Ok(to_room(&row, settings))
 }
 
+/// Decides on the room and the role as the database has them, never as cached.
 pub async fn update(
     db: &Db,
+    cache: &RoomCache,
     writes: &WriteGate,
     settings: &RoomSettings,
     principal: &Principal,
@@ -352,14 +382,19 @@ pub async fn update(
         .transpose()
         .map_err(|e| RoomsError::Db(store::encoding_error(&e)))?;
     let write = writes.enter().await;
-    store::update(
+    let updated = store::update(
         db,
         id,
         changes.access_level.map(AccessLevel::as_str),
         configuration.as_deref(),
     )
-    .await?;
+    .await;
     drop(write);
+    // Whoever can see the room sees it changed (read even when the update failed: it may
+    // have committed before the error reached us).
+    let viewers = store::viewers_of(db, id).await;
+    forget(cache, principal, viewers.ok());
+    updated?;
     if let Some(level) = changes.access_level {
         row.access_level = level.as_str().to_owned();
     }
@@ -372,8 +407,10 @@ pub async fn update(
     Ok(to_room(&row, settings))
 }
 
+/// Decides on the role as the database has it, never as cached.
 pub async fn delete(
     db: &Db,
+    cache: &RoomCache,
     writes: &WriteGate,
     principal: &Principal,
     id: &str,
@@ -386,8 +423,19 @@ pub async fn delete(
         return Err(RoomsError::InsufficientRole);
     }
     let write = writes.enter().await;
-    let deleted = store::delete(db, id).await?;
+    let deleted = store::delete(db, id).await;
     drop(write);
+    let deleted = match deleted {
+        Ok((deleted, viewers)) => {
+            forget(cache, principal, Some(viewers));
+            deleted
+        }
+        Err(e) => {
+            // It may have committed before the error reached us.
+            forget(cache, principal, None);
+            return Err(e.into());
+        }
+    };
     // Another delete of the same room won the race: this one found nothing to delete.
     if !deleted {
         return Err(RoomsError::NotFound);

@@ -1,11 +1,11 @@
-//! The only sea-orm code of the rooms API (with `entity.rs` and the connection opened at startup). Every read is scoped to (user, application): a room
+//! The only sea-orm code of the rooms API (with `entity.rs` and the connection opened at startup), the room cache's change log on SQLite included. Every read is scoped to (user, application): a room
 //! outside that scope is indistinguishable from one that does not exist.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, Order,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, Order,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Statement, TransactionTrait, Value,
 };
 use server_kit::db::at_most_one;
 use uuid::Uuid;
@@ -86,14 +86,14 @@ pub async fn count(db: &impl ConnectionTrait, viewer: Viewer<'_>) -> Result<u64,
 }
 
 /// A position in the list: the (created_at, id) of a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Position {
     pub created_at: DateTime<Utc>,
     pub id: Uuid,
 }
 
 /// Which side of a position a keyset page reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Older than the position (the next page), newest first.
     After,
@@ -311,9 +311,27 @@ pub async fn update(
     Ok(())
 }
 
+/// Who may see a room: (user_id, client_id) of each access row.
+pub async fn viewers_of(
+    db: &impl ConnectionTrait,
+    room_id: Uuid,
+) -> Result<Vec<(String, String)>, DbErr> {
+    Ok(room_accesses::Entity::find()
+        .filter(room_accesses::Column::RoomId.eq(room_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.user_id, a.client_id))
+        .collect())
+}
+
 /// Deletes the room; whether this call deleted it (of concurrent deletes, one does; the
-/// others find nothing and change nothing).
-pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<bool, DbErr> {
+/// others find nothing and change nothing), and who could see it: (user_id, client_id) of
+/// each access row this call deleted.
+pub async fn delete(
+    db: &sea_orm::DatabaseConnection,
+    id: Uuid,
+) -> Result<(bool, Vec<(String, String)>), DbErr> {
     let txn = db.begin().await?;
     // Every viewer whose access row this transaction deleted counts one room fewer. Counted
     // from the rows deleted, not from a read before: two concurrent deletes of one room would
@@ -322,14 +340,14 @@ pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<bool, 
         .filter(room_accesses::Column::RoomId.eq(id))
         .exec_with_returning(&txn)
         .await?;
-    for v in viewers {
+    for v in &viewers {
         room_counts::Entity::update_many()
             .col_expr(
                 room_counts::Column::Rooms,
                 Expr::col(room_counts::Column::Rooms).sub(1),
             )
-            .filter(room_counts::Column::UserId.eq(v.user_id))
-            .filter(room_counts::Column::ClientId.eq(v.client_id))
+            .filter(room_counts::Column::UserId.eq(&v.user_id))
+            .filter(room_counts::Column::ClientId.eq(&v.client_id))
             .exec(&txn)
             .await?;
     }
@@ -339,5 +357,66 @@ pub async fn delete(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<bool, 
         .rows_affected
         > 0;
     txn.commit().await?;
-    Ok(deleted)
+    Ok((
+        deleted,
+        viewers
+            .into_iter()
+            .map(|v| (v.user_id, v.client_id))
+            .collect(),
+    ))
+}
+
+/// Whether the database is PostgreSQL (its changes are heard by LISTEN; SQLite's are polled).
+pub fn is_postgres(db: &Db) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// SQLite: the last sequence number of the `room_changes` log (0 when empty).
+pub async fn change_log_end(db: &Db) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT COALESCE(MAX(seq), 0) AS seq FROM room_changes",
+        ))
+        .await?;
+    match row {
+        Some(row) => row.try_get("", "seq"),
+        None => Ok(0),
+    }
+}
+
+/// SQLite: up to `limit` rows of the `room_changes` log after `after`, in order: (seq,
+/// user_id, client_id). A range of the primary key.
+pub async fn change_log_after(
+    db: &Db,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<(i64, String, String)>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT seq, user_id, client_id FROM room_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            [Value::from(after), Value::from(limit)],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "seq")?,
+                row.try_get("", "user_id")?,
+                row.try_get("", "client_id")?,
+            ))
+        })
+        .collect()
+}
+
+/// SQLite: forgets the `room_changes` rows up to `upto`.
+pub async fn prune_change_log(db: &Db, upto: i64) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "DELETE FROM room_changes WHERE seq <= ?",
+        [Value::from(upto)],
+    ))
+    .await?;
+    Ok(())
 }

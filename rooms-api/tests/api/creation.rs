@@ -43,6 +43,7 @@ async fn create(
 ) -> Result<rooms_api::rooms::model::RoomView, RoomsError> {
     service::create_with(
         &s.rooms.db,
+        &s.rooms.cache,
         &s.rooms.writes,
         &s.rooms.config.rooms,
         &principal(user),

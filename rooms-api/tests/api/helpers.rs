@@ -196,6 +196,23 @@ impl Stack {
         josekit::jws::serialize_compact(&payload, &header, self.issuer.signer.as_ref()).unwrap()
     }
 
+    /// Another server on this stack's database, trusting the same issuer (a second replica).
+    pub async fn replica(&self) -> Replica {
+        let mut config = self.rooms.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.metrics_listen = "127.0.0.1:0".parse().unwrap();
+        let app = rooms_api::startup::Application::build_with_clock(config, self.clock.clone())
+            .await
+            .unwrap();
+        let replica = Replica {
+            rooms: app.state(),
+            rooms_url: format!("http://127.0.0.1:{}", app.port()),
+            client: reqwest::Client::new(),
+        };
+        tokio::spawn(app.run_until(std::future::pending()));
+        replica
+    }
+
     /// A user with a token carrying every rooms scope.
     pub async fn token_with(&self, scopes: &str) -> String {
         let c = self.client(scopes, &[]).await;
@@ -206,6 +223,23 @@ impl Stack {
 }
 
 pub use crate::requests::{RoomsRequests, assert_error, challenge};
+
+/// A second rooms API server on a stack's database (`Stack::replica`).
+pub struct Replica {
+    pub rooms: Arc<rooms_api::state::AppState>,
+    pub rooms_url: String,
+    pub client: reqwest::Client,
+}
+
+impl RoomsRequests for Replica {
+    fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn rooms_base(&self) -> &str {
+        &self.rooms_url
+    }
+}
 
 impl RoomsRequests for Stack {
     fn http(&self) -> &reqwest::Client {

@@ -13,5 +13,6 @@ mod input;
 mod logs;
 mod migrations;
 mod requests;
+mod room_cache;
 mod rooms;
 mod stack_script;
