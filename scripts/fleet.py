@@ -401,7 +401,8 @@ def main():
     }
     # Set up through the CLI, which talks to the database like the replicas.
     cli("user", "create", "--email", EMAIL, env=auth_env)
-    rooms_scopes = ["--scope", "rooms:create", "--scope", "rooms:retrieve", "--scope", "rooms:list"]
+    rooms_scopes = ["--scope", "rooms:create", "--scope", "rooms:retrieve", "--scope", "rooms:list",
+                    "--scope", "rooms:delete"]
 
     def new_app(name):
         return json.loads(cli("app", "create", "--name", name, *rooms_scopes,
@@ -429,7 +430,7 @@ def main():
             **common,
             "ROOMS_DATABASE_URL": ROOMS_DB,
             "ROOMS_LISTEN": f"127.0.0.1:{ports[name]}",
-            "ROOMS_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+            "ROOMS_METRICS_LISTEN": f"127.0.0.1:{METRICS.setdefault(name, free_port())}",
             "ROOMS_PUBLIC_URL": proxy_rooms,
             "TOKEN_ISSUER": proxy_auth,
             # Keys and the feed come through the proxy, from either auth replica.
@@ -459,6 +460,7 @@ def main():
 
         cross_replica(auth, rooms, new_app("cross"))
         dpop_replay_across_replicas(auth, rooms, new_app("dpop"), proxy_auth, proxy_rooms)
+        room_cache_across_replicas(auth, rooms, new_app("cached"))
         rotation_and_deactivation(auth, rooms, admin_ports, admin_key, new_app("rotated"), new_app("deactivated"), auth_env)
         shared_limit(proxy, proxy_auth, new_app("guessed"))
         key_rotation_under_load(proxy_auth, proxy_rooms, auth, new_app("keys"), auth_env)
@@ -587,6 +589,51 @@ def cached_on(base, name, client):
             return True
         time.sleep(0.025)
     return False
+
+
+def room_cache_hits(name):
+    """rooms_room_cache_total{result="hit"} of one rooms replica."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS[name]}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if line.startswith('rooms_room_cache_total{result="hit"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def room_cached_on(r, path, jwt):
+    """GETs `path` on rooms replica `r` until one is answered from its room cache."""
+    for _ in range(40):
+        before = room_cache_hits(r.name)
+        status = request("GET", r.ready_url + path, headers=bearer(jwt))[0]
+        if status == 200 and room_cache_hits(r.name) > before:
+            return True
+        time.sleep(0.025)
+    return False
+
+
+def room_cache_across_replicas(auth, rooms, client):
+    """A room and a list page cached by r2 and deleted through r1 are gone from r2 at once:
+    the delete's NOTIFY reaches r2's LISTEN connection before the next request."""
+    r1, r2 = rooms.values()
+    jwt = token(next(iter(auth.values())).ready_url, client)
+    status, doc, _ = request("POST", r1.ready_url + ROOMS_PATH, "{}",
+                             {**bearer(jwt), "Content-Type": "application/json"})
+    check(status == 201, f"a room created on r1 ({status})")
+    path = f"{ROOMS_PATH}/{doc['id']}"
+    # The creation's own signal reaches r2 too and would empty what it cached just before.
+    time.sleep(0.3)
+    check(room_cached_on(r2, path, jwt) and room_cached_on(r2, ROOMS_PATH, jwt),
+          "r2 answers the room and the list from its room cache")
+    check(request("DELETE", r1.ready_url + path, headers=bearer(jwt))[0] == 204,
+          "the room deleted through r1")
+    t0 = time.time()
+    got = request("GET", r2.ready_url + path, headers=bearer(jwt))[0]
+    listed = request("GET", r2.ready_url + ROOMS_PATH, headers=bearer(jwt))[1] or {}
+    took = time.time() - t0
+    check(got == 404 and listed.get("count") == 0,
+          f"r2 refuses the deleted room and lists none on its next requests ({got}, count "
+          f"{listed.get('count')}, {round(took * 1000)} ms)")
 
 
 def rotation_and_deactivation(auth, rooms, admin_ports, admin_key, rotated, deactivated, auth_env):

@@ -40,8 +40,8 @@ enum What {
 #[derive(Debug)]
 enum Read {
     Room(RoomRow, Option<Role>),
-    Keyset(Vec<RoomRow>, u64),
-    Rows(Vec<RoomRow>),
+    Keyset(Arc<[RoomRow]>, u64),
+    Rows(Arc<[RoomRow]>),
     Count(u64),
 }
 
@@ -174,17 +174,18 @@ impl RoomCache {
         viewer: Viewer<'_>,
         from: Option<(Position, Direction)>,
         limit: u64,
-    ) -> Result<(Vec<RoomRow>, u64), StoreError> {
+    ) -> Result<(Arc<[RoomRow]>, u64), StoreError> {
         let key = (viewer_key(viewer), What::Keyset(from, limit));
         let at = match self.lookup(&key) {
             Ok(entry) => match &entry.read {
-                Read::Keyset(rows, count) => return Ok((rows.clone(), *count)),
+                Read::Keyset(rows, count) => return Ok((Arc::clone(rows), *count)),
                 _ => None,
             },
             Err(at) => at,
         };
         let (rows, count) = store::keyset_page(db, viewer, from, limit).await?;
-        self.fill(key, at, Read::Keyset(rows.clone(), count));
+        let rows: Arc<[RoomRow]> = rows.into();
+        self.fill(key, at, Read::Keyset(Arc::clone(&rows), count));
         Ok((rows, count))
     }
 
@@ -195,17 +196,17 @@ impl RoomCache {
         viewer: Viewer<'_>,
         offset: u64,
         limit: u64,
-    ) -> Result<Vec<RoomRow>, StoreError> {
+    ) -> Result<Arc<[RoomRow]>, StoreError> {
         let key = (viewer_key(viewer), What::Offset(offset, limit));
         let at = match self.lookup(&key) {
             Ok(entry) => match &entry.read {
-                Read::Rows(rows) => return Ok(rows.clone()),
+                Read::Rows(rows) => return Ok(Arc::clone(rows)),
                 _ => None,
             },
             Err(at) => at,
         };
-        let rows = store::page(db, viewer, offset, limit).await?;
-        self.fill(key, at, Read::Rows(rows.clone()));
+        let rows: Arc<[RoomRow]> = store::page(db, viewer, offset, limit).await?.into();
+        self.fill(key, at, Read::Rows(Arc::clone(&rows)));
         Ok(rows)
     }
 
@@ -264,7 +265,7 @@ mod tests {
             cache.fill(
                 (viewer, What::Keyset(None, 21)),
                 Some(at),
-                Read::Keyset(page.clone(), 20),
+                Read::Keyset(page.clone().into(), 20),
             );
         }
         cache.run_pending_tasks();

@@ -158,26 +158,18 @@ pub async fn list(
         }
         (None, None) => None,
     };
-    let (mut rows, count) = cache
+    let (read, count) = cache
         .keyset_page(db, viewer(principal), from, page_size + 1)
         .await?;
-    let more = rows.len() as u64 > page_size;
-    let (has_newer, has_older) = match from {
-        None => {
-            rows.truncate(page_size as usize);
-            (false, more)
-        }
-        Some((_, Direction::After)) => {
-            rows.truncate(page_size as usize);
-            (true, more)
-        }
-        Some((_, Direction::Before)) => {
-            // Read oldest-first and returned newest-first: the extra row is the newest.
-            if more {
-                rows.remove(0);
-            }
-            (more, true)
-        }
+    let more = read.len() as u64 > page_size;
+    let kept = read
+        .len()
+        .min(usize::try_from(page_size).unwrap_or(usize::MAX));
+    let (rows, has_newer, has_older) = match from {
+        None => (&read[..kept], false, more),
+        Some((_, Direction::After)) => (&read[..kept], true, more),
+        // Read oldest-first and returned newest-first: the extra row is the newest.
+        Some((_, Direction::Before)) => (&read[read.len() - kept..], more, true),
     };
     let link = |row: Option<&RoomRow>, direction| {
         row.map(|r| {
