@@ -276,6 +276,34 @@ mod tests {
         }
     }
 
+    /// A token bound to a DPoP key names its thumbprint in `cnf.jkt` (RFC 9449 §6.1) and
+    /// `jkt()` reads it back; an unbound token has neither.
+    #[test]
+    fn a_bound_token_names_its_key_thumbprint() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(sample(now).jkt(), None);
+        let bound = AccessTokenClaims::issue(Issue {
+            issuer: "http://auth",
+            audience: "rooms-api",
+            user_id: "u1",
+            client_id: "c1",
+            scopes: [Scope::RoomsList].into_iter().collect(),
+            now,
+            ttl_seconds: 3600,
+            jti: "j1".into(),
+            jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        });
+        assert_eq!(
+            bound.jkt(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
+        let wire = serde_json::to_value(&bound).unwrap();
+        assert_eq!(
+            wire["cnf"]["jkt"],
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
     #[test]
     fn issued_claims_have_the_rfc9068_shape() {
         let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();

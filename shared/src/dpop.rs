@@ -518,6 +518,11 @@ mod tests {
             "http://127.0.0.1:8081",
             "http://127.0.0.1:8081/"
         ));
+        // An IPv6 literal's colons are not a port's; its default port is its scheme's.
+        assert!(same_target("https://[::1]/x", "https://[::1]:443/x"));
+        assert!(!same_target("https://[::1]/x", "https://[::1]:8443/x"));
+        // No host at all is no URL, even compared with itself.
+        assert!(!same_target("https:///x", "https:///x"));
     }
 
     struct Key {
@@ -703,6 +708,136 @@ mod tests {
         }
         let long = format!("{}.e30.e30", "a".repeat(MAX_PROOF_LEN));
         assert_eq!(verify(&long, &request(None)), Err(ProofError::Malformed));
+    }
+
+    /// One `DPoP` header is the proof; none is absent; two are ambiguous (RFC 9449 §4.3).
+    #[test]
+    fn the_header_fields_are_one_proof_none_or_several() {
+        assert_eq!(ProofHeader::from_values([]), ProofHeader::Absent);
+        assert_eq!(
+            ProofHeader::from_values([&b"a.b.c"[..]]),
+            ProofHeader::One("a.b.c".into())
+        );
+        assert_eq!(
+            ProofHeader::from_values([&b"a.b.c"[..], b"d.e.f"]),
+            ProofHeader::Several
+        );
+        // Not visible ASCII: kept as an empty proof, which is malformed.
+        assert_eq!(
+            ProofHeader::from_values([&b"a b"[..]]),
+            ProofHeader::One(String::new())
+        );
+    }
+
+    /// A proof of exactly `MAX_PROOF_LEN` bytes is read; one byte more is not (the length is
+    /// reached with a header member of filler, which changes nothing else).
+    #[test]
+    fn a_proof_of_exactly_the_longest_length_is_read_and_one_byte_more_is_not() {
+        let key = es256();
+        let sized = |target: usize| {
+            (0..target).find_map(|fill| {
+                let (mut h, c) = good(&key);
+                h["x"] = "f".repeat(fill).into();
+                let proof = sign(&key, h, c);
+                (proof.len() == target).then_some(proof)
+            })
+        };
+        // Not every length is reachable with one filler; one of the three below is.
+        let at_max = (0..3).find_map(|less| sized(MAX_PROOF_LEN - less)).unwrap();
+        assert!(at_max.len() > 2 * 1024, "well past a short cap");
+        assert!(verify(&at_max, &request(None)).is_ok(), "{}", at_max.len());
+        if at_max.len() == MAX_PROOF_LEN {
+            let over = sized(MAX_PROOF_LEN + 1)
+                .or_else(|| sized(MAX_PROOF_LEN + 2))
+                .unwrap();
+            assert_eq!(verify(&over, &request(None)), Err(ProofError::Malformed));
+        }
+        let exact = sized(MAX_PROOF_LEN).or_else(|| {
+            let (mut h, mut c) = good(&key);
+            (0..64).find_map(|extra| {
+                c["y"] = "g".repeat(extra).into();
+                (0..MAX_PROOF_LEN).find_map(|fill| {
+                    h["x"] = "f".repeat(fill).into();
+                    let proof = sign(&key, h.clone(), c.clone());
+                    (proof.len() == MAX_PROOF_LEN).then_some(proof)
+                })
+            })
+        });
+        let exact = exact.unwrap();
+        assert!(verify(&exact, &request(None)).is_ok());
+        let mut over = exact.clone();
+        over.push('A');
+        assert_eq!(verify(&over, &request(None)), Err(ProofError::Malformed));
+    }
+
+    /// Each of the three segments must be unpadded base64url: two segments of good base64,
+    /// or a good header and claims with a signature that isn't base64, are malformed.
+    #[test]
+    fn every_segment_must_be_unpadded_base64url() {
+        let key = es256();
+        let (h, c) = good(&key);
+        let proof = sign(&key, h, c);
+        let (input, _) = proof.rsplit_once('.').unwrap();
+        assert_eq!(verify(input, &request(None)), Err(ProofError::Malformed));
+        for bad_signature in ["a", "!!!!", "AAA="] {
+            assert_eq!(
+                verify(&format!("{input}.{bad_signature}"), &request(None)),
+                Err(ProofError::Malformed),
+                "{bad_signature}"
+            );
+        }
+    }
+
+    /// A key of the right type but another curve, or an RSA key of the wrong type, does not
+    /// fit the algorithm.
+    #[test]
+    fn a_key_must_be_of_the_algorithms_type_and_curve() {
+        let fits = |alg: &str, jwk: Value| check_key(alg, jwk.as_object().unwrap());
+        let long_n = URL_SAFE_NO_PAD.encode([0xC5u8; 256]);
+        assert_eq!(
+            fits("EdDSA", json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"})),
+            Ok(())
+        );
+        assert_eq!(
+            fits("EdDSA", json!({"kty": "OKP", "crv": "X25519", "x": "AA"})),
+            Err(ProofError::Key)
+        );
+        assert_eq!(
+            fits("EdDSA", json!({"kty": "EC", "crv": "Ed25519", "x": "AA"})),
+            Err(ProofError::Key)
+        );
+        assert_eq!(fits("ES256", json!({"kty": "EC", "crv": "P-256"})), Ok(()));
+        assert_eq!(
+            fits("ES256", json!({"kty": "EC", "crv": "P-384"})),
+            Err(ProofError::Key)
+        );
+        assert_eq!(
+            fits("ES256", json!({"kty": "OKP", "crv": "P-256"})),
+            Err(ProofError::Key)
+        );
+        assert_eq!(
+            fits("RS256", json!({"kty": "RSA", "n": long_n, "e": "AQAB"})),
+            Ok(())
+        );
+        assert_eq!(
+            fits("RS256", json!({"kty": "EC", "n": long_n, "e": "AQAB"})),
+            Err(ProofError::Key)
+        );
+        // 2,048 bits after leading zero bytes, and one byte fewer.
+        let mut padded = vec![0u8; 4];
+        padded.extend([0xC5u8; 256]);
+        let n = URL_SAFE_NO_PAD.encode(&padded);
+        assert_eq!(
+            fits("RS256", json!({"kty": "RSA", "n": n, "e": "AQAB"})),
+            Ok(())
+        );
+        let mut short = vec![0u8; 4];
+        short.extend([0xC5u8; 255]);
+        let n = URL_SAFE_NO_PAD.encode(&short);
+        assert_eq!(
+            fits("RS256", json!({"kty": "RSA", "n": n, "e": "AQAB"})),
+            Err(ProofError::Key)
+        );
     }
 
     /// A key cache changes no answer: the verifier is built once per key, a proof whose

@@ -85,4 +85,12 @@ mod tests {
         assert_eq!(p(&["DPoP a b"]), BearerHeader::Malformed);
         assert_eq!(p(&["DPoP a", "Bearer a"]), BearerHeader::Malformed);
     }
+
+    /// One of our schemes beside a header of another scheme is still two `Authorization`
+    /// headers: which credential is meant is ambiguous, so it is refused, not the ours taken.
+    #[test]
+    fn our_scheme_beside_another_schemes_header_is_malformed() {
+        assert_eq!(p(&["Basic abc", "Bearer tok"]), BearerHeader::Malformed);
+        assert_eq!(p(&["DPoP tok", "Basic abc"]), BearerHeader::Malformed);
+    }
 }
