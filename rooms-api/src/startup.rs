@@ -47,9 +47,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let docs = server_kit::docs::swagger_ui(move || api::service(&public_url).swagger_ui_html());
     let external_api_enabled = state.config.external_api_enabled;
     let metrics = Arc::clone(&state.metrics.http);
-    // The JSON extractor reads bodies inside the stack (its 413 comes after authentication,
-    // docs/spec/rooms-api.md §2): a request declaring one goes on without waiting for a place.
-    let in_flight = InFlight::new(state.config.timeouts.max_in_flight, Bodies::Streamed);
+    // Bodies are read before the queue (`capture_body`) and judged by the JSON extractor after
+    // authentication (its 413 comes after 401/403, docs/spec/rooms-api.md §2).
+    let in_flight = InFlight::new(state.config.timeouts.max_in_flight, Bodies::Buffered);
     let body_read = state.config.timeouts.body_read;
     Route::new()
         .at("/docs", docs)
@@ -58,6 +58,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .data(state)
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
+        .around(|ep, req| http::capture_body(crate::api::extract::BODY_LIMIT, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(server_kit::http::keep_arrived_path)
         .around(http::refuse_repeated_query)

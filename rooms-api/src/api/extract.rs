@@ -8,6 +8,7 @@ use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSecurityScheme, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use server_kit::http::CapturedBody;
 
 use crate::auth::bearer::{self, BearerHeader};
 use crate::auth::dpop::DpopRequest;
@@ -160,19 +161,31 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let captured = match body.take() {
-            Err(_) => Captured::Bytes(Vec::new()),
-            Ok(b) => match b.into_bytes_limit(BODY_LIMIT).await {
-                Ok(bytes) => Captured::Bytes(bytes.to_vec()),
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => Captured::TooLarge,
-                Err(_) => Captured::Unreadable,
-            },
+        // Read before the in-flight queue (`server_kit::http::capture_body`, startup.rs).
+        let captured = match request.extensions().get::<CapturedBody>() {
+            Some(CapturedBody::Bytes(b)) => Captured::Bytes(b.to_vec()),
+            Some(CapturedBody::TooLarge) => Captured::TooLarge,
+            Some(CapturedBody::Unreadable) => Captured::Unreadable,
+            None => Self::read(body).await,
         };
         Ok(Self {
             captured,
             content_type: request.content_type().map(str::to_owned),
             _schema: PhantomData,
         })
+    }
+}
+
+impl<T> JsonBody<T> {
+    async fn read(body: &mut RequestBody) -> Captured {
+        match body.take() {
+            Err(_) => Captured::Bytes(Vec::new()),
+            Ok(b) => match b.into_bytes_limit(BODY_LIMIT).await {
+                Ok(bytes) => Captured::Bytes(bytes.to_vec()),
+                Err(poem::error::ReadBodyError::PayloadTooLarge) => Captured::TooLarge,
+                Err(_) => Captured::Unreadable,
+            },
+        }
     }
 }
 

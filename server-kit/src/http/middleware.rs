@@ -200,6 +200,48 @@ pub async fn refuse_repeated_query<E: Endpoint>(next: E, req: Request) -> poem::
     Ok(next.get_response(req).await)
 }
 
+/// A body read before the in-flight queue by `capture_body`, for an extractor that decides on
+/// it only later (after authentication).
+#[derive(Debug, Clone)]
+pub enum CapturedBody {
+    Bytes(bytes::Bytes),
+    /// Declared or found longer than the limit; not read further.
+    TooLarge,
+    /// The read failed (the body deadline, a reset).
+    Unreadable,
+}
+
+/// Reads the body (at most `limit` bytes) before the requests behind it wait for a place, and
+/// leaves the outcome in the request's extensions: a request then waits holding only its bytes
+/// and the outer middleware, not the whole stack's future, and a slow sender trickles its body
+/// without holding a place. Unlike `body_limit` it answers nothing itself, so a service whose
+/// contract puts 401/403 before 413 (the rooms API) keeps that order.
+pub async fn capture_body<E: Endpoint>(
+    limit: usize,
+    next: E,
+    mut req: Request,
+) -> poem::Result<Response> {
+    if !crate::timeouts::declares_body(&req) {
+        return Ok(next.get_response(req).await);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let captured = if declared.is_some_and(|n| n > limit as u64) {
+        CapturedBody::TooLarge
+    } else {
+        match req.take_body().into_bytes_limit(limit).await {
+            Ok(bytes) => CapturedBody::Bytes(bytes),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => CapturedBody::TooLarge,
+            Err(_) => CapturedBody::Unreadable,
+        }
+    };
+    req.extensions_mut().insert(captured);
+    Ok(next.get_response(req).await)
+}
+
 /// Refuses a JSON body that names a key twice (400 `invalid_request`); runs inside
 /// `body_limit`, which has buffered the body.
 pub async fn refuse_duplicate_json_keys<E: Endpoint>(
