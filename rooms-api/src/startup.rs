@@ -58,6 +58,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .data(state)
         .around(move |ep, req| http::external_api_gate(external_api_enabled, ep, req))
         .around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
+        // Boxed: it cuts the nested future type in two (without it the layout of the outer
+        // middleware futures exceeds the compiler's query depth limit in release builds).
+        .boxed()
         .around(|ep, req| http::capture_body(crate::api::extract::BODY_LIMIT, ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(server_kit::http::keep_arrived_path)
