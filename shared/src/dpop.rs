@@ -521,6 +521,23 @@ mod tests {
         // An IPv6 literal's colons are not a port's; its default port is its scheme's.
         assert!(same_target("https://[::1]/x", "https://[::1]:443/x"));
         assert!(!same_target("https://[::1]/x", "https://[::1]:8443/x"));
+        // A final `.` or `..` segment leaves a directory: the path ends with its slash.
+        assert!(same_target(
+            "https://h.example/a/b/.",
+            "https://h.example/a/b/"
+        ));
+        assert!(same_target(
+            "https://h.example/a/b/..",
+            "https://h.example/a/"
+        ));
+        assert!(!same_target(
+            "https://h.example/a/b/..",
+            "https://h.example/a"
+        ));
+        assert!(!same_target(
+            "https://h.example/a/b/.",
+            "https://h.example/a/b"
+        ));
         // No host at all is no URL, even compared with itself.
         assert!(!same_target("https:///x", "https:///x"));
     }
