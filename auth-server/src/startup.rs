@@ -11,7 +11,7 @@ use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::{DatabaseConnection, DbBackend};
 use secrecy::SecretSlice;
-use server_kit::in_flight::{self, Bodies, InFlight};
+use server_kit::in_flight::{self, InFlight};
 use server_kit::{db, http};
 use shared::{Clock, SystemClock};
 
@@ -231,7 +231,7 @@ fn guarded(
     let body_read = timeouts.body_read;
     // Innermost of the guards: a request waits for its place with its body read already
     // (`body_limit`), so a slow sender never holds one.
-    let in_flight = InFlight::new(timeouts.max_in_flight, Bodies::Buffered);
+    let in_flight = InFlight::new(timeouts.max_in_flight);
     ep.around(move |ep, req| in_flight::queue(in_flight.clone(), ep, req))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(http::keep_arrived_path)

@@ -7,7 +7,7 @@ use migrations::{MigratorTrait, RoomsMigrator};
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DatabaseConnection;
-use server_kit::in_flight::{self, Bodies, InFlight};
+use server_kit::in_flight::{self, InFlight};
 use server_kit::{db, http};
 use shared::{Clock, SystemClock};
 
@@ -49,7 +49,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let metrics = Arc::clone(&state.metrics.http);
     // Bodies are read before the queue (`capture_body`) and judged by the JSON extractor after
     // authentication (its 413 comes after 401/403, docs/spec/rooms-api.md §2).
-    let in_flight = InFlight::new(state.config.timeouts.max_in_flight, Bodies::Buffered);
+    let in_flight = InFlight::new(state.config.timeouts.max_in_flight);
     let body_read = state.config.timeouts.body_read;
     Route::new()
         .at("/docs", docs)

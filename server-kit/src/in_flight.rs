@@ -26,30 +26,18 @@ struct Place {
     held: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
-/// Which requests wait for a place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bodies {
-    /// Every request: an outer middleware has read the body already (`http::body_limit`), so a
-    /// slow sender can't hold a place while it trickles its body.
-    Buffered,
-    /// Requests that declare a body go on without a place: their body is read inside the
-    /// stack, and 32 slow senders holding every place would stall everyone. Their memory is
-    /// bounded by the body cap and `HTTP_MAX_CONNECTIONS`.
-    Streamed,
-}
-
 /// One listener's places.
 #[derive(Debug, Clone)]
 pub struct InFlight {
     queue: Arc<Semaphore>,
-    bodies: Bodies,
 }
 
 impl InFlight {
-    pub fn new(places: usize, bodies: Bodies) -> Self {
+    /// Every request waits: the services read bodies before the queue (`http::body_limit`,
+    /// `http::capture_body`), so a slow sender never holds a place while it trickles its body.
+    pub fn new(places: usize) -> Self {
         Self {
             queue: Arc::new(Semaphore::new(places)),
-            bodies,
         }
     }
 
@@ -71,23 +59,17 @@ impl InFlight {
     }
 }
 
-/// Middleware: the request waits for a place (`InFlight::run`), unless it declares a body and
-/// bodies are `Streamed`.
+/// Middleware: the request waits for a place (`InFlight::run`).
 pub async fn queue<E: Endpoint>(
     in_flight: InFlight,
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
-    let skip = in_flight.bodies == Bodies::Streamed && crate::timeouts::declares_body(&req);
     // Boxed, so the future a waiting request holds is the middleware's state alone: inline,
     // the whole stack's future (~13 KiB in the rooms API) was allocated for every request from
     // its arrival, queued or not.
     let work = Box::pin(async move { next.call(req).await.map(IntoResponse::into_response) });
-    if skip {
-        work.await
-    } else {
-        in_flight.run(work).await
-    }
+    in_flight.run(work).await
 }
 
 /// Awaits `wait` without holding the current request's place, then takes a place again (at the
@@ -142,11 +124,7 @@ mod tests {
     /// stack behind it (1,000 queued rooms-API requests held ~13 MiB when it did).
     #[test]
     fn a_queued_request_does_not_hold_the_stack_behind_it() {
-        let fut = queue(
-            InFlight::new(1, Bodies::Buffered),
-            Heavy,
-            Request::default(),
-        );
+        let fut = queue(InFlight::new(1), Heavy, Request::default());
         let size = std::mem::size_of_val(&fut);
         assert!(size < 4096, "the middleware's future is {size} bytes");
     }
@@ -195,7 +173,7 @@ mod tests {
     /// place first.
     #[tokio::test(flavor = "current_thread")]
     async fn waiting_requests_get_their_place_in_arrival_order() {
-        let in_flight = InFlight::new(1, Bodies::Buffered);
+        let in_flight = InFlight::new(1);
         let order = Arc::new(Mutex::new(Vec::new()));
         let release = Arc::new(tokio::sync::Notify::new());
         let mut tasks = Vec::new();
@@ -220,35 +198,11 @@ mod tests {
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
     }
 
-    /// Streamed bodies are read inside the stack: a request declaring one does not wait (a slow
-    /// sender would hold the place), the others still do.
-    #[tokio::test(flavor = "current_thread")]
-    async fn streamed_bodies_go_on_without_a_place() {
-        let in_flight = InFlight::new(1, Bodies::Streamed);
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let release = Arc::new(tokio::sync::Notify::new());
-        let mut tasks = Vec::new();
-        for (n, body) in [(0, false), (2, false), (1, true)] {
-            let ep = Recorder {
-                order: order.clone(),
-                release: release.clone(),
-            };
-            tasks.push(tokio::spawn(queue(in_flight.clone(), ep, request(n, body))));
-            settle().await;
-        }
-        assert_eq!(*order.lock().unwrap(), [0, 1], "the body request went on");
-        release.notify_one();
-        for t in tasks {
-            assert_eq!(t.await.unwrap().unwrap().status(), StatusCode::OK);
-        }
-        assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
-    }
-
     /// A request waiting inside `released` holds no place: another request runs meanwhile; when
     /// the wait ends the first takes a place again before it goes on.
     #[tokio::test(flavor = "current_thread")]
     async fn a_released_wait_holds_no_place_and_takes_one_again() {
-        let in_flight = InFlight::new(1, Bodies::Buffered);
+        let in_flight = InFlight::new(1);
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let state = Arc::new(Mutex::new(Vec::<&str>::new()));
         let (a_in, a_state) = (in_flight.clone(), state.clone());
