@@ -565,18 +565,26 @@ def refused_on_both_rooms(rooms, jwt):
     return None
 
 
-# The auth replicas' metrics ports, by name.
+# The replicas' metrics ports, by name.
 METRICS = {}
 
 
-def row_cache_hits(name):
-    """auth_row_cache_total{result="hit"} of one auth replica."""
+def cache_hits(name, metric):
+    """`metric`{result="hit"} of one replica (its metrics listener, by name)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{METRICS[name]}/metrics", timeout=10) as r:
         text = r.read().decode()
     for line in text.splitlines():
-        if line.startswith('auth_row_cache_total{result="hit"}'):
+        if line.startswith(metric + '{result="hit"}'):
             return float(line.split()[-1])
     return 0.0
+
+
+def row_cache_hits(name):
+    return cache_hits(name, "auth_row_cache_total")
+
+
+def room_cache_hits(name):
+    return cache_hits(name, "rooms_room_cache_total")
 
 
 def cached_on(base, name, client):
@@ -589,16 +597,6 @@ def cached_on(base, name, client):
             return True
         time.sleep(0.025)
     return False
-
-
-def room_cache_hits(name):
-    """rooms_room_cache_total{result="hit"} of one rooms replica."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS[name]}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    for line in text.splitlines():
-        if line.startswith('rooms_room_cache_total{result="hit"}'):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def room_cached_on(r, path, jwt):

@@ -26,7 +26,7 @@ use crate::domain::key_encryption::KeyEncryptionKey;
 use crate::domain::secret_cache::SecretCache;
 use crate::domain::signing::KeyRing;
 use crate::state::AppState;
-use crate::store::changes::ChangeWatch;
+use crate::store::changes;
 use crate::store::row_cache::RowCache;
 use server_kit::random;
 use server_kit::timeouts;
@@ -168,7 +168,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     let metrics = crate::metrics::AuthMetrics::new()?;
     // Watches the database for changes to what the row cache holds (store/changes.rs). Until
     // it does the cache is off, which is safe, so a slow LISTEN only delays the cache.
-    let watch = ChangeWatch::start(&db, &config.database_url);
+    let watch = changes::watch(&db, &config.database_url);
     if !watch.ready(Duration::from_secs(5)).await {
         tracing::warn!("row cache: changes are not watched yet; the cache is off until they are");
     }

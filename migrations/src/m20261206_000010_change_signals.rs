@@ -75,7 +75,13 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP FUNCTION IF EXISTS auth_signal_change()",
 ];
 
-async fn run(manager: &SchemaManager<'_>, sqlite: &[&str], postgres: &[&str]) -> Result<(), DbErr> {
+/// Runs one backend's list of raw statements (the triggers sea-query can't write); the room
+/// signals' migration uses it too.
+pub(crate) async fn run(
+    manager: &SchemaManager<'_>,
+    sqlite: &[&str],
+    postgres: &[&str],
+) -> Result<(), DbErr> {
     let db = manager.get_connection();
     let statements = match db.get_database_backend() {
         DbBackend::Postgres => postgres,

@@ -18,7 +18,8 @@
 //! Raw SQL, one text per backend: sea-query has no triggers.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::m20261206_000010_change_signals::run;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -89,18 +90,6 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP FUNCTION IF EXISTS rooms_signal_access()",
     "DROP FUNCTION IF EXISTS rooms_signal_room()",
 ];
-
-async fn run(manager: &SchemaManager<'_>, sqlite: &[&str], postgres: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    let statements = match db.get_database_backend() {
-        DbBackend::Postgres => postgres,
-        _ => sqlite,
-    };
-    for sql in statements {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -15,7 +15,7 @@ use crate::api;
 use crate::auth::verifier::Authenticator;
 use crate::config::Config;
 use crate::rooms::cache::RoomCache;
-use crate::rooms::changes::ChangeWatch;
+use crate::rooms::changes;
 use crate::state::AppState;
 use std::time::Duration;
 
@@ -85,7 +85,7 @@ impl Application {
             db.clone(),
             writes.clone(),
         )?;
-        let watch = ChangeWatch::start(&db, &config.database_url);
+        let watch = changes::watch(&db, &config.database_url);
         if !watch.ready(Duration::from_secs(5)).await {
             tracing::warn!("room cache: changes are not seen yet; the cache is off until they are");
         }

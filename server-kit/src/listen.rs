@@ -51,8 +51,48 @@ impl Drop for Tasks {
     }
 }
 
-/// Waits (at most `within`) until `signals` is live, so a server that starts serving uses its
-/// cache from its first request; whether it is.
+/// A running watch of the database for one cache: its signals, and the tasks that feed them
+/// (LISTEN on PostgreSQL, the service's own poll on SQLite), which end when it is dropped.
+#[derive(Debug)]
+pub struct Watch<S> {
+    pub changes: Arc<S>,
+    _tasks: Tasks,
+}
+
+impl<S: Signals> Watch<S> {
+    /// Watches `db` (reached again at `url` for the LISTEN connection on PostgreSQL, on
+    /// `channel`); on SQLite, `poll(db, changes)` runs instead.
+    pub fn start<F>(
+        db: &DatabaseConnection,
+        url: &str,
+        channel: &'static str,
+        changes: S,
+        poll: impl FnOnce(DatabaseConnection, Arc<S>) -> F,
+    ) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let changes = Arc::new(changes);
+        let tasks = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => on_postgres(db, url, channel, changes.clone()),
+            _ => Tasks::new(vec![
+                tokio::spawn(poll(db.clone(), Arc::clone(&changes))).abort_handle(),
+            ]),
+        };
+        Self {
+            changes,
+            _tasks: tasks,
+        }
+    }
+
+    /// Waits (at most `within`) until changes are seen, so a server that starts serving uses
+    /// its cache from its first request; whether they are.
+    pub async fn ready(&self, within: Duration) -> bool {
+        ready(self.changes.as_ref(), within).await
+    }
+}
+
+/// Waits (at most `within`) until `signals` is live; whether it is.
 pub async fn ready(signals: &dyn Signals, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while !signals.is_live() {

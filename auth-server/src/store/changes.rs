@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use server_kit::listen::{self, Tasks};
+use server_kit::listen::Watch;
 
 use super::Db;
 
@@ -148,34 +148,13 @@ impl server_kit::listen::Signals for Changes {
     }
 }
 
-/// The running watch: its tasks end when it is dropped.
-#[derive(Debug)]
-pub struct ChangeWatch {
-    pub changes: Arc<Changes>,
-    _tasks: Tasks,
-}
+/// The running watch of the row cache (`server_kit::listen::Watch`): LISTEN on PostgreSQL,
+/// the counters polled on SQLite.
+pub type ChangeWatch = Watch<Changes>;
 
-impl ChangeWatch {
-    /// Starts watching the database `db` (reached again at `url` for the LISTEN connection).
-    pub fn start(db: &Db, url: &str) -> Self {
-        let changes = Arc::new(Changes::default());
-        let tasks = match db.get_database_backend() {
-            DbBackend::Postgres => listen::on_postgres(db, url, CHANNEL, changes.clone()),
-            _ => Tasks::new(vec![
-                tokio::spawn(poll(db.clone(), Arc::clone(&changes))).abort_handle(),
-            ]),
-        };
-        Self {
-            changes,
-            _tasks: tasks,
-        }
-    }
-
-    /// Waits (at most `within`) until changes are seen, so a server that starts serving uses
-    /// the cache from its first request; whether they are.
-    pub async fn ready(&self, within: Duration) -> bool {
-        listen::ready(self.changes.as_ref(), within).await
-    }
+/// Starts watching the database `db` (reached again at `url` for the LISTEN connection).
+pub fn watch(db: &Db, url: &str) -> ChangeWatch {
+    Watch::start(db, url, CHANNEL, Changes::default(), poll)
 }
 
 /// SQLite: reads the trigger-kept counters every `SQLITE_POLL`; a counter that moved moves

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use server_kit::listen::{self, Signals, Tasks};
+use server_kit::listen::{Signals, Watch};
 use tokio::time::Instant;
 
 use super::store::{self, Db, Viewer};
@@ -109,8 +109,8 @@ impl Changes {
         }
     }
 
-    /// A `Changes` that is live and moves only with what it is told (tests, and a server
-    /// whose database has no other writer).
+    /// A `Changes` that is live and moves only with what it is told.
+    #[cfg(test)]
     pub fn local_only() -> Self {
         let changes = Self::default();
         changes.set_live();
@@ -140,34 +140,13 @@ impl Signals for Changes {
     }
 }
 
-/// The running watch: its tasks end when it is dropped.
-#[derive(Debug)]
-pub struct ChangeWatch {
-    pub changes: Arc<Changes>,
-    _tasks: Tasks,
-}
+/// The running watch of the room cache (`server_kit::listen::Watch`): LISTEN on PostgreSQL,
+/// the change log polled on SQLite.
+pub type ChangeWatch = Watch<Changes>;
 
-impl ChangeWatch {
-    /// Starts watching the database `db` (reached again at `url` for the LISTEN connection).
-    pub fn start(db: &Db, url: &str) -> Self {
-        let changes = Arc::new(Changes::default());
-        let tasks = if store::is_postgres(db) {
-            listen::on_postgres(db, url, CHANNEL, changes.clone())
-        } else {
-            Tasks::new(vec![
-                tokio::spawn(poll(db.clone(), Arc::clone(&changes))).abort_handle(),
-            ])
-        };
-        Self {
-            changes,
-            _tasks: tasks,
-        }
-    }
-
-    /// Waits (at most `within`) until changes are seen; whether they are.
-    pub async fn ready(&self, within: Duration) -> bool {
-        listen::ready(self.changes.as_ref(), within).await
-    }
+/// Starts watching the database `db` (reached again at `url` for the LISTEN connection).
+pub fn watch(db: &Db, url: &str) -> ChangeWatch {
+    Watch::start(db, url, CHANNEL, Changes::default(), poll)
 }
 
 /// SQLite: reads the change log past the last row seen every `SQLITE_POLL`, signals each

@@ -366,11 +366,6 @@ pub async fn delete(
     ))
 }
 
-/// Whether the database is PostgreSQL (its changes are heard by LISTEN; SQLite's are polled).
-pub fn is_postgres(db: &Db) -> bool {
-    db.get_database_backend() == DbBackend::Postgres
-}
-
 /// SQLite: the last sequence number of the `room_changes` log (0 when empty).
 pub async fn change_log_end(db: &Db) -> Result<i64, DbErr> {
     let row = db

@@ -52,6 +52,23 @@ async fn answers_within(
     }
 }
 
+/// Waits (at most `within`) until GET `path` shows the room renamed; how long it took.
+async fn renamed_within(
+    r: &impl RoomsRequests,
+    token: &str,
+    path: &str,
+    within: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if body(r.get(token, path).await).await["name"] == "renamed" {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "never seen");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_viewer_that_reads_again_is_answered_from_memory_and_a_guess_never_is() {
     let s = spawn_stack().await;
@@ -167,15 +184,8 @@ async fn another_writers_change_is_seen_through_the_database() {
         .execute_unprepared("UPDATE rooms SET name = 'renamed'")
         .await
         .unwrap();
-    let start = Instant::now();
-    loop {
-        if body(s.get(&token, &path).await).await["name"] == "renamed" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(2), "never seen");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    println!("seen after {:?}", start.elapsed());
+    let took = renamed_within(&s, &token, &path, Duration::from_secs(2)).await;
+    println!("seen after {took:?}");
 }
 
 /// Two replicas on one database: a room read on one and deleted on the other is refused by
@@ -256,12 +266,5 @@ async fn a_lost_listen_connection_drops_what_was_cached_on_postgres() {
         .await
         .unwrap();
     assert_eq!(killed.len(), 1, "one LISTEN connection per server");
-    let start = Instant::now();
-    loop {
-        if body(s.get(&token, &path).await).await["name"] == "renamed" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "never seen");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    renamed_within(&s, &token, &path, Duration::from_secs(5)).await;
 }

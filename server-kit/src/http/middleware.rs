@@ -134,6 +134,14 @@ pub async fn external_api_gate<E: Endpoint>(
     Ok(next.get_response(req).await)
 }
 
+/// The body length the request declares (`Content-Length`), if it declares one.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Caps request bodies at `limit` bytes (413 JSON), whether or not they declare a length; poem's
 /// own `SizeLimit` answers 411 to requests without `Content-Length`, GETs included.
 pub async fn body_limit<E: Endpoint>(
@@ -141,11 +149,7 @@ pub async fn body_limit<E: Endpoint>(
     next: E,
     mut req: Request,
 ) -> poem::Result<Response> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&req);
     if declared.is_some_and(|n| n > limit as u64) {
         return Ok(framework_error_response(StatusCode::PAYLOAD_TOO_LARGE));
     }
@@ -224,11 +228,7 @@ pub async fn capture_body<E: Endpoint>(
     if !crate::timeouts::declares_body(&req) {
         return Ok(next.get_response(req).await);
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&req);
     let captured = if declared.is_some_and(|n| n > limit as u64) {
         CapturedBody::TooLarge
     } else {
