@@ -233,7 +233,7 @@ def main():
         auth_env = service_env(compose, "auth-server", env_file, secret_dir, rewrite)
         cli = lambda *args: json.loads(subprocess.run([os.path.join(BIN, "auth-server"), *args], env=auth_env,
                                                       capture_output=True, text=True, check=True).stdout)
-        rs = cli("app", "create", "--name", "rooms-api", "--scope", "tokens:introspect", "--scope", "tokens:revocations", "--json")
+        rs = cli("app", "create", "--name", "rooms-api", "--scope", "tokens:introspect", "--scope", "tokens:revocations", "--scope", "users:resolve", "--json")
         write("revocation_client_secret", rs["client_secret"])
         env_file["REVOCATION_CLIENT_ID"] = rs["client_id"]
         cli("user", "create", "--email", "jane@example.com", "--json")

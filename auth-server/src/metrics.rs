@@ -11,6 +11,7 @@ pub const ROUTES: &[&str] = &[
     "/oauth/introspect",
     "/oauth/revoke",
     "/oauth/revocations",
+    "/oauth/resolve-user",
     "/.well-known/jwks.json",
     "/.well-known/oauth-authorization-server",
     "/healthz",

@@ -328,6 +328,7 @@ fn is_token_path(path: &str) -> bool {
             | "/oauth/introspect"
             | "/oauth/revoke"
             | "/oauth/revocations"
+            | "/oauth/resolve-user"
     )
 }
 

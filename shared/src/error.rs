@@ -32,10 +32,22 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: the proof must carry the nonce the `DPoP-Nonce` header gives.
     UseDpopNonce,
+    /// User resolution (`shared::users`): the e-mail is not one valid address.
+    InvalidEmail,
+    /// User resolution: the application may not act for this e-mail's domain.
+    DomainNotAllowed,
+    /// User resolution: no user has this e-mail, and none may be created.
+    UserNotFound,
+    /// User resolution: the user is deactivated.
+    UserDisabled,
+    /// User resolution: no active application has this client_id.
+    UnknownApplication,
+    /// A change the resource's current state does not allow (the rooms API's 409).
+    Conflict,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -52,6 +64,12 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::InvalidDpopProof,
         ErrorCode::UseDpopNonce,
+        ErrorCode::InvalidEmail,
+        ErrorCode::DomainNotAllowed,
+        ErrorCode::UserNotFound,
+        ErrorCode::UserDisabled,
+        ErrorCode::UnknownApplication,
+        ErrorCode::Conflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +90,12 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::InvalidEmail => "invalid_email",
+            ErrorCode::DomainNotAllowed => "domain_not_allowed",
+            ErrorCode::UserNotFound => "user_not_found",
+            ErrorCode::UserDisabled => "user_disabled",
+            ErrorCode::UnknownApplication => "unknown_application",
+            ErrorCode::Conflict => "conflict",
         }
     }
 }

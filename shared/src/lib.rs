@@ -1,5 +1,6 @@
 //! The contract: what the auth-server and the rooms API must agree on (identifiers, e-mails,
-//! domains and allowlists, scopes, claims and the JWS rules, error codes, the revocation feed).
+//! domains and allowlists, scopes, claims and the JWS rules, error codes, the revocation feed,
+//! user resolution).
 //!
 //! No I/O, no HTTP framework, no database: the server plumbing is the `server-kit` crate. The
 //! `openapi` feature only derives schemas on the wire types. Values are parsed once at the edge
@@ -20,6 +21,7 @@ pub mod feed;
 pub mod grant;
 pub mod scope;
 pub mod token;
+pub mod users;
 
 pub use alg::SigningAlg;
 pub use allowlist::Allowlist;

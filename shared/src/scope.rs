@@ -11,36 +11,45 @@ pub enum Scope {
     RoomsRetrieve,
     RoomsUpdate,
     RoomsDelete,
+    /// May give another user a role on a room (`POST /rooms/{id}/grant-access/`) and take it
+    /// back.
+    RoomsGrantAccess,
     /// Client privilege: may call the introspection endpoint.
     TokensIntrospect,
     /// Client privilege: may read the revocation feed.
     TokensRevocations,
+    /// Client privilege: may resolve an application's user by e-mail (the rooms API's grants),
+    /// under that application's allowlist and user-creation policy.
+    UsersResolve,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown scope {0:?} (known: rooms:create rooms:list rooms:retrieve rooms:update rooms:delete tokens:introspect tokens:revocations)"
+    "unknown scope {0:?} (known: rooms:create rooms:list rooms:retrieve rooms:update rooms:delete rooms:grant-access tokens:introspect tokens:revocations users:resolve)"
 )]
 pub struct UnknownScope(pub String);
 
 impl Scope {
     /// Every scope in canonical order (the order tokens list them in).
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 9] = [
         Scope::RoomsCreate,
         Scope::RoomsList,
         Scope::RoomsRetrieve,
         Scope::RoomsUpdate,
         Scope::RoomsDelete,
+        Scope::RoomsGrantAccess,
         Scope::TokensIntrospect,
         Scope::TokensRevocations,
+        Scope::UsersResolve,
     ];
 
-    pub const ROOMS: [Scope; 5] = [
+    pub const ROOMS: [Scope; 6] = [
         Scope::RoomsCreate,
         Scope::RoomsList,
         Scope::RoomsRetrieve,
         Scope::RoomsUpdate,
         Scope::RoomsDelete,
+        Scope::RoomsGrantAccess,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,18 +59,23 @@ impl Scope {
             Scope::RoomsRetrieve => "rooms:retrieve",
             Scope::RoomsUpdate => "rooms:update",
             Scope::RoomsDelete => "rooms:delete",
+            Scope::RoomsGrantAccess => "rooms:grant-access",
             Scope::TokensIntrospect => "tokens:introspect",
             Scope::TokensRevocations => "tokens:revocations",
+            Scope::UsersResolve => "users:resolve",
         }
     }
 
     /// Privileges belong to the client itself and must never appear in an access token.
     pub fn is_privilege(self) -> bool {
-        matches!(self, Scope::TokensIntrospect | Scope::TokensRevocations)
+        matches!(
+            self,
+            Scope::TokensIntrospect | Scope::TokensRevocations | Scope::UsersResolve
+        )
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -84,7 +98,7 @@ impl FromStr for Scope {
 
 /// A set of scopes, printed space-separated in canonical order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct ScopeSet(u8);
+pub struct ScopeSet(u16);
 
 impl ScopeSet {
     pub const fn empty() -> Self {
@@ -197,6 +211,11 @@ mod tests {
         );
         assert_eq!(ScopeSet::empty().to_claim(), None);
         assert!(ScopeSet::parse("rooms:fly").is_err());
+        // The grant scope is a token scope; resolving users is the client's own privilege.
+        let grants =
+            ScopeSet::parse("users:resolve rooms:grant-access tokens:revocations").unwrap();
+        assert_eq!(grants.token_scopes().to_string(), "rooms:grant-access");
+        assert!(Scope::UsersResolve.is_privilege() && !Scope::RoomsGrantAccess.is_privilege());
         assert_eq!(
             ScopeSet::parse_known(["meet:x", "rooms:list"]).to_string(),
             "rooms:list"
@@ -205,13 +224,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(bits in 0u8..128) {
-            let set: ScopeSet = Scope::ALL.into_iter().filter(|s| bits & (1 << (*s as u8)) != 0).collect();
+        fn round_trips(bits in 0u16..512) {
+            let set: ScopeSet = Scope::ALL.into_iter().filter(|s| bits & (1 << (*s as u16)) != 0).collect();
             prop_assert_eq!(ScopeSet::parse(&set.to_string()).unwrap(), set);
         }
 
         #[test]
-        fn single_scope_round_trips(i in 0usize..7) {
+        fn single_scope_round_trips(i in 0usize..Scope::ALL.len()) {
             let s = Scope::ALL[i];
             prop_assert_eq!(s.to_string().parse::<Scope>().unwrap(), s);
             prop_assert_eq!(s.to_string().to_uppercase().parse::<Scope>().unwrap(), s);

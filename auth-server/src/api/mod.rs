@@ -6,6 +6,7 @@ pub mod health;
 pub mod introspect;
 pub mod keys;
 pub mod metadata;
+pub mod resolve_user;
 pub mod revoke;
 pub mod token;
 
@@ -15,6 +16,7 @@ pub type Apis = (
     token::TokenApi,
     introspect::IntrospectApi,
     revoke::RevokeApi,
+    resolve_user::ResolveUserApi,
     keys::KeysApi,
     metadata::MetadataApi,
     health::HealthApi,
@@ -27,6 +29,7 @@ pub fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             token::TokenApi,
             introspect::IntrospectApi,
             revoke::RevokeApi,
+            resolve_user::ResolveUserApi,
             keys::KeysApi,
             metadata::MetadataApi,
             health::HealthApi,

@@ -22,7 +22,7 @@ pub enum AppCommand {
         #[arg(long)]
         name: String,
         /// A scope to grant (repeatable): rooms:create rooms:list rooms:retrieve rooms:update
-        /// rooms:delete tokens:introspect tokens:revocations.
+        /// rooms:delete rooms:grant-access tokens:introspect tokens:revocations users:resolve.
         #[arg(long = "scope")]
         scopes: Vec<String>,
         /// An allowed e-mail domain (repeatable): example.com or *.example.com.

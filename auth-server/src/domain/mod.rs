@@ -12,6 +12,7 @@ pub mod audit;
 pub mod client_auth;
 pub mod client_keys;
 pub mod client_secret;
+pub mod delegation;
 pub mod dpop;
 pub mod failure_limits;
 pub mod grant;

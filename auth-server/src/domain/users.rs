@@ -55,17 +55,18 @@ fn change(user: &User, action: &'static str, changes: Value) -> Change {
     }
 }
 
-/// The user with this e-mail, created as a provisional user by `client_id`'s token request if
-/// absent; the creation is audited (actor `client:<client_id>`) in its own transaction.
-/// Concurrent requests for one new e-mail create it once (the unique index decides).
+/// The user with this e-mail, created as a provisional user for `client_id` if absent, and
+/// whether this call created it; the creation is audited (actor `client:<client_id>`) in its
+/// own transaction. Concurrent requests for one new e-mail create it once (the unique index
+/// decides).
 pub async fn create_provisional(
     db: &Db,
     email: &Email,
     client_id: &shared::ClientId,
     now: DateTime<Utc>,
-) -> Result<User, StoreError> {
+) -> Result<(User, bool), StoreError> {
     if let Some(user) = store::find_by_email(db, email).await? {
-        return Ok(user);
+        return Ok((user, false));
     }
     let tx = db_store::begin(db).await?;
     let (user, created) = store::insert_if_absent(&tx, email, None, Some(client_id), now).await?;
@@ -83,7 +84,7 @@ pub async fn create_provisional(
     if created {
         tracing::info!(user_id = %user.id, "created provisional user");
     }
-    Ok(user)
+    Ok((user, created))
 }
 
 /// Creates the user, or attaches `sub` to the provisional user (created by the token endpoint)

@@ -11,9 +11,11 @@ use shared::{ErrorBody, ErrorCode, Scope};
 
 use crate::domain::client_auth::AuthError;
 use crate::domain::client_secret::VerifyError;
+use crate::domain::delegation::ResolveError;
 use crate::domain::dpop::DpopRefusal;
 use crate::domain::grant::TokenError;
 use crate::domain::introspection::IntrospectError;
+use shared::users::Refusal;
 
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="auth-server""#;
 /// Seconds a client should wait after a 503/429.
@@ -99,9 +101,13 @@ pub enum ClientEndpointError {
     /// `invalid_client`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    /// `unauthorized_client`: the application lacks the privilege.
+    /// `unauthorized_client`: the application lacks the privilege; user resolution:
+    /// `domain_not_allowed` or `user_disabled`.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// User resolution: `user_not_found` or `unknown_application`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
     /// `invalid_request`: the body is not `application/x-www-form-urlencoded`.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
@@ -206,6 +212,28 @@ impl From<IntrospectError> for ClientEndpointError {
         match e {
             IntrospectError::Auth(e) => e.into(),
             IntrospectError::NoToken => invalid_request("token is required"),
+        }
+    }
+}
+
+impl From<ResolveError> for ClientEndpointError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Auth(e) => e.into(),
+            ResolveError::Missing(field) => invalid_request(&format!("{field} is required")),
+            ResolveError::Refused(r) => {
+                let body = Json(ErrorBody::new(r.code(), r.to_string()));
+                match r {
+                    Refusal::InvalidEmail => ClientEndpointError::BadRequest(body),
+                    Refusal::DomainNotAllowed | Refusal::UserDisabled => {
+                        ClientEndpointError::Forbidden(body)
+                    }
+                    Refusal::UserNotFound | Refusal::UnknownApplication => {
+                        ClientEndpointError::NotFound(body)
+                    }
+                }
+            }
+            ResolveError::Store(e) => e.into(),
         }
     }
 }

@@ -15,6 +15,7 @@ mod introspect;
 mod keys;
 mod metadata;
 mod private_key_jwt;
+mod resolve_user;
 mod revoke;
 mod row_cache;
 mod security;

@@ -52,7 +52,8 @@ async fn metadata_lists_every_endpoint_and_they_answer() {
             "rooms:list",
             "rooms:retrieve",
             "rooms:update",
-            "rooms:delete"
+            "rooms:delete",
+            "rooms:grant-access"
         ])
     );
     assert_eq!(m["response_types_supported"], serde_json::json!([]));

@@ -120,8 +120,8 @@ pub struct ApplicationPage {
 pub struct ApplicationCreate {
     /// 1 to 255 characters.
     pub name: String,
-    /// rooms:create rooms:list rooms:retrieve rooms:update rooms:delete tokens:introspect
-    /// tokens:revocations
+    /// rooms:create rooms:list rooms:retrieve rooms:update rooms:delete rooms:grant-access
+    /// tokens:introspect tokens:revocations users:resolve
     #[oai(default)]
     pub scopes: Vec<String>,
     /// example.com or *.example.com; none admits any e-mail domain.

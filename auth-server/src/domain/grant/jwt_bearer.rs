@@ -112,7 +112,7 @@ fn down_scope(app: &Application, asked: Option<&str>) -> Result<ScopeSet, TokenE
     };
     let asked = ScopeSet::parse(asked).map_err(|unknown| {
         TokenError::InvalidScope(format!(
-            "unknown scope {:?}: ask for rooms scopes (rooms:create rooms:list rooms:retrieve rooms:update rooms:delete)",
+            "unknown scope {:?}: ask for rooms scopes (rooms:create rooms:list rooms:retrieve rooms:update rooms:delete rooms:grant-access)",
             unknown.0.chars().take(64).collect::<String>()
         ))
     })?;

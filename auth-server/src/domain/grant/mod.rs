@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::assertions::AssertionRejection;
 use super::client_auth::{AuthError, ClientAuthenticator};
 use super::client_secret::VerifyError;
+use super::delegation::{DelegationError, delegated_user};
 use super::dpop::{BindError, DpopPresented, DpopRefusal};
 use super::signing::{KeyError, KeyRing};
 use crate::model::StoreError;
@@ -21,6 +22,7 @@ use crate::store::Db;
 use crate::store::applications;
 use crate::store::row_cache::RowCache;
 use shared::ScopeSet;
+use shared::users::Refusal;
 
 /// What the tokens this server issues say, and whether it may create users on the way.
 #[derive(Debug, Clone)]
@@ -192,6 +194,20 @@ impl From<BindError> for TokenError {
     }
 }
 
+impl From<DelegationError> for TokenError {
+    fn from(e: DelegationError) -> Self {
+        match e {
+            DelegationError::Refused(Refusal::DomainNotAllowed) => TokenError::DomainNotAllowed,
+            DelegationError::Refused(Refusal::UserDisabled) => TokenError::UserDisabled,
+            // A token request's e-mail was parsed and its application authenticated before.
+            DelegationError::Refused(
+                Refusal::UserNotFound | Refusal::InvalidEmail | Refusal::UnknownApplication,
+            ) => TokenError::UserNotFound,
+            DelegationError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<KeyError> for TokenError {
     fn from(e: KeyError) -> Self {
         TokenError::Internal(e.into())
@@ -234,22 +250,18 @@ async fn issue(
     scopes: ScopeSet,
     jkt: Option<String>,
 ) -> Result<Issued, TokenError> {
-    // 7. The allowlist, before the user so a 403 says nothing about who exists.
-    if !app.domains.admits(&email) {
-        return Err(TokenError::DomainNotAllowed);
-    }
-    // 8. The user.
+    // 7. The allowlist, before the user so a 403 says nothing about who exists. 8. The user.
     let now = deps.clock.now();
-    let user = match found {
-        Some(user) => user,
-        None if deps.policy.allow_user_creation && app.domains.is_explicit() => {
-            crate::domain::users::create_provisional(deps.db, &email, &app.client_id, now).await?
-        }
-        None => return Err(TokenError::UserNotFound),
-    };
-    if !user.is_active {
-        return Err(TokenError::UserDisabled);
-    }
+    let (user, _) = delegated_user(
+        deps.db,
+        deps.policy.allow_user_creation,
+        true,
+        &app,
+        found,
+        &email,
+        now,
+    )
+    .await?;
     // 9. The token. A change just now (a rotation, a reactivation) names the next whole second
     // as `tokens_not_before`: wait for it, so the token's iat is the real second it is minted in
     // and any later change, even within that second, still kills it (claims::next_not_before).
