@@ -101,6 +101,11 @@ pub struct Settings {
     /// or REVOCATION_CLIENT_SECRET_FILE.
     #[arg(long, env = "REVOCATION_CLIENT_ID")]
     pub revocation_client_id: Option<String>,
+    /// An application with users:resolve, for sharing rooms by e-mail; the secret comes from
+    /// USERS_CLIENT_SECRET or USERS_CLIENT_SECRET_FILE. Unset: the revocation feed's
+    /// credentials, else introspection's.
+    #[arg(long, env = "USERS_CLIENT_ID")]
+    pub users_client_id: Option<String>,
     #[arg(long, env = "REVOCATION_POLL_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub revocation_poll_seconds: u64,
@@ -171,6 +176,13 @@ pub struct RevocationConfig {
     pub page_size: Option<u32>,
 }
 
+/// Where the rooms API resolves an application's user by e-mail (`directory.rs`).
+#[derive(Debug, Clone)]
+pub struct UsersConfig {
+    pub url: String,
+    pub credentials: ClientCredentials,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -185,6 +197,9 @@ pub struct Config {
     pub introspection: Option<IntrospectionConfig>,
     /// The revocation feed, when credentials are set (local modes only).
     pub revocation: Option<RevocationConfig>,
+    /// User resolution at the auth-server, when credentials are set (sharing rooms by e-mail
+    /// answers 503 without it).
+    pub users: Option<UsersConfig>,
     pub external_api_enabled: bool,
     /// `ROOMS_PUBLIC_URL` when set: the base of the URL a DPoP proof's `htu` must name (unset:
     /// the `Host` the request was sent to).
@@ -297,6 +312,33 @@ impl Config {
             }
             _ => None,
         };
+        let users_secret = secret_string("USERS_CLIENT_SECRET", env)?;
+        let users_credentials = match (&s.users_client_id, users_secret) {
+            (Some(client_id), Some(secret)) => Some(ClientCredentials {
+                client_id: client_id.clone(),
+                secret,
+            }),
+            (Some(_), None) => {
+                return Err(err(
+                    "USERS_CLIENT_SECRET",
+                    "required when USERS_CLIENT_ID is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "USERS_CLIENT_ID",
+                    "required when USERS_CLIENT_SECRET is set",
+                ));
+            }
+            (None, None) => revocation
+                .as_ref()
+                .map(|r| r.credentials.clone())
+                .or_else(|| introspection.as_ref().map(|i| i.credentials.clone())),
+        };
+        let users = users_credentials.map(|credentials| UsersConfig {
+            url: format!("{auth_server_url}{}", shared::users::RESOLVE_USER_PATH),
+            credentials,
+        });
         let trusted_proxies = s
             .common
             .trusted_proxies()
@@ -339,6 +381,7 @@ impl Config {
             hs256_secret,
             introspection,
             revocation,
+            users,
             external_api_enabled: s.common.external_api_enabled,
             dpop_base_url: s.rooms_public_url.as_ref().map(|_| public_url.clone()),
             rooms: RoomSettings {

@@ -51,9 +51,12 @@ pub enum ErrorResponse {
         Json<ErrorBody>,
         #[oai(header = "WWW-Authenticate")] Option<String>,
     ),
-    /// `not_found`: no such room for this user and application.
+    /// `not_found`: no such room for this user and application (or no such access on it).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// `conflict`: a lower role without `replace`, or the room's last owner.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
     /// `invalid_request`: body over 64 KiB.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
@@ -138,6 +141,29 @@ impl From<ApiError> for ErrorResponse {
             ApiError::Rooms(RoomsError::NotFound) => {
                 ErrorResponse::NotFound(body(ErrorCode::NotFound, "Not found"))
             }
+            ApiError::Rooms(RoomsError::NoSuchAccess) => ErrorResponse::NotFound(body(
+                ErrorCode::NotFound,
+                "This user has no access to this room",
+            )),
+            ApiError::Rooms(RoomsError::Conflict(c)) => {
+                ErrorResponse::Conflict(body(ErrorCode::Conflict, c.to_string()))
+            }
+            ApiError::Rooms(RoomsError::DirectoryUnavailable) => ErrorResponse::Unavailable(
+                body(
+                    ErrorCode::TemporarilyUnavailable,
+                    "Sharing rooms by e-mail is unavailable right now",
+                ),
+                RETRY_AFTER_SECONDS,
+            ),
+            ApiError::Rooms(RoomsError::ApplicationGone) => ErrorResponse::Unauthorized(
+                body(
+                    ErrorCode::InvalidToken,
+                    "The application is no longer active",
+                ),
+                format!(
+                    r#"{REALM}, error="invalid_token", error_description="The application is no longer active""#
+                ),
+            ),
             ApiError::Rooms(RoomsError::InsufficientRole) => ErrorResponse::Forbidden(
                 body(
                     ErrorCode::InsufficientRole,
@@ -238,6 +264,24 @@ mod tests {
                 None,
             ),
             (
+                RoomsError::Conflict(crate::rooms::accesses::Conflict::LastOwner).into(),
+                409,
+                ErrorCode::Conflict,
+                None,
+            ),
+            (
+                RoomsError::NoSuchAccess.into(),
+                404,
+                ErrorCode::NotFound,
+                None,
+            ),
+            (
+                RoomsError::DirectoryUnavailable.into(),
+                503,
+                ErrorCode::TemporarilyUnavailable,
+                None,
+            ),
+            (
                 RoomsError::Exhausted.into(),
                 500,
                 ErrorCode::ServerError,
@@ -263,6 +307,7 @@ mod tests {
                 ),
                 ErrorResponse::Unauthorized(b, h) => (401, b, Some(h)),
                 ErrorResponse::NotFound(b) => (404, b, None),
+                ErrorResponse::Conflict(b) => (409, b, None),
                 ErrorResponse::PayloadTooLarge(b) => (413, b, None),
                 ErrorResponse::UnsupportedMediaType(b) => (415, b, None),
                 ErrorResponse::Internal(b) => (500, b, None),

@@ -8,6 +8,8 @@ use server_kit::metrics::{HttpMetrics, counter};
 pub const ROUTES: &[&str] = &[
     "/external-api/v1.0/rooms",
     "/external-api/v1.0/rooms/{id}",
+    "/external-api/v1.0/rooms/{id}/grant-access",
+    "/external-api/v1.0/rooms/{id}/accesses/{email}",
     "/healthz",
     "/readyz",
     "/openapi.json",

@@ -94,8 +94,10 @@ impl Application {
             crate::rooms::cache::MAX_BYTES,
             metrics.room_cache.clone(),
         );
+        let directory = crate::directory::AuthServerDirectory::new(config.users.clone())?;
         let (listen, metrics_listen) = (config.listen, config.metrics_listen);
         let state = Arc::new(AppState {
+            directory,
             writes,
             cache,
             watch,

@@ -20,5 +20,7 @@ pub struct AppState {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub auth: Authenticator,
+    /// Where users are resolved by e-mail to share rooms (the auth-server).
+    pub directory: crate::directory::AuthServerDirectory,
     pub metrics: Arc<crate::metrics::RoomsMetrics>,
 }

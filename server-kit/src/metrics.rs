@@ -81,6 +81,22 @@ impl HttpMetrics {
             .unwrap_or("other")
     }
 
+    /// `path` as the access log may show it: a segment its template names `{email}` is
+    /// replaced by that placeholder, so no e-mail address reaches a log line.
+    pub fn loggable<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
+        let template = self.template(path);
+        if !template.contains("{email}") {
+            return std::borrow::Cow::Borrowed(path);
+        }
+        let kept: Vec<&str> = path
+            .trim_end_matches('/')
+            .split('/')
+            .zip(template.split('/'))
+            .map(|(s, t)| if t == "{email}" { t } else { s })
+            .collect();
+        std::borrow::Cow::Owned(kept.join("/"))
+    }
+
     pub fn observe(&self, method: &str, path: &str, status: StatusCode, seconds: f64) {
         let route = self.template(path);
         let method = method_label(method);
@@ -145,6 +161,12 @@ mod tests {
             "/external-api/v1.0/rooms"
         );
         assert_eq!(m.template("/external-api/v1.0/rooms/a/b"), "other");
+        let m2 = HttpMetrics::new(vec!["/external-api/v1.0/rooms/{id}/accesses/{email}"]).unwrap();
+        assert_eq!(
+            m2.loggable("/external-api/v1.0/rooms/r1/accesses/ann%40example.com/"),
+            "/external-api/v1.0/rooms/r1/accesses/{email}"
+        );
+        assert_eq!(m2.loggable("/healthz"), "/healthz");
         assert_eq!(m.template("/nope"), "other");
         m.observe("GET", "/healthz", StatusCode::OK, 0.001);
         assert!(

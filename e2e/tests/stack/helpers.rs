@@ -11,12 +11,14 @@ use shared::Allowlist;
 use shared::{DomainPattern, Email, ManualClock, ScopeSet, SigningAlg};
 
 use rooms_api::config::{
-    ClientCredentials, Config, IntrospectionConfig, RevocationConfig, VerificationMode,
+    ClientCredentials, Config, IntrospectionConfig, RevocationConfig, UsersConfig, VerificationMode,
 };
 use rooms_api::rooms::model::AccessLevel;
 use rooms_api::rooms::settings::RoomSettings;
 
 pub const ALL_ROOMS: &str = "rooms:create rooms:list rooms:retrieve rooms:update rooms:delete";
+pub const SHARING: &str =
+    "rooms:create rooms:list rooms:retrieve rooms:update rooms:delete rooms:grant-access";
 
 pub struct Stack {
     pub auth: Arc<auth_server::state::AppState>,
@@ -48,6 +50,8 @@ pub struct Options {
     pub revocation_feed: bool,
     /// Verify by introspection at the auth-server.
     pub introspection: bool,
+    /// The auth-server's ALLOW_USER_CREATION.
+    pub allow_user_creation: bool,
     pub rooms: Box<dyn FnOnce(&mut Config) + Send>,
 }
 
@@ -58,6 +62,7 @@ impl Default for Options {
             hs256_secret: None,
             revocation_feed: false,
             introspection: false,
+            allow_user_creation: false,
             rooms: Box::new(|_| {}),
         }
     }
@@ -100,6 +105,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     auth_config.issuer = "http://auth.test".into();
     auth_config.signing_alg = options.signing_alg;
     auth_config.hs256_secret = options.hs256_secret.clone().map(SecretSlice::from);
+    auth_config.allow_user_creation = options.allow_user_creation;
     let (auth_state, (auth_port, auth_metrics_port), auth_stop, auth_done) =
         start_auth(auth_config.clone(), clock.clone()).await;
     let auth_url = format!("http://127.0.0.1:{auth_port}");
@@ -109,7 +115,8 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
             &auth_server::domain::audit::Actor::Cli,
             auth_server::domain::applications::NewApp {
                 name: "rooms-api".into(),
-                scopes: ScopeSet::parse("tokens:introspect tokens:revocations").unwrap(),
+                scopes: ScopeSet::parse("tokens:introspect tokens:revocations users:resolve")
+                    .unwrap(),
                 domains: Allowlist::default(),
                 token_ttl_seconds: None,
                 ..Default::default()
@@ -143,6 +150,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         hs256_secret: options.hs256_secret.map(SecretSlice::from),
         introspection: None,
         revocation: None,
+        users: None,
         external_api_enabled: true,
         dpop_base_url: None,
         rooms: RoomSettings {
@@ -166,6 +174,10 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
             client_id: c.client_id.clone(),
             secret: secrecy::SecretString::from(c.secret.clone()),
         };
+        config.users = Some(UsersConfig {
+            url: format!("{auth_url}{}", shared::users::RESOLVE_USER_PATH),
+            credentials: credentials.clone(),
+        });
         if options.introspection {
             config.verification = VerificationMode::Introspection;
             config.introspection = Some(IntrospectionConfig {

@@ -8,6 +8,7 @@
 
 mod dpop;
 mod forged;
+mod grant_access;
 mod helpers;
 mod in_flight;
 mod introspection_mode;

@@ -13,8 +13,10 @@ use super::extract::{BearerAuth, IntParam, JsonBody};
 use super::nullable::Nullable;
 use crate::error::{ApiError, ErrorResponse};
 use crate::principal::Principal;
+use crate::rooms::accesses::{self, Granted};
 use crate::rooms::model;
 use crate::rooms::service::{self, ROOMS_PATH};
+use crate::rooms::store::Role;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -105,6 +107,28 @@ pub struct Telephony {
     pub default_country: String,
 }
 
+/// A role on a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum RoomRole {
+    /// Created the room: every right, and the only one who may delete it.
+    Owner,
+    /// May change the room and share it.
+    Administrator,
+    /// May see the room.
+    Member,
+}
+
+impl From<Role> for RoomRole {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Owner => RoomRole::Owner,
+            Role::Admin => RoomRole::Administrator,
+            Role::Member => RoomRole::Member,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Object)]
 pub struct Room {
     pub id: uuid::Uuid,
@@ -114,6 +138,9 @@ pub struct Room {
     pub configuration: RoomConfiguration,
     /// RFC 3339, UTC, microseconds.
     pub created_at: String,
+    /// The delegated user's role on the room.
+    #[oai(skip_serializing_if_is_none)]
+    pub role: Option<RoomRole>,
     /// ROOMS_BASE_URL/slug, when ROOMS_BASE_URL is set.
     #[oai(skip_serializing_if_is_none)]
     pub url: Option<String>,
@@ -131,6 +158,7 @@ impl From<model::RoomView> for Room {
             access_level: r.access_level.into(),
             configuration: r.configuration.into(),
             created_at: r.created_at,
+            role: r.role.map(RoomRole::from),
             url: r.url,
             telephony: r.telephony.map(|t| Telephony {
                 enabled: true,
@@ -161,6 +189,60 @@ impl From<model::PageView> for RoomPage {
             results: p.results.into_iter().map(Room::from).collect(),
         }
     }
+}
+
+/// Grant body: who, and which role.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct GrantAccess {
+    /// The e-mail of the user to share the room with: in the application's allowed domains; a
+    /// provisional user is created only when the application may create users.
+    pub email: String,
+    /// `administrator` (or its synonym `admin`) or `member`.
+    pub role: String,
+    /// Needed to lower a role the user already holds (default false).
+    pub replace: Option<bool>,
+}
+
+impl poem_openapi::types::Example for GrantAccess {
+    fn example() -> Self {
+        Self {
+            email: "colleague@example.com".into(),
+            role: "member".into(),
+            replace: None,
+        }
+    }
+}
+
+/// The access as it now is.
+#[derive(Debug, Clone, Object)]
+pub struct AccessGranted {
+    pub email: String,
+    pub role: RoomRole,
+    /// A new access (201); false: an existing one changed or already so (200).
+    pub created: bool,
+    /// The user was created (a provisional user) for this grant.
+    pub provisional_user_created: bool,
+}
+
+/// The e-mail is the caller's own, and the caller owns the room.
+#[derive(Debug, Clone, Object)]
+pub struct AlreadyOwner {
+    pub detail: String,
+    pub role: RoomRole,
+}
+
+#[derive(ApiResponse)]
+pub enum GrantResponse {
+    /// A new access.
+    #[oai(status = 201)]
+    Created(Json<AccessGranted>),
+    /// An existing access, changed or already so.
+    #[oai(status = 200)]
+    Changed(Json<AccessGranted>),
+    /// The e-mail is the owner's own: nothing changes.
+    #[oai(status = 200)]
+    Owner(Json<AlreadyOwner>),
 }
 
 #[derive(ApiResponse)]
@@ -214,6 +296,9 @@ impl RoomsApi {
         page_size: Query<Option<IntParam<1, 100>>>,
         /// Opaque position from a `next` or `previous` link; not with `page`.
         cursor: Query<Option<String>>,
+        /// The room with this slug, as a page of one (empty when it is not yours to see);
+        /// not with `page` or `cursor`.
+        slug: Query<Option<String>>,
     ) -> Result<Json<RoomPage>, ErrorResponse> {
         let p = authorize(&state, &auth, Scope::RoomsList).await?;
         let page = service::list(
@@ -221,9 +306,12 @@ impl RoomsApi {
             &state.cache,
             &state.config.rooms,
             &p,
-            page.0.as_ref().map(|v| v.0.as_str()),
-            page_size.0.as_ref().map(|v| v.0.as_str()),
-            cursor.0.as_deref(),
+            service::ListQuery {
+                page: page.0.as_ref().map(|v| v.0.as_str()),
+                page_size: page_size.0.as_ref().map(|v| v.0.as_str()),
+                cursor: cursor.0.as_deref(),
+                slug: slug.0.as_deref(),
+            },
         )
         .await
         .map_err(ApiError::from)?;
@@ -329,6 +417,96 @@ impl RoomsApi {
         service::delete(&state.db, &state.cache, &state.writes, &p, &id.0)
             .await
             .map_err(ApiError::from)?;
+        Ok(DeletedResponse::NoContent)
+    }
+
+    /// Share a room: give a user, named by e-mail, the administrator or member role. Needs
+    /// `rooms:grant-access` and the owner or administrator role.
+    ///
+    /// A role lower than the one the user holds needs `"replace": true`; a change that would
+    /// leave the room without an owner is 409.
+    #[oai(
+        path = "/external-api/v1.0/rooms/:id/grant-access",
+        method = "post",
+        operation_id = "rooms_grant_access"
+    )]
+    async fn grant_access(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        /// The room's id (a UUID).
+        id: Path<String>,
+        body: JsonBody<GrantAccess>,
+    ) -> Result<GrantResponse, ErrorResponse> {
+        let p = authorize(&state, &auth, Scope::RoomsGrantAccess).await?;
+        let bytes = body.bytes()?;
+        let granted = accesses::grant_access(
+            &state.db,
+            &state.cache,
+            &state.writes,
+            &state.directory,
+            &p,
+            &id.0,
+            bytes,
+            state.clock.now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(match granted {
+            Granted::OwnRoom => GrantResponse::Owner(Json(AlreadyOwner {
+                detail: "This is your own room: you are its owner".into(),
+                role: RoomRole::Owner,
+            })),
+            Granted::Access {
+                email,
+                role,
+                created,
+                provisional_user_created,
+            } => {
+                let access = Json(AccessGranted {
+                    email,
+                    role: role.into(),
+                    created,
+                    provisional_user_created,
+                });
+                if created {
+                    GrantResponse::Created(access)
+                } else {
+                    GrantResponse::Changed(access)
+                }
+            }
+        })
+    }
+
+    /// Take a user's access to a room away. Needs `rooms:grant-access` and the owner or
+    /// administrator role; the room's last owner keeps theirs (409).
+    #[oai(
+        path = "/external-api/v1.0/rooms/:id/accesses/:email",
+        method = "delete",
+        operation_id = "rooms_revoke_access"
+    )]
+    async fn revoke_access(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        /// The room's id (a UUID).
+        id: Path<String>,
+        /// The e-mail of the user whose access goes.
+        email: Path<String>,
+    ) -> Result<DeletedResponse, ErrorResponse> {
+        let p = authorize(&state, &auth, Scope::RoomsGrantAccess).await?;
+        accesses::revoke_access(
+            &state.db,
+            &state.cache,
+            &state.writes,
+            &state.directory,
+            &p,
+            &id.0,
+            &email.0,
+            state.clock.now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(DeletedResponse::NoContent)
     }
 }

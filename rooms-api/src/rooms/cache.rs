@@ -18,7 +18,7 @@ use prometheus::{IntCounter, IntCounterVec};
 use uuid::Uuid;
 
 use super::changes::{Changes, ReadAt, viewer_key};
-use super::store::{self, Db, Direction, Position, Role, RoomRow, StoreError, Viewer};
+use super::store::{self, Db, Direction, Listed, Position, Role, RoomRow, StoreError, Viewer};
 
 /// The byte budget (weighed approximately: the strings plus a fixed overhead per row).
 pub const MAX_BYTES: u64 = 8 << 20;
@@ -40,8 +40,8 @@ enum What {
 #[derive(Debug)]
 enum Read {
     Room(RoomRow, Option<Role>),
-    Keyset(Arc<[RoomRow]>, u64),
-    Rows(Arc<[RoomRow]>),
+    Keyset(Arc<[Listed]>, u64),
+    Rows(Arc<[Listed]>),
     Count(u64),
 }
 
@@ -64,7 +64,7 @@ fn row_weight(r: &RoomRow) -> usize {
 fn entry_weight(key: &(String, What), entry: &Arc<Entry>) -> u32 {
     let rows = match &entry.read {
         Read::Room(row, _) => row_weight(row),
-        Read::Keyset(rows, _) | Read::Rows(rows) => rows.iter().map(row_weight).sum(),
+        Read::Keyset(rows, _) | Read::Rows(rows) => rows.iter().map(|l| row_weight(&l.room)).sum(),
         Read::Count(_) => 0,
     };
     u32::try_from(OVERHEAD + key.0.len() + rows).unwrap_or(u32::MAX)
@@ -179,7 +179,7 @@ impl RoomCache {
         viewer: Viewer<'_>,
         from: Option<(Position, Direction)>,
         limit: u64,
-    ) -> Result<(Arc<[RoomRow]>, u64), StoreError> {
+    ) -> Result<(Arc<[Listed]>, u64), StoreError> {
         let key = (viewer_key(viewer), What::Keyset(from, limit));
         let at = match self.lookup(&key) {
             Ok(entry) => match &entry.read {
@@ -189,7 +189,7 @@ impl RoomCache {
             Err(at) => at,
         };
         let (rows, count) = store::keyset_page(db, viewer, from, limit).await?;
-        let rows: Arc<[RoomRow]> = rows.into();
+        let rows: Arc<[Listed]> = rows.into();
         self.fill(key, at, Read::Keyset(Arc::clone(&rows), count));
         Ok((rows, count))
     }
@@ -201,7 +201,7 @@ impl RoomCache {
         viewer: Viewer<'_>,
         offset: u64,
         limit: u64,
-    ) -> Result<Arc<[RoomRow]>, StoreError> {
+    ) -> Result<Arc<[Listed]>, StoreError> {
         let key = (viewer_key(viewer), What::Offset(offset, limit));
         let at = match self.lookup(&key) {
             Ok(entry) => match &entry.read {
@@ -210,7 +210,7 @@ impl RoomCache {
             },
             Err(at) => at,
         };
-        let rows: Arc<[RoomRow]> = store::page(db, viewer, offset, limit).await?.into();
+        let rows: Arc<[Listed]> = store::page(db, viewer, offset, limit).await?.into();
         self.fill(key, at, Read::Rows(Arc::clone(&rows)));
         Ok(rows)
     }
@@ -260,7 +260,12 @@ mod tests {
         let changes = Arc::new(Changes::local_only());
         let cache = RoomCache::new(Arc::clone(&changes), budget, counter());
         let at = changes.begin().unwrap();
-        let page: Vec<RoomRow> = (0..20).map(row).collect();
+        let page: Vec<Listed> = (0..20)
+            .map(|i| Listed {
+                room: row(i),
+                role: Some(Role::Member),
+            })
+            .collect();
         for i in 0..5_000 {
             let viewer = format!("36:{}{}", Uuid::new_v4(), "c".repeat(40));
             cache.fill(

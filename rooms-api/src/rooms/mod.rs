@@ -1,8 +1,9 @@
 //! The rooms resource without HTTP: what a room is and body validation (`model`), rules
-//! (`service`), storage (`store`, `entity`), reads kept in memory per viewer
+//! (`service`; sharing a room: `accesses`), storage (`store`, `entity`), reads kept in memory per viewer
 //! (`cache`, fresh by `changes`), and the settings that shape rooms (`settings`).
 //! The operations and wire types are in `api/rooms.rs`.
 
+pub mod accesses;
 pub mod cache;
 pub mod changes;
 pub mod entity;

@@ -85,6 +85,8 @@ pub struct RoomView {
     pub configuration: RoomConfiguration,
     /// RFC 3339, UTC, microseconds.
     pub created_at: String,
+    /// The viewer's role on the room.
+    pub role: Option<super::store::Role>,
     /// ROOMS_BASE_URL/slug, when ROOMS_BASE_URL is set.
     pub url: Option<String>,
     /// When TELEPHONY_ENABLED.
@@ -159,7 +161,7 @@ impl Invalid {
         Self { fields }
     }
 
-    fn add(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn add(&mut self, field: &str, message: impl Into<String>) {
         self.fields
             .entry(field.to_owned())
             .or_default()
@@ -174,7 +176,7 @@ pub struct Changes {
     pub configuration: Option<RoomConfiguration>,
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
+pub(super) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }

@@ -11,7 +11,7 @@ use super::model::{
     self, AccessLevel, Changes, Invalid, PageView, RoomConfiguration, RoomView, TelephonyView,
 };
 use super::settings::RoomSettings;
-use super::store::{self, Db, Direction, Position, Role, RoomRow, StoreError, Viewer};
+use super::store::{self, Db, Direction, Listed, Position, Role, RoomRow, StoreError, Viewer};
 use crate::principal::Principal;
 
 pub const ROOMS_PATH: &str = "/external-api/v1.0/rooms";
@@ -29,6 +29,18 @@ pub enum RoomsError {
     Db(#[from] StoreError),
     #[error("could not allocate a unique slug and PIN")]
     Exhausted,
+    /// A change to a room's accesses its current state does not allow (409).
+    #[error(transparent)]
+    Conflict(super::accesses::Conflict),
+    /// The e-mail names nobody with an access on this room (404).
+    #[error("This user has no access to this room")]
+    NoSuchAccess,
+    /// Users can't be resolved by e-mail now (503).
+    #[error("Sharing rooms by e-mail is unavailable right now")]
+    DirectoryUnavailable,
+    /// The calling application was deactivated since its token was checked (401).
+    #[error("The application is no longer active")]
+    ApplicationGone,
 }
 
 impl From<Invalid> for RoomsError {
@@ -37,7 +49,7 @@ impl From<Invalid> for RoomsError {
     }
 }
 
-fn viewer(p: &Principal) -> Viewer<'_> {
+pub(super) fn viewer(p: &Principal) -> Viewer<'_> {
     Viewer {
         user_id: &p.user_id,
         client_id: &p.client_id,
@@ -58,14 +70,31 @@ fn forget(cache: &RoomCache, principal: &Principal, viewers: Option<Vec<(String,
     }
 }
 
+/// After a change to a room's accesses: every viewer of the room, the user whose access
+/// changed (who may see it no more) and the caller see it changed (read even when the change
+/// failed: it may have committed before the error reached us).
+pub(super) async fn forget_room(
+    cache: &RoomCache,
+    principal: &Principal,
+    room_id: Uuid,
+    user_id: &str,
+    client_id: &str,
+    db: &Db,
+) {
+    cache.changed([Viewer { user_id, client_id }]);
+    let viewers = store::viewers_of(db, room_id).await;
+    forget(cache, principal, viewers.ok());
+}
+
 fn invalid(field: &str, message: &str) -> RoomsError {
     let mut i = Invalid::default();
     i.fields.insert(field.to_owned(), vec![message.to_owned()]);
     RoomsError::Invalid(i)
 }
 
-/// Renders a stored row; only what the contract lists, nothing internal.
-pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> RoomView {
+/// Renders a stored row and the viewer's role on it; only what the contract lists, nothing
+/// internal.
+pub fn to_room(row: &RoomRow, role: Option<Role>, settings: &RoomSettings) -> RoomView {
     let configuration: RoomConfiguration =
         serde_json::from_str(&row.configuration).unwrap_or_default();
     RoomView {
@@ -75,6 +104,7 @@ pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> RoomView {
         access_level: row.access_level.parse().unwrap_or(AccessLevel::Restricted),
         configuration,
         created_at: row.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        role,
         url: settings
             .base_url
             .as_ref()
@@ -87,7 +117,7 @@ pub fn to_room(row: &RoomRow, settings: &RoomSettings) -> RoomView {
     }
 }
 
-fn parse_id(id: &str) -> Result<Uuid, RoomsError> {
+pub(super) fn parse_id(id: &str) -> Result<Uuid, RoomsError> {
     Uuid::parse_str(id).map_err(|_| RoomsError::NotFound)
 }
 
@@ -135,16 +165,35 @@ fn cursor_url(settings: &RoomSettings, cursor: &str, page_size: u64) -> String {
 ///   O(page_size), however deep.
 ///
 /// `count` is one row of `room_counts` in both modes, never a count of rooms.
+/// A list request's query parameters, as received.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub page: Option<&'a str>,
+    pub page_size: Option<&'a str>,
+    pub cursor: Option<&'a str>,
+    pub slug: Option<&'a str>,
+}
+
 pub async fn list(
     db: &Db,
     cache: &RoomCache,
     settings: &RoomSettings,
     principal: &Principal,
-    page: Option<&str>,
-    page_size: Option<&str>,
-    cursor: Option<&str>,
+    query: ListQuery<'_>,
 ) -> Result<PageView, RoomsError> {
+    let ListQuery {
+        page,
+        page_size,
+        cursor,
+        slug,
+    } = query;
     let page_size = parse_page_param(page_size, "page_size", 20, Some(100))?;
+    if let Some(slug) = slug {
+        if page.is_some() || cursor.is_some() {
+            return Err(invalid("slug", "cannot be combined with page or cursor"));
+        }
+        return by_slug(db, settings, principal, slug).await;
+    }
     let from = match (page, cursor) {
         (Some(_), Some(_)) => {
             return Err(invalid("cursor", "cannot be combined with page"));
@@ -171,11 +220,11 @@ pub async fn list(
         // Read oldest-first and returned newest-first: the extra row is the newest.
         Some((_, Direction::Before)) => (&read[read.len() - kept..], more, true),
     };
-    let link = |row: Option<&RoomRow>, direction| {
-        row.map(|r| {
+    let link = |row: Option<&Listed>, direction| {
+        row.map(|l| {
             let at = Position {
-                created_at: r.created_at,
-                id: r.id,
+                created_at: l.room.created_at,
+                id: l.room.id,
             };
             cursor_url(settings, &model::encode_cursor(at, direction), page_size)
         })
@@ -192,7 +241,37 @@ pub async fn list(
         } else {
             None
         },
-        results: rows.iter().map(|r| to_room(r, settings)).collect(),
+        results: rows
+            .iter()
+            .map(|l| to_room(&l.room, l.role, settings))
+            .collect(),
+    })
+}
+
+/// `?slug=`: the one room with that slug the viewer may see, as a page of one, or an empty
+/// page — the same answer whether the slug is another's or nobody's. Read from the database
+/// (the slug's unique index), never cached.
+async fn by_slug(
+    db: &Db,
+    settings: &RoomSettings,
+    principal: &Principal,
+    slug: &str,
+) -> Result<PageView, RoomsError> {
+    const LONGEST_SLUG: usize = 64;
+    let found = if slug.len() <= LONGEST_SLUG {
+        store::find_visible_by_slug(db, viewer(principal), slug).await?
+    } else {
+        None
+    };
+    let results: Vec<RoomView> = found
+        .iter()
+        .map(|(row, role)| to_room(row, *role, settings))
+        .collect();
+    Ok(PageView {
+        count: results.len() as u64,
+        next: None,
+        previous: None,
+        results,
     })
 }
 
@@ -214,7 +293,10 @@ async fn list_offset(
         count,
         next: (offset + page_size < count).then(|| page_url(settings, page + 1, page_size)),
         previous: (page > 1).then(|| page_url(settings, page - 1, page_size)),
-        results: rows.iter().map(|r| to_room(r, settings)).collect(),
+        results: rows
+            .iter()
+            .map(|l| to_room(&l.room, l.role, settings))
+            .collect(),
     })
 }
 
@@ -321,7 +403,7 @@ pub async fn create_with(
                 tracing::info!(target: "audit", event = "room_created", room_id = %row.id,
                     user_id = %principal.user_id, client_id = %principal.client_id,
                     verification_mode = principal.mode, "room_created");
-                return Ok(to_room(&row, settings));
+                return Ok(to_room(&row, Some(Role::Owner), settings));
             }
             // A slug or PIN collision: the whole transaction is retried with new values.
             Err(e) if store::is_unique_violation(&e) => continue,
@@ -339,11 +421,11 @@ pub async fn retrieve(
     id: &str,
 ) -> Result<RoomView, RoomsError> {
     let id = parse_id(id)?;
-    let (row, _) = cache
+    let (row, role) = cache
         .find_visible(db, viewer(principal), id)
         .await?
         .ok_or(RoomsError::NotFound)?;
-    Ok(to_room(&row, settings))
+    Ok(to_room(&row, role, settings))
 }
 
 /// Decides on the room and the role as the database has them, never as cached.
@@ -396,7 +478,7 @@ pub async fn update(
     tracing::info!(target: "audit", event = "room_updated", room_id = %id,
         user_id = %principal.user_id, client_id = %principal.client_id,
         verification_mode = principal.mode, "room_updated");
-    Ok(to_room(&row, settings))
+    Ok(to_room(&row, role, settings))
 }
 
 /// Decides on the role as the database has it, never as cached.

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, SimpleExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, Order,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Statement, TransactionTrait, Value,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Statement,
+    TransactionTrait, Value,
 };
 use server_kit::db::at_most_one;
 use uuid::Uuid;
@@ -123,6 +124,23 @@ fn in_list_order(
         .order_by(room_accesses::Column::RoomId, order)
 }
 
+/// A room as a list shows it: with the viewer's role on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub room: RoomRow,
+    pub role: Option<Role>,
+}
+
+const VIEWER_ROLE: &str = "viewer_role";
+
+/// The viewer's role, read beside each room (the access row is joined already).
+fn with_role(q: sea_orm::Select<rooms::Entity>) -> sea_orm::Select<rooms::Entity> {
+    q.expr_as(
+        Expr::col((room_accesses::Entity, room_accesses::Column::Role)),
+        VIEWER_ROLE,
+    )
+}
+
 /// Offset paging (`?page=`) walks the index up to the offset: cheap for the first pages,
 /// O(offset) for deep ones.
 pub async fn page(
@@ -130,12 +148,16 @@ pub async fn page(
     viewer: Viewer<'_>,
     offset: u64,
     limit: u64,
-) -> Result<Vec<RoomRow>, DbErr> {
-    in_list_order(visible(viewer), false)
+) -> Result<Vec<Listed>, DbErr> {
+    Ok(with_role(in_list_order(visible(viewer), false))
         .offset(offset)
         .limit(limit)
+        .into_model::<WithCount>()
         .all(db)
-        .await
+        .await?
+        .into_iter()
+        .map(|r| r.listed)
+        .collect())
 }
 
 /// Up to `limit` rooms on one side of `from` (or from the top), newest first: an index range,
@@ -147,7 +169,7 @@ pub async fn keyset_page(
     viewer: Viewer<'_>,
     from: Option<(Position, Direction)>,
     limit: u64,
-) -> Result<(Vec<RoomRow>, u64), DbErr> {
+) -> Result<(Vec<Listed>, u64), DbErr> {
     let mut q = visible(viewer);
     let ascending = matches!(from, Some((_, Direction::Before)));
     match from {
@@ -155,7 +177,7 @@ pub async fn keyset_page(
         Some((p, Direction::Before)) => q = q.filter(key().gt(at(p))),
         None => {}
     }
-    let with_count = in_list_order(q, ascending)
+    let with_count = with_role(in_list_order(q, ascending))
         .limit(limit)
         .expr_as(count_of(viewer), VIEWER_COUNT)
         .into_model::<WithCount>()
@@ -165,7 +187,7 @@ pub async fn keyset_page(
         Some(first) => first.count.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
         None => count(db, viewer).await?,
     };
-    let mut rows: Vec<RoomRow> = with_count.into_iter().map(|r| r.room).collect();
+    let mut rows: Vec<Listed> = with_count.into_iter().map(|r| r.listed).collect();
     if ascending {
         rows.reverse();
     }
@@ -185,17 +207,23 @@ fn count_of(viewer: Viewer<'_>) -> SimpleExpr {
     SimpleExpr::SubQuery(None, Box::new(query.into()))
 }
 
-/// A room row and the viewer's count read beside it.
+/// A room row with the viewer's role, and the viewer's count when it was read beside it.
 struct WithCount {
-    room: RoomRow,
+    listed: Listed,
     count: Option<i64>,
 }
 
 impl sea_orm::FromQueryResult for WithCount {
     fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let role: Option<String> = res.try_get(pre, VIEWER_ROLE)?;
         Ok(Self {
-            room: RoomRow::from_query_result(res, pre)?,
-            count: res.try_get::<Option<i64>>(pre, VIEWER_COUNT)?,
+            listed: Listed {
+                room: RoomRow::from_query_result(res, pre)?,
+                role: role.as_deref().and_then(Role::parse),
+            },
+            count: res
+                .try_get::<Option<i64>>(pre, VIEWER_COUNT)
+                .unwrap_or(None),
         })
     }
 }
@@ -219,6 +247,23 @@ pub async fn find_visible(
             (room, role)
         })
     }))
+}
+
+/// The room with this slug and the viewer's role on it, if the viewer may see it: the slug's
+/// UNIQUE index, then the access row's primary key.
+pub async fn find_visible_by_slug(
+    db: &impl ConnectionTrait,
+    viewer: Viewer<'_>,
+    slug: &str,
+) -> Result<Option<(RoomRow, Option<Role>)>, DbErr> {
+    let rows = rooms::Entity::find()
+        .filter(rooms::Column::Slug.eq(slug))
+        .filter(rooms::Column::ClientId.eq(viewer.client_id))
+        .find_also_related(room_accesses::Entity)
+        .filter(room_accesses::Column::UserId.eq(viewer.user_id))
+        .all(db)
+        .await?;
+    Ok(at_most_one(rows).and_then(|(room, access)| access.map(|a| (room, Role::parse(&a.role)))))
 }
 
 /// Inserts the room and its owner row in one transaction: a failure leaves neither.
@@ -292,6 +337,100 @@ pub async fn grant_access(
     let txn = db.begin().await?;
     grant(&txn, room.id, &room.client_id, room.created_at, user, role).await?;
     txn.commit().await
+}
+
+/// What a change to one user's access does, as the rooms' rules decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessChange {
+    /// A new access row with this role (and the room counted in the user's list).
+    Insert(Role),
+    /// The row's role becomes this.
+    Update(Role),
+    /// The row goes (and the room leaves the user's count).
+    Delete,
+    /// Nothing to write.
+    Keep,
+}
+
+/// What `change_access` did.
+#[derive(Debug)]
+pub enum Changed<E> {
+    /// The user's role before, and what was applied.
+    Applied(Option<Role>, AccessChange),
+    /// `decide` refused.
+    Refused(E),
+    /// The room was deleted meanwhile.
+    RoomGone,
+}
+
+/// Reads `user`'s role on `room` (and, when it is the owner's, whether they are its only
+/// owner), asks `decide`, and applies its answer — all in one transaction, with the room's row
+/// locked on PostgreSQL, so two changes to one room's accesses take turns and "the last owner"
+/// is decided on what is committed (on SQLite the writer is one at a time anyway). The role is
+/// read by the access table's primary key; the owners are counted only for an owner.
+pub async fn change_access<E>(
+    db: &sea_orm::DatabaseConnection,
+    room: &RoomRow,
+    user: &str,
+    decide: impl FnOnce(Option<Role>, bool) -> Result<AccessChange, E>,
+) -> Result<Changed<E>, DbErr> {
+    let txn = db.begin().await?;
+    let mut lock = rooms::Entity::find_by_id(room.id);
+    if db.get_database_backend() == DbBackend::Postgres {
+        lock = lock.lock_exclusive();
+    }
+    if lock.all(&txn).await?.is_empty() {
+        return Ok(Changed::RoomGone);
+    }
+    let before = at_most_one(
+        room_accesses::Entity::find_by_id((room.id, user.to_owned()))
+            .all(&txn)
+            .await?,
+    )
+    .and_then(|a| Role::parse(&a.role));
+    let sole_owner = before == Some(Role::Owner)
+        && room_accesses::Entity::find()
+            .filter(room_accesses::Column::RoomId.eq(room.id))
+            .filter(room_accesses::Column::Role.eq(Role::Owner.as_str()))
+            .count(&txn)
+            .await?
+            <= 1;
+    let change = match decide(before, sole_owner) {
+        Ok(change) => change,
+        Err(e) => return Ok(Changed::Refused(e)),
+    };
+    match change {
+        AccessChange::Insert(role) => {
+            grant(&txn, room.id, &room.client_id, room.created_at, user, role).await?;
+        }
+        AccessChange::Update(role) => {
+            room_accesses::Entity::update_many()
+                .col_expr(room_accesses::Column::Role, Expr::value(role.as_str()))
+                .filter(room_accesses::Column::RoomId.eq(room.id))
+                .filter(room_accesses::Column::UserId.eq(user))
+                .exec(&txn)
+                .await?;
+        }
+        AccessChange::Delete => {
+            room_accesses::Entity::delete_many()
+                .filter(room_accesses::Column::RoomId.eq(room.id))
+                .filter(room_accesses::Column::UserId.eq(user))
+                .exec(&txn)
+                .await?;
+            room_counts::Entity::update_many()
+                .col_expr(
+                    room_counts::Column::Rooms,
+                    Expr::col(room_counts::Column::Rooms).sub(1),
+                )
+                .filter(room_counts::Column::UserId.eq(user))
+                .filter(room_counts::Column::ClientId.eq(&room.client_id))
+                .exec(&txn)
+                .await?;
+        }
+        AccessChange::Keep => {}
+    }
+    txn.commit().await?;
+    Ok(Changed::Applied(before, change))
 }
 
 pub async fn update(

@@ -114,6 +114,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         hs256_secret: None::<SecretSlice<u8>>,
         introspection: None,
         revocation: None,
+        users: None,
         external_api_enabled: true,
         dpop_base_url: None,
         rooms: RoomSettings {

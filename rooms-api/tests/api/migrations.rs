@@ -73,7 +73,7 @@ async fn existing_rooms_are_listed_and_counted_after_the_upgrade() {
     assert_eq!(count, 2, "the page reads the same count");
     // Newest first, by the created_at copied from each room.
     assert_eq!(
-        rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.room.id).collect::<Vec<_>>(),
         [ids[1], ids[0]]
     );
     for (viewer, n) in [(("u1", "c2"), 1), (("u2", "c1"), 1), (("u2", "c2"), 0)] {

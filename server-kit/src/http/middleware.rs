@@ -92,7 +92,7 @@ async fn context<E: Endpoint>(
     span.in_scope(|| {
         tracing::info!(
             method = %method,
-            path = %path,
+            path = %metrics.loggable(&path),
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "request"
