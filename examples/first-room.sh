@@ -7,4 +7,4 @@ TOKEN=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials 
         "$AUTH_URL/oauth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
 curl -s -X POST -H "Authorization: Bearer $TOKEN" "$ROOMS_URL/external-api/v1.0/rooms"
 # {"id":"…","name":"abc-defg-hij","slug":"abc-defg-hij","access_level":"trusted","configuration":{},
-#  "created_at":"…","url":"https://meet.example.com/abc-defg-hij"}
+#  "created_at":"…","role":"owner","url":"https://meet.example.com/abc-defg-hij"}

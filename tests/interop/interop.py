@@ -376,6 +376,7 @@ def node_flows():
 # The README's examples, in the README's order: (file, what its output must contain).
 EXAMPLES = [
     ("examples/first-room.sh", '"slug":'),
+    ("examples/share-room.sh", '"role":"member"'),
     ("examples/token.sh", '"token_type":"Bearer"'),
     ("examples/inspect-token.sh", '"keys"'),
     ("examples/make-key.sh", ""),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use server_kit::testing::{plan_problems, record_statements, recorded_statements};
 
 use crate::helpers::RoomsRequests as _;
-use crate::helpers::{ALL_ROOMS, Options, spawn_stack_with};
+use crate::helpers::{Options, SHARING, spawn_stack_with};
 
 /// Tables whose size grows with use. `signing_keys` (a few rows) and the migration table are
 /// read whole by design.
@@ -36,9 +36,10 @@ async fn no_hot_path_statement_scans_a_growing_table() {
         ..Default::default()
     })
     .await;
-    let app = s.client(ALL_ROOMS, &["example.com"]).await;
+    let app = s.client(SHARING, &["example.com"]).await;
     let introspector = s.client("tokens:introspect", &[]).await;
     s.user("jane@example.com").await;
+    s.user("joe@example.com").await;
     record_statements();
 
     // auth-server: token, introspection, revocation, the feed (paged snapshot and delta), JWKS.
@@ -111,6 +112,29 @@ async fn no_hot_path_statement_scans_a_growing_table() {
     assert_eq!(patched.status(), 200);
     assert_eq!(
         s.delete(&token, &format!("/{}", ids[1])).await.status(),
+        204
+    );
+    // The slug lookup, and sharing: a grant (a new access, then a change), its revocation,
+    // and user resolution at the auth-server.
+    let slug = s.create_room(&token).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.get(&token, &format!("?slug={slug}")).await.status(), 200);
+    for (role, status) in [("member", 201), ("administrator", 200)] {
+        let r = s
+            .post(
+                &token,
+                &format!("/{}/grant-access/", ids[0]),
+                Some(json!({"email": "joe@example.com", "role": role})),
+            )
+            .await;
+        assert_eq!(r.status(), status);
+    }
+    assert_eq!(
+        s.delete(&token, &format!("/{}/accesses/joe@example.com", ids[0]))
+            .await
+            .status(),
         204
     );
 

@@ -1,5 +1,6 @@
 //! docs/spec/security.md "Everywhere": a full run of both real binaries at debug log level leaves no
-//! client secret, token, argon2 hash or key material in the logs; SIGTERM drains and exits 0.
+//! client secret, token, argon2 hash, key material or e-mail in a path in the logs; SIGTERM
+//! drains and exits 0.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -198,6 +199,10 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
         .to_str()
         .unwrap()
         .to_owned();
+    let created_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         http.get(format!("{rooms_url}/external-api/v1.0/rooms"))
             .bearer_auth(&token)
@@ -206,6 +211,21 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
             .unwrap()
             .status(),
         200
+    );
+    // An e-mail in a path (revoking someone's access) is logged as its template.
+    let room_id = created_id.as_str();
+    let revoke_access = http
+        .delete(format!(
+            "{rooms_url}/external-api/v1.0/rooms/{room_id}/accesses/hidden.person%40example.com"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        revoke_access.status(),
+        403,
+        "the token lacks rooms:grant-access"
     );
     let bad = http
         .get(format!("{rooms_url}/external-api/v1.0/rooms"))
@@ -256,6 +276,7 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
         ("token", token.as_str()),
         ("token signature", signature),
         ("argon2 hash", "$argon2"),
+        ("e-mail in a path", "hidden.person"),
     ] {
         assert!(!logs.contains(needle), "{what} found in the logs");
     }

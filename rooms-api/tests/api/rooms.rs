@@ -54,9 +54,11 @@ async fn create_returns_201_with_location_and_the_room_shape() {
             "slug",
             "access_level",
             "configuration",
-            "created_at"
+            "created_at",
+            "role"
         ])
     );
+    assert_eq!(room["role"], "owner");
 }
 
 #[tokio::test]
