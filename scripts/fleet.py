@@ -409,7 +409,7 @@ def main():
                               "--domain", "example.com", "--json", env=auth_env))
 
     resource = json.loads(cli("app", "create", "--name", "rooms-api", "--scope", "tokens:introspect",
-                              "--scope", "tokens:revocations", "--domain", "example.invalid",
+                              "--scope", "tokens:revocations", "--scope", "users:resolve", "--domain", "example.invalid",
                               "--json", env=auth_env))
     admin_key = json.loads(cli("admin-key", "create", "--name", "fleet", "--json", env=auth_env))["key"]
 

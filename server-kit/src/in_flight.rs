@@ -46,16 +46,18 @@ impl InFlight {
         self.queue.available_permits()
     }
 
-    /// Runs `work` once a place is free and holds the place until `work` ends, except while
-    /// `work` is inside `released`. tokio's semaphore is fair: places go in arrival order.
-    pub async fn run<F: Future>(&self, work: F) -> F::Output {
+    /// Makes the work with `make` once a place is free, and holds the place until the work
+    /// ends, except while it is inside `released`. tokio's semaphore is fair: places go in
+    /// arrival order. The work is made only then, so a waiting request holds what `make`
+    /// captured and nothing of the work's own state (`queue` boxes it there).
+    pub async fn run<F: Future>(&self, make: impl FnOnce() -> F) -> F::Output {
         // Never closed, so acquiring can't fail; if it ever did, the work goes on unqueued.
         let permit = Arc::clone(&self.queue).acquire_owned().await.ok();
         let place = Place {
             queue: Arc::clone(&self.queue),
             held: Mutex::new(permit),
         };
-        PLACE.scope(place, work).await
+        PLACE.scope(place, make()).await
     }
 }
 
@@ -65,11 +67,14 @@ pub async fn queue<E: Endpoint>(
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
-    // Boxed, so the future a waiting request holds is the middleware's state alone: inline,
-    // the whole stack's future (~13 KiB in the rooms API) was allocated for every request from
-    // its arrival, queued or not.
-    let work = Box::pin(async move { next.call(req).await.map(IntoResponse::into_response) });
-    in_flight.run(work).await
+    // Made and boxed once the request has its place, so the future a waiting request holds is
+    // this middleware's state and its `Request` alone. Inline, or boxed on arrival, the whole
+    // stack's future (~13 KiB in the rooms API) was allocated for every request from its
+    // arrival: at 1,024 connections of room creations, which wait long behind SQLite's one
+    // writer, 14 MiB of a 42 MiB heap (a jemalloc heap profile, bench/RESULTS.md "Memory").
+    in_flight
+        .run(move || Box::pin(async move { next.call(req).await.map(IntoResponse::into_response) }))
+        .await
 }
 
 /// Awaits `wait` without holding the current request's place, then takes a place again (at the
@@ -198,6 +203,30 @@ mod tests {
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
     }
 
+    /// A waiting request's work is not made (its future not allocated) until it has a place.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_work_is_made_only_once_a_place_is_free() {
+        let in_flight = InFlight::new(1);
+        let hold = Arc::clone(&in_flight.queue).acquire_owned().await.unwrap();
+        let made = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (q, m) = (in_flight.clone(), made.clone());
+        let waiting = tokio::spawn(async move {
+            q.run(move || {
+                m.store(true, std::sync::atomic::Ordering::SeqCst);
+                async {}
+            })
+            .await
+        });
+        settle().await;
+        assert!(
+            !made.load(std::sync::atomic::Ordering::SeqCst),
+            "made while waiting"
+        );
+        drop(hold);
+        waiting.await.unwrap();
+        assert!(made.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
     /// A request waiting inside `released` holds no place: another request runs meanwhile; when
     /// the wait ends the first takes a place again before it goes on.
     #[tokio::test(flavor = "current_thread")]
@@ -207,7 +236,7 @@ mod tests {
         let state = Arc::new(Mutex::new(Vec::<&str>::new()));
         let (a_in, a_state) = (in_flight.clone(), state.clone());
         let first = tokio::spawn(async move {
-            a_in.run(async move {
+            a_in.run(move || async move {
                 released(async {
                     let _ = done_rx.await;
                 })
@@ -223,7 +252,7 @@ mod tests {
             "the waiting request gave its place back"
         );
         let (b_in, b_state) = (in_flight.clone(), state.clone());
-        b_in.run(async move { b_state.lock().unwrap().push("second ran") })
+        b_in.run(move || async move { b_state.lock().unwrap().push("second ran") })
             .await;
         // The second holds the place while the wait ends: the first must wait for it.
         let hold = Arc::clone(&in_flight.queue).acquire_owned().await.unwrap();
