@@ -154,7 +154,8 @@ pub async fn body_limit<E: Endpoint>(
         return Ok(framework_error_response(StatusCode::PAYLOAD_TOO_LARGE));
     }
     let body = req.take_body();
-    match body.into_bytes_limit(limit).await {
+    // Boxed, as in `capture_body`: the read's state lives only while the body is read.
+    match Box::pin(body.into_bytes_limit(limit)).await {
         Ok(bytes) => req.set_body(bytes),
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
             return Ok(framework_error_response(StatusCode::PAYLOAD_TOO_LARGE));
@@ -232,7 +233,10 @@ pub async fn capture_body<E: Endpoint>(
     let captured = if declared.is_some_and(|n| n > limit as u64) {
         CapturedBody::TooLarge
     } else {
-        match req.take_body().into_bytes_limit(limit).await {
+        // Boxed: the read's own state (poem's 4 KiB copy buffer among it) is allocated while
+        // the body is read and freed after, instead of sizing this middleware's future — which
+        // a request holds for its whole life, waiting in the in-flight queue included.
+        match Box::pin(req.take_body().into_bytes_limit(limit)).await {
             Ok(bytes) => CapturedBody::Bytes(bytes),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => CapturedBody::TooLarge,
             Err(_) => CapturedBody::Unreadable,
