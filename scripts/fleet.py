@@ -49,6 +49,8 @@ LIMIT = 3  # AUTH_FAILURE_LIMIT
 WORK = tempfile.mkdtemp(prefix="fleet-")
 ROOMS_PATH = "/external-api/v1.0/rooms"
 EMAIL = "fleet@example.com"
+# Rooms are shared with this user in room_cache_across_replicas.
+GRANTEE = "colleague@example.com"
 
 failures = []
 figures = []
@@ -181,7 +183,11 @@ def token_request(base, client, email=EMAIL, source=None):
 
 
 def token(base, client):
-    status, doc, _ = token_request(base, client)
+    return token_for(base, client, EMAIL)
+
+
+def token_for(base, client, email):
+    status, doc, _ = token_request(base, client, email)
     if status != 200:
         sys.exit(f"fleet: token from {base} answered {status}: {doc}")
     return doc["access_token"]
@@ -401,8 +407,9 @@ def main():
     }
     # Set up through the CLI, which talks to the database like the replicas.
     cli("user", "create", "--email", EMAIL, env=auth_env)
+    cli("user", "create", "--email", GRANTEE, env=auth_env)
     rooms_scopes = ["--scope", "rooms:create", "--scope", "rooms:retrieve", "--scope", "rooms:list",
-                    "--scope", "rooms:delete"]
+                    "--scope", "rooms:delete", "--scope", "rooms:grant-access"]
 
     def new_app(name):
         return json.loads(cli("app", "create", "--name", name, *rooms_scopes,
@@ -632,6 +639,27 @@ def room_cache_across_replicas(auth, rooms, client):
     check(got == 404 and listed.get("count") == 0,
           f"r2 refuses the deleted room and lists none on its next requests ({got}, count "
           f"{listed.get('count')}, {round(took * 1000)} ms)")
+
+    # Sharing: the grantee's list, cached by r2, shows a room granted through r1 on its next
+    # request (the grant resolves the grantee at the auth-server, through the proxy-less a1).
+    status, doc, _ = request("POST", r1.ready_url + ROOMS_PATH, "{}",
+                             {**bearer(jwt), "Content-Type": "application/json"})
+    check(status == 201, f"a second room created on r1 ({status})")
+    grantee_jwt = token_for(next(iter(auth.values())).ready_url, client, GRANTEE)
+    time.sleep(0.3)
+    check(room_cached_on(r2, ROOMS_PATH, grantee_jwt), "r2 answers the grantee's empty list from its cache")
+    status, granted, _ = request("POST", f"{r1.ready_url}{ROOMS_PATH}/{doc['id']}/grant-access/",
+                                 json.dumps({"email": GRANTEE, "role": "member"}),
+                                 {**bearer(jwt), "Content-Type": "application/json"})
+    check(status == 201 and (granted or {}).get("role") == "member",
+          f"the room shared with {GRANTEE} through r1 ({status})")
+    t0 = time.time()
+    listed = request("GET", r2.ready_url + ROOMS_PATH, headers=bearer(grantee_jwt))[1] or {}
+    took = time.time() - t0
+    roles = [r.get("role") for r in listed.get("results", [])]
+    check(listed.get("count") == 1 and roles == ["member"],
+          f"r2 lists the shared room for the grantee on its next request (count {listed.get('count')}, "
+          f"roles {roles}, {round(took * 1000)} ms)")
 
 
 def rotation_and_deactivation(auth, rooms, admin_ports, admin_key, rotated, deactivated, auth_env):
