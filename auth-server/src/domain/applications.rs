@@ -479,6 +479,24 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 250_000_000).unwrap()
     }
 
+    /// A name is 1 to 255 characters (not bytes), trimmed, without control characters: the
+    /// longest is kept, one more is refused.
+    #[test]
+    fn a_name_of_exactly_255_characters_is_kept_and_one_more_is_refused() {
+        let longest = "é".repeat(255);
+        assert_eq!(valid_name(&format!("  {longest} ")).unwrap(), longest);
+        assert!(matches!(
+            valid_name(&"é".repeat(256)),
+            Err(AppError::InvalidName)
+        ));
+        for bad in ["", "   ", "a\nb", "nul\0"] {
+            assert!(
+                matches!(valid_name(bad), Err(AppError::InvalidName)),
+                "{bad:?}"
+            );
+        }
+    }
+
     fn app() -> Application {
         Application {
             secret_hash: "old".into(),
