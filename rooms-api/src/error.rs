@@ -264,7 +264,7 @@ mod tests {
                 None,
             ),
             (
-                RoomsError::Conflict(crate::rooms::accesses::Conflict::LastOwner).into(),
+                RoomsError::Conflict(crate::rooms::model::Conflict::LastOwner).into(),
                 409,
                 ErrorCode::Conflict,
                 None,

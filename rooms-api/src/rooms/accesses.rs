@@ -11,6 +11,7 @@ use server_kit::db::WriteGate;
 use shared::users::Refusal;
 
 use super::cache::RoomCache;
+pub use super::model::Conflict;
 use super::model::Invalid;
 use super::service::{RoomsError, forget_room, parse_id, viewer};
 use super::store::{self, AccessChange, Changed, Db, Role};
@@ -44,17 +45,6 @@ pub trait Directory: Send + Sync {
         email: &str,
         create: bool,
     ) -> impl Future<Output = Result<Resolved, DirectoryError>> + Send;
-}
-
-/// Why a change to a room's accesses is refused though the caller may make changes (409).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Conflict {
-    #[error(
-        "the user already holds a higher role on this room: send \"replace\": true to lower it"
-    )]
-    LowerRole,
-    #[error("this would leave the room without an owner")]
-    LastOwner,
 }
 
 /// A rank, to tell a promotion from a demotion.

@@ -148,6 +148,18 @@ pub fn decode_cursor(cursor: &str) -> Option<(Position, Direction)> {
     Some((Position { created_at, id }, direction))
 }
 
+/// Why a change to a room's accesses is refused though the caller may make changes (409;
+/// decided by `accesses::decide_grant` and `decide_revoke`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error(
+        "the user already holds a higher role on this room: send \"replace\": true to lower it"
+    )]
+    LowerRole,
+    #[error("this would leave the room without an owner")]
+    LastOwner,
+}
+
 /// A validation failure: a message per field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Invalid {

@@ -31,7 +31,7 @@ pub enum RoomsError {
     Exhausted,
     /// A change to a room's accesses its current state does not allow (409).
     #[error(transparent)]
-    Conflict(super::accesses::Conflict),
+    Conflict(model::Conflict),
     /// The e-mail names nobody with an access on this room (404).
     #[error("This user has no access to this room")]
     NoSuchAccess,
