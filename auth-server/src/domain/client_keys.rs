@@ -380,6 +380,30 @@ mod tests {
     use super::*;
     use josekit::jws::JwsHeader;
 
+    /// A compact JWS of exactly `len` characters (an unsigned-looking one: `peek` decodes, it
+    /// does not verify).
+    fn jws_of_length(len: usize) -> String {
+        let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA"}"#);
+        for pad in 0..len {
+            let body = URL_SAFE_NO_PAD.encode(format!(r#"{{"p":"{}"}}"#, "x".repeat(pad)));
+            let so_far = head.len() + 1 + body.len() + 1;
+            // A signature of 2, 3 or 4 characters is valid unpadded base64url.
+            if let Some(sig) = len.checked_sub(so_far).filter(|n| (2..=4).contains(n)) {
+                return format!("{head}.{body}.{}", "A".repeat(sig));
+            }
+        }
+        unreachable!("no JWS of length {len}")
+    }
+
+    /// The contract's 8 KiB (docs/spec/auth-server.md §1a), at its boundary.
+    #[test]
+    fn an_assertion_of_exactly_8_kib_is_read_and_one_byte_more_is_not() {
+        let longest = jws_of_length(8 * 1024);
+        assert_eq!(longest.len(), 8 * 1024);
+        assert!(peek(&longest).is_some());
+        assert!(peek(&jws_of_length(8 * 1024 + 1)).is_none());
+    }
+
     fn sign(alg: AssertionAlg, kid: Option<&str>) -> (Value, String) {
         let mut header = JwsHeader::new();
         if let Some(kid) = kid {
