@@ -448,7 +448,6 @@ impl RoomsApi {
             &p,
             &id.0,
             bytes,
-            state.clock.now(),
         )
         .await
         .map_err(ApiError::from)?;
@@ -503,7 +502,6 @@ impl RoomsApi {
             &p,
             &id.0,
             &email.0,
-            state.clock.now(),
         )
         .await
         .map_err(ApiError::from)?;

@@ -5,7 +5,6 @@
 //! that e-mail would be. The rules on roles are plain functions (`decide_grant`,
 //! `decide_revoke`) over the state the store reads in the same transaction as the write.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use server_kit::db::WriteGate;
 use shared::users::Refusal;
@@ -217,10 +216,31 @@ impl From<DirectoryError> for RoomsError {
     }
 }
 
+/// Applies `decide`'s answer to `user`'s access on `room` through the SQLite writer's gate,
+/// then drops what the room's viewers and `user` had cached (even on failure: the write may
+/// have committed). `Ok(Err(e))`: `decide` refused; a room deleted meanwhile is 404.
+async fn change<E>(
+    db: &Db,
+    cache: &RoomCache,
+    writes: &WriteGate,
+    principal: &Principal,
+    room: &store::RoomRow,
+    user: &str,
+    decide: impl FnOnce(Option<Role>, bool) -> Result<AccessChange, E>,
+) -> Result<Result<(Option<Role>, AccessChange), E>, RoomsError> {
+    let write = writes.enter().await;
+    let changed = store::change_access(db, room, user, decide).await;
+    drop(write);
+    forget_room(cache, principal, room.id, user, &room.client_id, db).await;
+    match changed? {
+        Changed::Applied(before, change) => Ok(Ok((before, change))),
+        Changed::Refused(e) => Ok(Err(e)),
+        Changed::RoomGone => Err(RoomsError::NotFound),
+    }
+}
+
 /// `POST /rooms/{id}/grant-access/`: in the contract's order — body (400), the room (404), the
 /// caller's role (403), the grantee (400 / 503), then the change (409 or done).
-// Each dependency explicit, as every use case here takes them.
-#[allow(clippy::too_many_arguments)]
 pub async fn grant_access(
     db: &Db,
     cache: &RoomCache,
@@ -229,7 +249,6 @@ pub async fn grant_access(
     principal: &Principal,
     id: &str,
     body: &[u8],
-    now: DateTime<Utc>,
 ) -> Result<Granted, RoomsError> {
     let request = parse_grant(body)?;
     let (room, own_role) = managed_room(db, principal, id).await?;
@@ -239,33 +258,24 @@ pub async fn grant_access(
     if grantee.user_id == principal.user_id && own_role == Role::Owner {
         return Ok(Granted::OwnRoom);
     }
-    let write = writes.enter().await;
-    let changed = store::change_access(db, &room, &grantee.user_id, |current, sole_owner| {
-        decide_grant(current, request.role, request.replace, sole_owner)
-    })
-    .await;
-    drop(write);
-    forget_room(
-        cache,
-        principal,
-        room.id,
-        &grantee.user_id,
-        &room.client_id,
+    let (before, change) = change(
         db,
+        cache,
+        writes,
+        principal,
+        &room,
+        &grantee.user_id,
+        |current, sole_owner| decide_grant(current, request.role, request.replace, sole_owner),
     )
-    .await;
-    let (before, change) = match changed? {
-        Changed::Applied(before, change) => (before, change),
-        Changed::Refused(conflict) => return Err(RoomsError::Conflict(conflict)),
-        Changed::RoomGone => return Err(RoomsError::NotFound),
-    };
+    .await?
+    .map_err(RoomsError::Conflict)?;
     let role = match change {
         AccessChange::Insert(r) | AccessChange::Update(r) => r,
         AccessChange::Keep | AccessChange::Delete => before.unwrap_or(request.role),
     };
     tracing::info!(target: "audit", event = "room_access_granted", room_id = %room.id,
         grantee_id = %grantee.user_id, role = role.as_str(), user_id = %principal.user_id,
-        client_id = %principal.client_id, verification_mode = principal.mode, at = %now,
+        client_id = %principal.client_id, verification_mode = principal.mode,
         "room_access_granted");
     Ok(Granted::Access {
         email: request.email,
@@ -277,7 +287,6 @@ pub async fn grant_access(
 
 /// `DELETE /rooms/{id}/accesses/{email}`: the same checks as a grant; a user with no access
 /// on the room is 404, the room's only owner 409. Never creates a user.
-#[allow(clippy::too_many_arguments)]
 pub async fn revoke_access(
     db: &Db,
     cache: &RoomCache,
@@ -286,7 +295,6 @@ pub async fn revoke_access(
     principal: &Principal,
     id: &str,
     email: &str,
-    now: DateTime<Utc>,
 ) -> Result<(), RoomsError> {
     let (room, _) = managed_room(db, principal, id).await?;
     let grantee = match directory.resolve(&principal.client_id, email, false).await {
@@ -296,27 +304,24 @@ pub async fn revoke_access(
         }
         other => other?,
     };
-    let write = writes.enter().await;
-    let changed = store::change_access(db, &room, &grantee.user_id, decide_revoke).await;
-    drop(write);
-    forget_room(
-        cache,
-        principal,
-        room.id,
-        &grantee.user_id,
-        &room.client_id,
+    match change(
         db,
+        cache,
+        writes,
+        principal,
+        &room,
+        &grantee.user_id,
+        decide_revoke,
     )
-    .await;
-    match changed? {
-        Changed::Applied(..) => {}
-        Changed::Refused(Revoke::NoAccess) => return Err(RoomsError::NoSuchAccess),
-        Changed::Refused(Revoke::Conflict(c)) => return Err(RoomsError::Conflict(c)),
-        Changed::RoomGone => return Err(RoomsError::NotFound),
+    .await?
+    {
+        Ok(_) => {}
+        Err(Revoke::NoAccess) => return Err(RoomsError::NoSuchAccess),
+        Err(Revoke::Conflict(c)) => return Err(RoomsError::Conflict(c)),
     }
     tracing::info!(target: "audit", event = "room_access_revoked", room_id = %room.id,
         grantee_id = %grantee.user_id, user_id = %principal.user_id,
-        client_id = %principal.client_id, verification_mode = principal.mode, at = %now,
+        client_id = %principal.client_id, verification_mode = principal.mode,
         "room_access_revoked");
     Ok(())
 }
