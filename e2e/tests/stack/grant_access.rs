@@ -34,6 +34,14 @@ async fn stack() -> Shared {
 }
 
 impl Shared {
+    /// A new room of Ann's: its id.
+    async fn ann_room(&self) -> String {
+        self.s.create_room(&self.ann).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn grant(&self, token: &str, room: &str, body: Value) -> reqwest::Response {
         self.s
             .post(token, &format!("/{room}/grant-access/"), Some(body))
@@ -121,10 +129,7 @@ async fn a_grant_gives_the_grantee_the_room_in_their_list_with_their_role() {
 #[tokio::test]
 async fn a_role_is_raised_at_once_and_lowered_only_with_replace() {
     let t = stack().await;
-    let id = t.s.create_room(&t.ann).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.ann_room().await;
     json(
         t.grant(
             &t.ann,
@@ -197,10 +202,7 @@ async fn a_role_is_raised_at_once_and_lowered_only_with_replace() {
 #[tokio::test]
 async fn the_owner_keeps_the_room_whoever_asks() {
     let t = stack().await;
-    let id = t.s.create_room(&t.ann).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.ann_room().await;
     // The owner naming their own e-mail is told so; nothing changes.
     let own = json(
         t.grant(
@@ -257,10 +259,7 @@ async fn only_the_owner_and_administrators_share_and_a_room_out_of_sight_is_404(
     let t = stack().await;
     t.s.user("carol@example.com").await;
     let carol = t.s.token(&t.app, "carol@example.com").await;
-    let id = t.s.create_room(&t.ann).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.ann_room().await;
     let to_carol = json!({"email": "carol@example.com", "role": "member"});
     // No access at all: 404, as for a room that does not exist.
     let missing = uuid::Uuid::new_v4().to_string();
@@ -331,10 +330,7 @@ async fn only_the_owner_and_administrators_share_and_a_room_out_of_sight_is_404(
 #[tokio::test]
 async fn the_grantee_is_one_of_the_applications_users_and_bodies_are_checked() {
     let t = stack().await;
-    let id = t.s.create_room(&t.ann).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.ann_room().await;
     t.s.user("eve@other.org").await;
     for (body, field) in [
         // Outside the application's domains (the user exists): refused like at the token endpoint.
@@ -380,10 +376,7 @@ async fn the_grantee_is_one_of_the_applications_users_and_bodies_are_checked() {
 #[tokio::test]
 async fn a_provisional_user_is_created_for_a_grant_when_the_application_may_create_users() {
     let t = stack_with(true).await;
-    let id = t.s.create_room(&t.ann).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.ann_room().await;
     let body = json(
         t.grant(
             &t.ann,
@@ -418,10 +411,7 @@ async fn a_provisional_user_is_created_for_a_grant_when_the_application_may_crea
 #[tokio::test]
 async fn revoking_an_access_takes_the_room_out_of_the_grantees_sight() {
     let t = stack().await;
-    let id = t.s.create_room(&t.ann).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.ann_room().await;
     json(
         t.grant(
             &t.ann,
@@ -498,10 +488,7 @@ async fn a_slug_finds_the_one_room_the_caller_may_see_and_nothing_else() {
 #[tokio::test]
 async fn sharing_is_503_while_the_auth_server_cannot_resolve_users() {
     let mut t = stack().await;
-    let id = t.s.create_room(&t.ann).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = t.ann_room().await;
     t.s.stop_auth().await;
     assert_error(
         t.grant(
