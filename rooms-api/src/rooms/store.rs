@@ -149,15 +149,12 @@ pub async fn page(
     offset: u64,
     limit: u64,
 ) -> Result<Vec<Listed>, DbErr> {
-    Ok(with_role(in_list_order(visible(viewer), false))
+    with_role(in_list_order(visible(viewer), false))
         .offset(offset)
         .limit(limit)
-        .into_model::<WithCount>()
+        .into_model::<Listed>()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.listed)
-        .collect())
+        .await
 }
 
 /// Up to `limit` rooms on one side of `from` (or from the top), newest first: an index range,
@@ -207,7 +204,17 @@ fn count_of(viewer: Viewer<'_>) -> SimpleExpr {
     SimpleExpr::SubQuery(None, Box::new(query.into()))
 }
 
-/// A room row with the viewer's role, and the viewer's count when it was read beside it.
+impl sea_orm::FromQueryResult for Listed {
+    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let role: Option<String> = res.try_get(pre, VIEWER_ROLE)?;
+        Ok(Self {
+            room: RoomRow::from_query_result(res, pre)?,
+            role: role.as_deref().and_then(Role::parse),
+        })
+    }
+}
+
+/// A listed room and the viewer's count read beside it.
 struct WithCount {
     listed: Listed,
     count: Option<i64>,
@@ -215,15 +222,9 @@ struct WithCount {
 
 impl sea_orm::FromQueryResult for WithCount {
     fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, DbErr> {
-        let role: Option<String> = res.try_get(pre, VIEWER_ROLE)?;
         Ok(Self {
-            listed: Listed {
-                room: RoomRow::from_query_result(res, pre)?,
-                role: role.as_deref().and_then(Role::parse),
-            },
-            count: res
-                .try_get::<Option<i64>>(pre, VIEWER_COUNT)
-                .unwrap_or(None),
+            listed: Listed::from_query_result(res, pre)?,
+            count: res.try_get::<Option<i64>>(pre, VIEWER_COUNT)?,
         })
     }
 }
