@@ -8,6 +8,7 @@ use shared::users::Refusal;
 use shared::{ClientId, Email, Scope};
 
 use super::client_auth::{self, AuthError, ClientAuthInfo, ClientAuthenticator, Lookup};
+use super::input::non_blank;
 use crate::model::{Application, StoreError, User};
 use crate::store::Db;
 use crate::store::applications::UserKey;
@@ -129,8 +130,4 @@ pub async fn resolve(
     )
     .await?;
     Ok(Resolved { user, created })
-}
-
-fn non_blank(v: Option<&str>) -> Option<&str> {
-    v.filter(|s| !s.trim().is_empty())
 }

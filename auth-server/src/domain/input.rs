@@ -91,9 +91,22 @@ impl FieldCheck {
     }
 }
 
+/// A request field when it is present and not blank (whitespace only counts as absent).
+pub fn non_blank(v: Option<&str>) -> Option<&str> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blank_field_counts_as_absent() {
+        assert_eq!(non_blank(Some(" x ")), Some(" x "));
+        for blank in [None, Some(""), Some("  \t")] {
+            assert_eq!(non_blank(blank), None, "{blank:?}");
+        }
+    }
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()

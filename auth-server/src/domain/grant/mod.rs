@@ -214,8 +214,9 @@ impl From<KeyError> for TokenError {
     }
 }
 
+/// The field when it is present and not blank.
 fn non_blank(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.trim().is_empty())
+    super::input::non_blank(v.as_deref())
 }
 
 /// The token endpoint: dispatched on the grant type, one file per grant. An unknown grant
