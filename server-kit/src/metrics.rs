@@ -81,23 +81,30 @@ impl HttpMetrics {
             .unwrap_or("other")
     }
 
-    /// `path` as the access log may show it: a segment its template names `{email}` is
-    /// replaced by that placeholder, so no e-mail address reaches a log line.
-    pub fn loggable<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
-        let template = self.template(path);
-        if !template.contains("{email}") {
+    /// `path` as the access log may show it, given the `route` template it was reported under
+    /// (`observe`'s answer): a segment the template names `{email}` is replaced by that
+    /// placeholder, so no e-mail address reaches a log line.
+    pub fn loggable<'a>(path: &'a str, route: &str) -> std::borrow::Cow<'a, str> {
+        if !route.contains("{email}") {
             return std::borrow::Cow::Borrowed(path);
         }
         let kept: Vec<&str> = path
             .trim_end_matches('/')
             .split('/')
-            .zip(template.split('/'))
+            .zip(route.split('/'))
             .map(|(s, t)| if t == "{email}" { t } else { s })
             .collect();
         std::borrow::Cow::Owned(kept.join("/"))
     }
 
-    pub fn observe(&self, method: &str, path: &str, status: StatusCode, seconds: f64) {
+    /// Counts the request under its route template, and returns that template.
+    pub fn observe(
+        &self,
+        method: &str,
+        path: &str,
+        status: StatusCode,
+        seconds: f64,
+    ) -> &'static str {
         let route = self.template(path);
         let method = method_label(method);
         self.requests
@@ -106,6 +113,7 @@ impl HttpMetrics {
         self.latency
             .with_label_values(&[route, method])
             .observe(seconds);
+        route
     }
 
     pub fn render(&self) -> String {
@@ -163,10 +171,13 @@ mod tests {
         assert_eq!(m.template("/external-api/v1.0/rooms/a/b"), "other");
         let m2 = HttpMetrics::new(vec!["/external-api/v1.0/rooms/{id}/accesses/{email}"]).unwrap();
         assert_eq!(
-            m2.loggable("/external-api/v1.0/rooms/r1/accesses/ann%40example.com/"),
+            HttpMetrics::loggable(
+                "/external-api/v1.0/rooms/r1/accesses/ann%40example.com/",
+                m2.template("/external-api/v1.0/rooms/r1/accesses/ann%40example.com/")
+            ),
             "/external-api/v1.0/rooms/r1/accesses/{email}"
         );
-        assert_eq!(m2.loggable("/healthz"), "/healthz");
+        assert_eq!(HttpMetrics::loggable("/healthz", "/healthz"), "/healthz");
         assert_eq!(m.template("/nope"), "other");
         m.observe("GET", "/healthz", StatusCode::OK, 0.001);
         assert!(

@@ -83,7 +83,7 @@ async fn context<E: Endpoint>(
     .instrument(span.clone())
     .await;
     let status = response.status();
-    metrics.observe(
+    let route = metrics.observe(
         method.as_str(),
         &path,
         status,
@@ -92,7 +92,7 @@ async fn context<E: Endpoint>(
     span.in_scope(|| {
         tracing::info!(
             method = %method,
-            path = %metrics.loggable(&path),
+            path = %crate::metrics::HttpMetrics::loggable(&path, route),
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "request"
