@@ -127,6 +127,8 @@ pub struct Config {
     pub secret_cache_idle: Duration,
     pub trusted_proxies: crate::domain::source::TrustedProxies,
     pub log_format: LogFormat,
+    /// Where traces go (`OTEL_*`); `None`: no traces.
+    pub traces: Option<server_kit::traces::Export>,
     pub timeouts: server_kit::timeouts::Timeouts,
     /// Connections the server opens at startup and keeps (`DATABASE_MIN_CONNECTIONS`).
     pub database_min_connections: u32,
@@ -176,6 +178,7 @@ impl Config {
             secret_cache_idle: crate::domain::secret_cache::DEFAULT_IDLE,
             trusted_proxies: Default::default(),
             log_format: LogFormat::Text,
+            traces: None,
             timeouts: Default::default(),
             // Tests spawn many servers at once on one PostgreSQL: one connection each.
             database_min_connections: 1,
@@ -281,6 +284,11 @@ impl Config {
             secret_cache_idle: Duration::from_secs(s.auth_secret_cache_idle_seconds),
             trusted_proxies: trusted_proxies.clone(),
             log_format: s.common.log_format,
+            traces: s
+                .common
+                .traces
+                .resolve(env!("CARGO_PKG_NAME"))
+                .map_err(|e| ConfigError::new(e.setting(), e.to_string()))?,
             timeouts: server_kit::timeouts::Timeouts::new(&s.common.timeouts, trusted_proxies),
             database_min_connections: s.common.database_min_connections,
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,

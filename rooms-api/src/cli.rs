@@ -40,11 +40,16 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     let result = match cli.command {
         None | Some(Command::Serve) => {
-            server_kit::telemetry::init(config.log_format);
-            match Application::build(config).await {
+            if let Err(e) = server_kit::telemetry::init(config.log_format, config.traces.as_ref()) {
+                eprintln!("error: {}: {e}", e.setting());
+                return ExitCode::from(2);
+            }
+            let outcome = match Application::build(config).await {
                 Ok(app) => app.run().await,
                 Err(e) => Err(e),
-            }
+            };
+            server_kit::traces::shutdown();
+            outcome
         }
         Some(Command::Migrate) => startup::open_database(&config.database_url, 1)
             .await

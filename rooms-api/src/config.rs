@@ -208,6 +208,8 @@ pub struct Config {
     /// How often the JWKS is re-fetched even without an unknown `kid`.
     pub jwks_refresh: Duration,
     pub log_format: LogFormat,
+    /// Where traces go (`OTEL_*`); `None`: no traces.
+    pub traces: Option<server_kit::traces::Export>,
     pub timeouts: server_kit::timeouts::Timeouts,
     /// Connections the server opens at startup and keeps (`DATABASE_MIN_CONNECTIONS`).
     pub database_min_connections: u32,
@@ -396,6 +398,11 @@ impl Config {
             },
             jwks_refresh: Duration::from_secs(300),
             log_format: s.common.log_format,
+            traces: s
+                .common
+                .traces
+                .resolve(env!("CARGO_PKG_NAME"))
+                .map_err(|e| err(e.setting(), e.to_string()))?,
             timeouts: server_kit::timeouts::Timeouts::new(&s.common.timeouts, trusted_proxies),
             database_min_connections: s.common.database_min_connections,
             verified_token_cache_bytes: s.common.verified_token_cache_mib << 20,

@@ -43,7 +43,7 @@ impl Directory for AuthServerDirectory {
             return Err(DirectoryError::NotConfigured);
         };
         let creds = &config.credentials;
-        let response = self
+        let request = self
             .http
             .post(&config.url)
             .header(
@@ -55,8 +55,8 @@ impl Directory for AuthServerDirectory {
                 (fields::APPLICATION, application),
                 (fields::EMAIL, email),
                 (fields::CREATE, if create { "true" } else { "false" }),
-            ])
-            .send()
+            ]);
+        let response = server_kit::traces::send(server_kit::client_span!("resolve user"), request)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "user resolution: auth-server unreachable");

@@ -23,4 +23,5 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timeouts;
+pub mod traces;
 pub mod verified_tokens;

@@ -54,6 +54,7 @@ impl HttpMetrics {
             &["route", "method"],
         )?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(crate::traces::SPANS.clone()))?;
         Ok(Self {
             registry,
             requests,

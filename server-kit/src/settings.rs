@@ -36,6 +36,8 @@ pub struct CommonSettings {
     pub trusted_proxies: Option<String>,
     #[command(flatten)]
     pub timeouts: crate::timeouts::TimeoutSettings,
+    #[command(flatten)]
+    pub traces: crate::traces::TraceSettings,
 }
 
 impl CommonSettings {

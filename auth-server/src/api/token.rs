@@ -94,6 +94,7 @@ async fn token(state: &AppState, req: &Request, payload: TokenPayload) -> TokenR
     .await
     {
         Ok(issued) => {
+            server_kit::traces::record_client_id(&issued.client_id);
             state
                 .metrics
                 .tokens_issued

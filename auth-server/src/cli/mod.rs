@@ -76,10 +76,17 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
     };
     let is_server = matches!(cli.command, None | Some(Command::Serve));
-    if is_server {
-        server_kit::telemetry::init(config.log_format);
+    if is_server
+        && let Err(e) = server_kit::telemetry::init(config.log_format, config.traces.as_ref())
+    {
+        eprintln!("error: {}: {e}", e.setting());
+        return ExitCode::from(2);
     }
-    match dispatch(cli.command, config).await {
+    let outcome = dispatch(cli.command, config).await;
+    if is_server {
+        server_kit::traces::shutdown();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.downcast_ref::<Refused>().is_some() {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use server_kit::random::{self, RandomError};
 
@@ -300,6 +301,18 @@ impl SecretVerifier {
         stored: Option<String>,
         lane: Lane,
     ) -> Result<bool, VerifyError> {
+        // For traces (nothing in the logs): the verification, and inside it the wait for a
+        // worker, which is where a flood shows.
+        let span = tracing::info_span!(target: server_kit::traces::TARGET, "argon2 verify");
+        self.verify_in(secret, stored, lane).instrument(span).await
+    }
+
+    async fn verify_in(
+        &self,
+        secret: SecretString,
+        stored: Option<String>,
+        lane: Lane,
+    ) -> Result<bool, VerifyError> {
         let (_place, pool) = match lane {
             Lane::Normal => (None, &self.normal),
             Lane::Reserved { source } => (
@@ -307,7 +320,8 @@ impl SecretVerifier {
                 &self.reserved,
             ),
         };
-        let _permit = pool.acquire().await?;
+        let queue = tracing::info_span!(target: server_kit::traces::TARGET, "argon2 queue");
+        let _permit = pool.acquire().instrument(queue).await?;
         let known = stored.is_some();
         let phc: Arc<str> = match stored {
             Some(s) => s.into(),

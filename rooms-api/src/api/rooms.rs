@@ -266,6 +266,7 @@ async fn authorize(
     scope: Scope,
 ) -> Result<Principal, ApiError> {
     let principal = state.auth.authenticate(&auth.header, &auth.dpop).await?;
+    server_kit::traces::record_client_id(&principal.client_id);
     if !principal.scopes.contains(scope) {
         return Err(ApiError::InsufficientScope(scope));
     }

@@ -110,7 +110,7 @@ impl Introspector {
     async fn call(&self, token: &str, mode: &'static str) -> Result<Cached, Unavailable> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let creds = &self.config.credentials;
-        let response = self
+        let request = self
             .http
             .post(&self.config.url)
             .header(
@@ -118,8 +118,8 @@ impl Introspector {
                 encode_basic(&creds.client_id, creds.secret.expose_secret()),
             )
             .header("accept", "application/json")
-            .form(&[("token", token), ("token_type_hint", "access_token")])
-            .send()
+            .form(&[("token", token), ("token_type_hint", "access_token")]);
+        let response = server_kit::traces::send(server_kit::client_span!("introspection"), request)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "introspection endpoint unreachable");

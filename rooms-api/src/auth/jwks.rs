@@ -99,12 +99,8 @@ impl JwksCache {
     /// Fetches the set and swaps it in, reusing verifiers of unchanged keys.
     pub async fn fetch(&self) -> Result<(), JwksError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let resp = self
-            .http
-            .get(&self.url)
-            .header("cache-control", "no-cache")
-            .send()
-            .await?;
+        let request = self.http.get(&self.url).header("cache-control", "no-cache");
+        let resp = server_kit::traces::send(server_kit::client_span!("jwks"), request).await?;
         if !resp.status().is_success() {
             return Err(JwksError::Status(resp.status().as_u16()));
         }

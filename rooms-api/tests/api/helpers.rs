@@ -129,6 +129,7 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         },
         jwks_refresh: std::time::Duration::from_secs(300),
         log_format: LogFormat::Text,
+        traces: None,
         timeouts: Default::default(),
         database_min_connections: 1,
         verified_token_cache_bytes: 16 << 20,

@@ -2,73 +2,11 @@
 //! client secret, token, argon2 hash, key material or e-mail in a path in the logs; SIGTERM
 //! drains and exits 0.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Bins {
-    auth: std::path::PathBuf,
-    rooms: std::path::PathBuf,
-}
-
-fn bins() -> Bins {
-    let rooms = std::path::PathBuf::from(env!("CARGO_BIN_EXE_rooms-api"));
-    let auth = rooms.with_file_name("auth-server");
-    assert!(
-        auth.exists(),
-        "build the workspace (scripts/test) so auth-server sits beside rooms-api"
-    );
-    Bins { auth, rooms }
-}
-
-fn cli(b: &Bins, db: &str, args: &[&str]) -> Value {
-    let out = Command::new(&b.auth)
-        .env_clear()
-        .env("AUTH_DATABASE_URL", db)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-async fn wait_ready(client: &reqwest::Client, url: &str, log: &std::path::Path) {
-    for _ in 0..300 {
-        if client
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(15).collect();
-    panic!("{url} not ready; log tail:\n{}", tail.join("\n"));
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    child.wait().unwrap()
-}
+use crate::binaries::{bins, cli, free_port, terminate, wait_ready};
 
 #[tokio::test]
 async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {

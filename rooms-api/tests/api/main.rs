@@ -5,6 +5,7 @@
 //! (`helpers.rs`). What needs the real auth-server too is tested in `e2e/`.
 
 mod bearer;
+mod binaries;
 mod creation;
 mod db_faults;
 mod docs;
@@ -16,3 +17,4 @@ mod requests;
 mod room_cache;
 mod rooms;
 mod stack_script;
+mod traces;

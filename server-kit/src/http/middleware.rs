@@ -48,7 +48,7 @@ async fn context<E: Endpoint>(
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let span = request_span(&request_id, &method, req.headers());
     let started = Instant::now();
     let header_bytes: usize = req
         .headers()
@@ -98,12 +98,69 @@ async fn context<E: Endpoint>(
             "request"
         );
     });
+    if crate::traces::enabled() {
+        finish_request_span(&span, &method, route, status);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let mut response = replace_non_json_error(shape, response, status, &request_id);
     protect(response.headers_mut());
     Ok(response)
+}
+
+/// The span a request runs in: its id, and its trace id when traces are on (every log line of
+/// the request shows both). With traces on it is also the request's server span, child of the
+/// caller's `traceparent` when there is one; `client_id` is recorded once known
+/// (`traces::record_client_id`). Never the raw path: the route template is set at the end.
+fn request_span(
+    request_id: &str,
+    method: &poem::http::Method,
+    headers: &poem::http::HeaderMap,
+) -> tracing::Span {
+    use tracing::field::Empty;
+    if !crate::traces::enabled() {
+        return tracing::info_span!("request", request_id = %request_id, client_id = Empty);
+    }
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        trace_id = Empty,
+        client_id = Empty,
+        otel.kind = "server",
+        otel.name = crate::metrics::method_label(method.as_str()),
+    );
+    if let Some(parent) = crate::traces::incoming_parent(headers) {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let _ = span.set_parent(parent);
+    }
+    if let Some(id) = crate::traces::trace_id(&span) {
+        span.record("trace_id", id);
+    }
+    span
+}
+
+/// The request span's name (`POST /oauth/token`: the route template, never the raw path) and
+/// its HTTP attributes, once the answer is known.
+fn finish_request_span(
+    span: &tracing::Span,
+    method: &poem::http::Method,
+    route: &str,
+    status: StatusCode,
+) {
+    use opentelemetry::trace::{Status, TraceContextExt};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let method = crate::metrics::method_label(method.as_str());
+    // Started already (its trace id was read for the logs): renamed through OpenTelemetry.
+    span.context()
+        .span()
+        .update_name(format!("{method} {route}"));
+    span.set_attribute("http.request.method", method);
+    span.set_attribute("http.route", route.to_owned());
+    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.set_status(Status::error(status.as_str().to_owned()));
+    }
 }
 
 /// Headers every response carries (docs/spec/security.md "Input"): no content sniffing, and no

@@ -270,8 +270,12 @@ impl KeyRing {
 
     /// Signs an access token with the current signing key.
     pub fn sign(&self, claims: &AccessTokenClaims, now: DateTime<Utc>) -> Result<String, KeyError> {
+        // For traces only (target `otel`): the key and the algorithm, never the claims.
+        let span = tracing::info_span!(target: server_kit::traces::TARGET, "sign", kid = tracing::field::Empty);
+        let _in = span.enter();
         let set = self.snapshot();
         let key = set.signing_key(now).ok_or(KeyError::NoActiveKey)?;
+        span.record("kid", key.kid.as_str());
         let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Jose(e.to_string()))?;
         let mut header = JwsHeader::new();
         header.set_token_type(ACCESS_TOKEN_TYP);

@@ -64,14 +64,11 @@ impl RevocationFeed {
             let sep = if cursor.is_some() { '&' } else { '?' };
             url = format!("{url}{sep}limit={limit}");
         }
-        let resp = self
-            .http
-            .get(url)
-            .header(
-                "authorization",
-                encode_basic(&creds.client_id, creds.secret.expose_secret()),
-            )
-            .send()
+        let request = self.http.get(url).header(
+            "authorization",
+            encode_basic(&creds.client_id, creds.secret.expose_secret()),
+        );
+        let resp = server_kit::traces::send(server_kit::client_span!("revocation feed"), request)
             .await
             .map_err(|e| FeedError::from_reqwest(e, PAGE_TIMEOUT))?;
         if !resp.status().is_success() {
