@@ -84,5 +84,9 @@ where
         .with_threads(false)
         .with_target(false)
         .with_tracked_inactivity(false)
+        // No OpenTelemetry `Context::current()` kept in step with every poll (an attach and a
+        // detach on each enter and exit): nothing here reads it, parents and `traceparent`
+        // come from the tracing spans.
+        .with_context_activation(false)
         .with_filter(ours.and(spans_and_problems))
 }

@@ -752,18 +752,49 @@ mod processor_tests {
     }
 
     #[test]
-    fn a_renamed_request_span_is_exported_under_its_new_name() {
+    fn a_flush_returns_once_every_finished_span_is_exported() {
         use opentelemetry::trace::{Span as _, Tracer as _};
         let keep = Keep::default();
+        let mut slow = export(64);
+        // Without the flush's order, nothing would be exported for a minute.
+        slow.delay = Duration::from_secs(60);
+        slow.batch = 1000;
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(BoundedProcessor::start(keep.clone(), &export(16)).unwrap())
+            .with_span_processor(BoundedProcessor::start(keep.clone(), &slow).unwrap())
             .build();
         let tracer = provider.tracer("t");
-        let mut span = tracer.start("POST");
-        span.update_name("POST /oauth/token");
-        span.end();
+        for name in ["a", "b", "c"] {
+            tracer.start(name).end();
+        }
         provider.force_flush().unwrap();
-        let got = keep.got.lock().unwrap();
-        assert_eq!(got[0].name, "POST /oauth/token");
+        let names: Vec<String> = keep
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        let hang = Keep {
+            hang: true,
+            ..Keep::default()
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BoundedProcessor::start(hang, &export(4)).unwrap())
+            .build();
+        let tracer = provider.tracer("t");
+        let before = SPANS.with_label_values(&["queue_full"]).get();
+        // One span in the hanging export, four queued: the rest are dropped, and counted.
+        for _ in 0..20 {
+            tracer.start("s").end();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let dropped = SPANS.with_label_values(&["queue_full"]).get() - before;
+        assert!((15..=16).contains(&dropped), "{dropped}");
     }
 }

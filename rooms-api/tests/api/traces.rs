@@ -198,6 +198,7 @@ struct Stack {
     rooms_url: String,
     rooms_log: std::path::PathBuf,
     app: (String, String),
+    rs_id: String,
     rs_secret: String,
 }
 
@@ -298,6 +299,7 @@ async fn stack(b: &Bins, collector: &str, otel: &[(&str, &str)]) -> Stack {
             app["client_id"].as_str().unwrap().to_owned(),
             app["client_secret"].as_str().unwrap().to_owned(),
         ),
+        rs_id: rs["client_id"].as_str().unwrap().to_owned(),
         rs_secret: rs["client_secret"].as_str().unwrap().to_owned(),
     }
 }
@@ -414,6 +416,10 @@ async fn a_token_and_a_room_request_are_one_trace_each_from_the_callers_tracepar
     assert!(descends(&spans, call, room));
     assert_eq!(call.attributes["http.response.status_code"], "200");
     let answered = named(&spans, "auth-server", "POST /oauth/introspect");
+    assert_eq!(
+        answered.attributes["client_id"], s.rs_id,
+        "the introspecting caller is named"
+    );
     assert_eq!(
         answered.parent, call.span_id,
         "the auth-server continues the rooms API's trace through traceparent"
@@ -577,6 +583,12 @@ async fn a_collector_that_never_answers_costs_spans_not_requests() {
         "a full queue drops spans and counts them ({dropped}):\n{text}"
     );
     assert_eq!(metric(&text, "trace_spans_total{outcome=\"exported\"}"), 0);
-    // SIGTERM still ends the process: the last export is not waited for past its bound.
+    // SIGTERM still ends the process: the last export is waited for 5 s, not its 120 s.
+    let asked = std::time::Instant::now();
     assert!(terminate(&mut auth).success());
+    assert!(
+        asked.elapsed() < Duration::from_secs(60),
+        "SIGTERM took {:?}",
+        asked.elapsed()
+    );
 }

@@ -145,6 +145,9 @@ pub async fn authenticate(
             (app, (purpose == Purpose::Grant).then_some(verified))
         }
     };
+    // The caller, on the span this runs in (the request's, or the grant's): its log lines and
+    // trace name it from here on.
+    server_kit::traces::record_client_id(app.client_id.as_str());
     Ok(Authenticated {
         app,
         user,
