@@ -592,3 +592,24 @@ async fn a_collector_that_never_answers_costs_spans_not_requests() {
         asked.elapsed()
     );
 }
+
+#[test]
+fn a_setting_that_cannot_be_used_stops_startup_naming_it() {
+    let b = bins();
+    for (bin, name, value) in [
+        (&b.auth, "OTEL_TRACES_SAMPLER", "sometimes"),
+        (&b.rooms, "OTEL_TRACES_SAMPLER_ARG", "2"),
+        (&b.auth, "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ] {
+        let out = Command::new(bin)
+            .env_clear()
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+            .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+}
