@@ -543,7 +543,11 @@ impl<E: SpanExporter> Worker<E> {
                             self.export(&mut waiting).await;
                         }
                     }
-                    None => break,
+                    None => {
+                        // The provider is gone without a shutdown: what waits is still sent.
+                        self.export(&mut waiting).await;
+                        break;
+                    }
                 },
                 _ = tick.tick() => self.export(&mut waiting).await,
                 order = orders.recv() => {
