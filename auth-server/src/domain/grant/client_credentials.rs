@@ -59,7 +59,6 @@ pub(super) async fn exchange(
         deps.clock.now(),
     )
     .await?;
-    tracing::Span::current().record("client_id", app.client_id.as_str());
     // 5b. DPoP: the application's requirement; the proof used once.
     let jkt = dpop::bind(deps.db, &app, proof, deps.clock.now()).await?;
     // 6. The e-mail.

@@ -88,7 +88,6 @@ pub(super) async fn exchange(
             "a grant assertion authenticated without its verified claims"
         )));
     };
-    tracing::Span::current().record("client_id", app.client_id.as_str());
     // DPoP: the application's requirement; the proof used once.
     let jkt = dpop::bind(deps.db, &app, proof, deps.clock.now()).await?;
     // The scopes asked for, a subset of the application's; none asked for: all of them.
