@@ -497,6 +497,21 @@ mod tests {
         }
     }
 
+    /// An application's token lifetime is 1 second to the server's `TOKEN_TTL_SECONDS`: the
+    /// server's own is allowed, one second more is refused, and so is 0.
+    #[test]
+    fn a_token_ttl_of_exactly_the_servers_is_kept_and_one_more_is_refused() {
+        assert_eq!(valid_ttl(Some(3600), 3600).unwrap(), Some(3600));
+        assert_eq!(valid_ttl(Some(1), 3600).unwrap(), Some(1));
+        assert_eq!(valid_ttl(None, 3600).unwrap(), None);
+        for bad in [0, 3601] {
+            assert!(matches!(
+                valid_ttl(Some(bad), 3600),
+                Err(AppError::InvalidTokenTtl { max: 3600 })
+            ));
+        }
+    }
+
     fn app() -> Application {
         Application {
             secret_hash: "old".into(),
