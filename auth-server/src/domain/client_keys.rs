@@ -511,7 +511,14 @@ mod tests {
             serde_json::json!({"kty":"RSA","n": URL_SAFE_NO_PAD.encode(n),"e":"AQAB"})
         };
         let p384 = serde_json::json!({"kty":"EC","crv":"P-384","x":"AA","y":"AA"});
+        // An OKP key of another curve: X25519 is for key agreement, Ed448 is not accepted.
+        let mut x25519 = ed.clone();
+        x25519["crv"] = "X25519".into();
+        let mut ed448 = ed.clone();
+        ed448["crv"] = "Ed448".into();
         for (doc, want) in [
+            (jwks(&[&x25519]), "Ed25519"),
+            (jwks(&[&ed448]), "Ed25519"),
             (jwks(&[&private]), "private"),
             (jwks(&[&enc]), "use must be"),
             (jwks(&[&wrong_alg]), "does not fit"),
