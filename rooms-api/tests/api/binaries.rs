@@ -62,6 +62,16 @@ pub async fn wait_ready(client: &reqwest::Client, url: &str, log: &std::path::Pa
     panic!("{url} not ready; log tail:\n{}", tail.join("\n"));
 }
 
+/// A server process killed when dropped: a test that fails half-way leaves nothing running.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let _ = Command::new("kill")
         .arg("-TERM")

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::binaries::{bins, cli, free_port, terminate, wait_ready};
+use crate::binaries::{Process, bins, cli, free_port, terminate, wait_ready};
 
 #[tokio::test]
 async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
@@ -82,6 +82,7 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
         .env("AUTH_ADMIN_LISTEN", "127.0.0.1:0")
         .stderr(Stdio::from(std::fs::File::create(&auth_log).unwrap()))
         .spawn()
+        .map(Process)
         .unwrap();
     let mut rooms = Command::new(&b.rooms)
         .env_clear()
@@ -96,6 +97,7 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
         .env("RUST_LOG", "debug")
         .stderr(Stdio::from(std::fs::File::create(&rooms_log).unwrap()))
         .spawn()
+        .map(Process)
         .unwrap();
     let http = reqwest::Client::new();
     wait_ready(&http, &auth_url, &auth_log).await;
@@ -195,11 +197,11 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
     );
 
     assert!(
-        terminate(&mut rooms).success(),
+        terminate(&mut rooms.0).success(),
         "rooms-api exits 0 on SIGTERM"
     );
     assert!(
-        terminate(&mut auth).success(),
+        terminate(&mut auth.0).success(),
         "auth-server exits 0 on SIGTERM"
     );
 

@@ -5,7 +5,7 @@
 //! nothing secret in a span, and that a dead collector costs spans, not requests.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use poem::listener::{Acceptor, Listener};
 use prost::Message;
 use serde_json::Value;
 
-use crate::binaries::{Bins, bins, cli, free_port, terminate, wait_ready};
+use crate::binaries::{Bins, Process, bins, cli, free_port, terminate, wait_ready};
 
 /// One exported span, flattened.
 #[derive(Debug, Clone)]
@@ -192,8 +192,8 @@ fn descends(spans: &[Exported], span: &Exported, ancestor: &Exported) -> bool {
 
 struct Stack {
     _dir: tempfile::TempDir,
-    auth: Child,
-    rooms: Child,
+    auth: Process,
+    rooms: Process,
     auth_url: String,
     rooms_url: String,
     rooms_log: std::path::PathBuf,
@@ -283,8 +283,8 @@ async fn stack(b: &Bins, collector: &str, otel: &[(&str, &str)]) -> Stack {
         auth.env(k, v);
         rooms.env(k, v);
     }
-    let auth = auth.spawn().unwrap();
-    let rooms = rooms.spawn().unwrap();
+    let auth = Process(auth.spawn().unwrap());
+    let rooms = Process(rooms.spawn().unwrap());
     let http = reqwest::Client::new();
     wait_ready(&http, &auth_url, &auth_log).await;
     wait_ready(&http, &rooms_url, &rooms_log).await;
@@ -463,8 +463,8 @@ async fn a_token_and_a_room_request_are_one_trace_each_from_the_callers_tracepar
         "/external-api/v1.0/rooms/{id}"
     );
 
-    assert!(terminate(&mut s.rooms).success());
-    assert!(terminate(&mut s.auth).success());
+    assert!(terminate(&mut s.rooms.0).success());
+    assert!(terminate(&mut s.auth.0).success());
 
     // The trace id is in the request's log lines, beside the request id.
     let logs = std::fs::read_to_string(&s.rooms_log).unwrap();
@@ -554,6 +554,7 @@ async fn a_collector_that_never_answers_costs_spans_not_requests() {
         .env("OTEL_BSP_SCHEDULE_DELAY", "10")
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
+        .map(Process)
         .unwrap();
     // Each request must be answered long before one export could time out (120 s).
     let http = reqwest::Client::builder()
@@ -585,7 +586,7 @@ async fn a_collector_that_never_answers_costs_spans_not_requests() {
     assert_eq!(metric(&text, "trace_spans_total{outcome=\"exported\"}"), 0);
     // SIGTERM still ends the process: the last export is waited for 5 s, not its 120 s.
     let asked = std::time::Instant::now();
-    assert!(terminate(&mut auth).success());
+    assert!(terminate(&mut auth.0).success());
     assert!(
         asked.elapsed() < Duration::from_secs(60),
         "SIGTERM took {:?}",
