@@ -45,6 +45,51 @@ pub fn cli(b: &Bins, db: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Migrates `db`, as an operator does before the CLI can work on it, and creates the user
+/// `email`.
+pub fn prepare(b: &Bins, db: &str, email: &str) {
+    let migrated = Command::new(&b.auth)
+        .env_clear()
+        .env("AUTH_DATABASE_URL", db)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    cli(b, db, &["user", "create", "--email", email, "--json"]);
+}
+
+/// A new application holding `scopes`: its (client_id, client_secret).
+pub fn app(b: &Bins, db: &str, name: &str, scopes: &[&str]) -> (String, String) {
+    let mut args = vec!["app", "create", "--name", name, "--json"];
+    for scope in scopes {
+        args.extend(["--scope", scope]);
+    }
+    let app = cli(b, db, &args);
+    (
+        app["client_id"].as_str().unwrap().to_owned(),
+        app["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A token for `email` by the client_credentials grant, with `headers` on the request.
+pub async fn token(
+    http: &reqwest::Client,
+    auth_url: &str,
+    (id, secret): (&str, &str),
+    email: &str,
+    headers: &[(&str, String)],
+) -> String {
+    let mut request = http
+        .post(format!("{auth_url}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", email)]);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let issued: Value = request.send().await.unwrap().json().await.unwrap();
+    issued["access_token"].as_str().unwrap().to_owned()
+}
+
 pub async fn wait_ready(client: &reqwest::Client, url: &str, log: &std::path::Path) {
     for _ in 0..300 {
         if client

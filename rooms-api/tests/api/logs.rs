@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::binaries::{Process, bins, cli, free_port, terminate, wait_ready};
+use crate::binaries::{Process, app, bins, free_port, prepare, terminate, token, wait_ready};
 
 #[tokio::test]
 async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
@@ -19,55 +19,19 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
     let rooms_url = format!("http://127.0.0.1:{rooms_port}");
 
     // The CLI works on a database that exists: made first, as an operator would.
-    let migrated = Command::new(&b.auth)
-        .env_clear()
-        .env("AUTH_DATABASE_URL", &auth_db)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(migrated.status.success());
-    cli(
+    prepare(&b, &auth_db, "jane@example.com");
+    let (id, secret) = app(&b, &auth_db, "A", &["rooms:create", "rooms:list"]);
+    let (rs_id, rs_secret) = app(
         &b,
         &auth_db,
-        &["user", "create", "--email", "jane@example.com", "--json"],
+        "RS",
+        &["tokens:introspect", "tokens:revocations"],
     );
-    let app = cli(
-        &b,
-        &auth_db,
-        &[
-            "app",
-            "create",
-            "--name",
-            "A",
-            "--scope",
-            "rooms:create",
-            "--scope",
-            "rooms:list",
-            "--json",
-        ],
-    );
-    let rs = cli(
-        &b,
-        &auth_db,
-        &[
-            "app",
-            "create",
-            "--name",
-            "RS",
-            "--scope",
-            "tokens:introspect",
-            "--scope",
-            "tokens:revocations",
-            "--json",
-        ],
-    );
-    let (id, secret) = (
-        app["client_id"].as_str().unwrap(),
-        app["client_secret"].as_str().unwrap(),
-    );
-    let (rs_id, rs_secret) = (
-        rs["client_id"].as_str().unwrap(),
-        rs["client_secret"].as_str().unwrap(),
+    let (id, secret, rs_id, rs_secret) = (
+        id.as_str(),
+        secret.as_str(),
+        rs_id.as_str(),
+        rs_secret.as_str(),
     );
 
     let auth_log = dir.path().join("auth.log");
@@ -103,20 +67,7 @@ async fn no_secret_token_or_hash_reaches_the_logs_and_sigterm_exits_cleanly() {
     wait_ready(&http, &auth_url, &auth_log).await;
     wait_ready(&http, &rooms_url, &rooms_log).await;
 
-    let token_resp: Value = http
-        .post(format!("{auth_url}/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "jane@example.com"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token_resp["access_token"].as_str().unwrap().to_owned();
+    let token = token(&http, &auth_url, (id, secret), "jane@example.com", &[]).await;
     let wrong = http
         .post(format!("{auth_url}/oauth/token"))
         .basic_auth(id, Some("wrong-secret-attempt"))

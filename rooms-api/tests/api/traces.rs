@@ -18,7 +18,7 @@ use poem::listener::{Acceptor, Listener};
 use prost::Message;
 use serde_json::Value;
 
-use crate::binaries::{Bins, Process, bins, cli, free_port, terminate, wait_ready};
+use crate::binaries::{Bins, Process, app, bins, free_port, prepare, terminate, token, wait_ready};
 
 /// One exported span, flattened.
 #[derive(Debug, Clone)]
@@ -208,46 +208,9 @@ async fn stack(b: &Bins, collector: &str, otel: &[(&str, &str)]) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let auth_db = format!("sqlite://{}/auth.sqlite?mode=rwc", dir.path().display());
     let rooms_db = format!("sqlite://{}/rooms.sqlite?mode=rwc", dir.path().display());
-    let migrated = Command::new(&b.auth)
-        .env_clear()
-        .env("AUTH_DATABASE_URL", &auth_db)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(migrated.status.success());
-    cli(
-        b,
-        &auth_db,
-        &["user", "create", "--email", "jane@example.com", "--json"],
-    );
-    let app = cli(
-        b,
-        &auth_db,
-        &[
-            "app",
-            "create",
-            "--name",
-            "A",
-            "--scope",
-            "rooms:create",
-            "--scope",
-            "rooms:retrieve",
-            "--json",
-        ],
-    );
-    let rs = cli(
-        b,
-        &auth_db,
-        &[
-            "app",
-            "create",
-            "--name",
-            "RS",
-            "--scope",
-            "tokens:introspect",
-            "--json",
-        ],
-    );
+    prepare(b, &auth_db, "jane@example.com");
+    let client = app(b, &auth_db, "A", &["rooms:create", "rooms:retrieve"]);
+    let (rs_id, rs_secret) = app(b, &auth_db, "RS", &["tokens:introspect"]);
     let (auth_port, rooms_port) = (free_port(), free_port());
     let auth_url = format!("http://127.0.0.1:{auth_port}");
     let rooms_url = format!("http://127.0.0.1:{rooms_port}");
@@ -271,11 +234,8 @@ async fn stack(b: &Bins, collector: &str, otel: &[(&str, &str)]) -> Stack {
         .env("TOKEN_ISSUER", &auth_url)
         .env("AUTH_SERVER_URL", &auth_url)
         .env("TOKEN_VERIFICATION", "introspection")
-        .env("INTROSPECTION_CLIENT_ID", rs["client_id"].as_str().unwrap())
-        .env(
-            "INTROSPECTION_CLIENT_SECRET",
-            rs["client_secret"].as_str().unwrap(),
-        )
+        .env("INTROSPECTION_CLIENT_ID", &rs_id)
+        .env("INTROSPECTION_CLIENT_SECRET", &rs_secret)
         .env("LOG_FORMAT", "json")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector)
         .stderr(Stdio::from(std::fs::File::create(&rooms_log).unwrap()));
@@ -295,19 +255,19 @@ async fn stack(b: &Bins, collector: &str, otel: &[(&str, &str)]) -> Stack {
         auth_url,
         rooms_url,
         rooms_log,
-        app: (
-            app["client_id"].as_str().unwrap().to_owned(),
-            app["client_secret"].as_str().unwrap().to_owned(),
-        ),
-        rs_id: rs["client_id"].as_str().unwrap().to_owned(),
-        rs_secret: rs["client_secret"].as_str().unwrap().to_owned(),
+        app: client,
+        rs_id,
+        rs_secret,
     }
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
+/// A caller's W3C `traceparent` (sampled): its trace id, its span id, and the header value.
+fn traceparent() -> (String, String, String) {
+    let mut b = [0u8; 24];
     getrandom::fill(&mut b).unwrap();
-    hex(&b)
+    let (trace, span) = (hex(&b[..16]), hex(&b[16..]));
+    let header = format!("00-{trace}-{span}-01");
+    (trace, span, header)
 }
 
 #[tokio::test]
@@ -316,25 +276,18 @@ async fn a_token_and_a_room_request_are_one_trace_each_from_the_callers_tracepar
     let receiver = Receiver::start().await;
     let mut s = stack(&b, &receiver.url, &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await;
     let http = reqwest::Client::new();
-    let (id, secret) = (&s.app.0, &s.app.1);
+    let (id, secret) = (s.app.0.as_str(), s.app.1.as_str());
 
     // The token request, as part of the integrator's trace A.
-    let (trace_a, caller_a) = (random_hex(16), random_hex(8));
-    let issued: Value = http
-        .post(format!("{}/oauth/token", s.auth_url))
-        .basic_auth(id, Some(secret))
-        .header("traceparent", format!("00-{trace_a}-{caller_a}-01"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "jane@example.com"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = issued["access_token"].as_str().unwrap().to_owned();
+    let (trace_a, caller_a, header_a) = traceparent();
+    let token = token(
+        &http,
+        &s.auth_url,
+        (id, secret),
+        "jane@example.com",
+        &[("traceparent", header_a)],
+    )
+    .await;
     let spans = receiver
         .wait_for(&trace_a, |spans| {
             ["POST /oauth/token", "argon2 queue", "sign"]
@@ -378,17 +331,21 @@ async fn a_token_and_a_room_request_are_one_trace_each_from_the_callers_tracepar
 
     // A room request in trace B: the rooms API's span, its introspection call, and the
     // auth-server's answer to that call, one tree.
-    let (trace_b, caller_b) = (random_hex(16), random_hex(8));
+    let (trace_b, caller_b, header_b) = traceparent();
     let created = http
         .post(format!("{}/external-api/v1.0/rooms", s.rooms_url))
         .bearer_auth(&token)
-        .header("traceparent", format!("00-{trace_b}-{caller_b}-01"))
+        .header("traceparent", header_b)
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
     let request_id = created.headers()["x-request-id"]
         .to_str()
+        .unwrap()
+        .to_owned();
+    let room_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
         .unwrap()
         .to_owned();
     let spans = receiver
@@ -436,12 +393,11 @@ async fn a_token_and_a_room_request_are_one_trace_each_from_the_callers_tracepar
     assert!(descends(&spans, insert, room));
 
     // A room path with an id is named by its template, never the raw path.
-    let room_id = created_id(&http, &s, &token).await;
-    let (trace_c, caller_c) = (random_hex(16), random_hex(8));
+    let (trace_c, _, header_c) = traceparent();
     let got = http
         .get(format!("{}/external-api/v1.0/rooms/{room_id}", s.rooms_url))
         .bearer_auth(&token)
-        .header("traceparent", format!("00-{trace_c}-{caller_c}-01"))
+        .header("traceparent", header_c)
         .send()
         .await
         .unwrap();
@@ -481,7 +437,7 @@ async fn a_token_and_a_room_request_are_one_trace_each_from_the_callers_tracepar
     for span in &everything {
         for value in span.attributes.values().chain(span.event_values.iter()) {
             for (what, needle) in [
-                ("client secret", secret.as_str()),
+                ("client secret", secret),
                 ("resource-server secret", s.rs_secret.as_str()),
                 ("token signature", signature),
                 ("e-mail", "jane@example.com"),
@@ -498,19 +454,6 @@ async fn a_token_and_a_room_request_are_one_trace_each_from_the_callers_tracepar
             }
         }
     }
-}
-
-async fn created_id(http: &reqwest::Client, s: &Stack, token: &str) -> String {
-    let created: Value = http
-        .post(format!("{}/external-api/v1.0/rooms", s.rooms_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["id"].as_str().unwrap().to_owned()
 }
 
 fn metric(text: &str, series: &str) -> u64 {
@@ -597,6 +540,9 @@ async fn a_collector_that_never_answers_costs_spans_not_requests() {
 #[test]
 fn a_setting_that_cannot_be_used_stops_startup_naming_it() {
     let b = bins();
+    // `migrate`, in a folder of its own: were the setting accepted, the command would end (0),
+    // not serve forever.
+    let dir = tempfile::tempdir().unwrap();
     for (bin, name, value) in [
         (&b.auth, "OTEL_TRACES_SAMPLER", "sometimes"),
         (&b.rooms, "OTEL_TRACES_SAMPLER_ARG", "2"),
@@ -607,6 +553,8 @@ fn a_setting_that_cannot_be_used_stops_startup_naming_it() {
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
             .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
             .env(name, value)
+            .current_dir(dir.path())
+            .arg("migrate")
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}={value}");
