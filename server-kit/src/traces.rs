@@ -344,7 +344,7 @@ pub fn record_client_id(client_id: &str) {
 
 /// The parent an incoming request names in `traceparent`/`tracestate` (W3C Trace Context);
 /// `None` with traces off, or with no valid header.
-pub fn incoming_parent(headers: &poem::http::HeaderMap) -> Option<Context> {
+pub(crate) fn incoming_parent(headers: &poem::http::HeaderMap) -> Option<Context> {
     if !enabled() {
         return None;
     }
@@ -354,7 +354,7 @@ pub fn incoming_parent(headers: &poem::http::HeaderMap) -> Option<Context> {
 
 /// `traceparent` (and `tracestate`) for an outgoing call made within `span`: the callee's spans
 /// join the caller's trace. Nothing with traces off.
-pub fn outgoing_headers(span: &tracing::Span) -> Vec<(String, String)> {
+fn outgoing_headers(span: &tracing::Span) -> Vec<(String, String)> {
     if !enabled() {
         return Vec::new();
     }
@@ -365,7 +365,7 @@ pub fn outgoing_headers(span: &tracing::Span) -> Vec<(String, String)> {
 }
 
 /// The trace id of `span`, when it has one (traces on).
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
+pub(crate) fn trace_id(span: &tracing::Span) -> Option<String> {
     if !enabled() {
         return None;
     }
