@@ -39,7 +39,8 @@ pub struct AuthMetrics {
     pub tokens_issued: IntCounterVec,
     /// Failed client authentications, by reason.
     pub auth_failures: IntCounterVec,
-    /// Verified-secret cache lookups: `hit` (no argon2) or `miss`.
+    /// Verified-secret cache lookups: `hit` (no argon2), `refused` (refused within
+    /// `REFUSED_TTL`: no argon2) or `miss`.
     pub secret_cache: IntCounterVec,
     /// argon2 verifications run, by lane (`normal`, `reserved`): shared ones count once.
     pub argon2_verifications: IntCounterVec,

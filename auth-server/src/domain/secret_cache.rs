@@ -8,6 +8,15 @@
 //! It is also the single flight of verifications: concurrent misses for the same credentials
 //! share one argon2 run (`verify_once`), so a busy client whose entry lapsed (a restart, a new
 //! replica, an idle spell) costs one verification, not one per in-flight request.
+//!
+//! And it remembers refusals, apart: a verification is a pure function of (stored hash,
+//! secret), so credentials that failed one fail every later one until the hash changes, which
+//! changes the key. A client retrying with a stale secret (after a rotation, in a loop) then
+//! costs argon2 once per `REFUSED_TTL`, not once per request, and a flood of one repeated guess
+//! holds no argon2 memory and no waiting requests. The refusals live in a cache of their own,
+//! so a stranger's guesses can never evict a verified client's entry; they are still counted
+//! by the failure limits like any wrong secret, and unknown client ids are remembered the same
+//! way, so a repeat answers as fast whether or not the id exists.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +27,12 @@ use secrecy::{ExposeSecret, SecretString};
 use server_kit::random;
 
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+
+/// How long a refused (client_id, stored hash, secret) is answered without argon2.
+pub const REFUSED_TTL: Duration = Duration::from_secs(60);
+
+/// Refusals remembered at most: ~100 bytes each, so ~1 MiB, whoever sends the guesses.
+pub const REFUSED_CAPACITY: u64 = 10_000;
 
 /// What a cache entry is found by: the HMAC of (client_id, stored hash, secret).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,12 +46,15 @@ pub struct SecretCache {
     /// request's CPU, bench/RESULTS.md "Profiles").
     key: HmacSha256,
     entries: moka::future::Cache<CacheKey, ()>,
+    /// Credentials whose verification failed, for `REFUSED_TTL`.
+    refused: moka::future::Cache<CacheKey, ()>,
 }
 
 impl std::fmt::Debug for SecretCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretCache")
             .field("entries", &self.entries.entry_count())
+            .field("refused", &self.refused.entry_count())
             .finish()
     }
 }
@@ -51,6 +69,10 @@ impl SecretCache {
             entries: moka::future::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_idle(idle)
+                .build(),
+            refused: moka::future::Cache::builder()
+                .max_capacity(REFUSED_CAPACITY)
+                .time_to_live(REFUSED_TTL)
                 .build(),
         })
     }
@@ -73,6 +95,18 @@ impl SecretCache {
     /// True when these exact credentials were verified recently; a hit renews the entry.
     pub async fn contains(&self, key: &CacheKey) -> bool {
         self.entries.get(key).await.is_some()
+    }
+
+    /// True when these exact credentials failed a verification within `REFUSED_TTL`. A hit
+    /// does not renew the entry: a refusal is re-checked by argon2 once per `REFUSED_TTL`.
+    pub async fn was_refused(&self, key: &CacheKey) -> bool {
+        self.refused.get(key).await.is_some()
+    }
+
+    /// Remembers that these credentials failed a verification (not a busy pool: only a
+    /// verification that ran and said no).
+    pub async fn refuse(&self, key: CacheKey) {
+        self.refused.insert(key, ()).await;
     }
 
     /// Runs `verify` once for all concurrent callers with the same key; its success is
@@ -143,6 +177,34 @@ mod tests {
         assert!(results.iter().all(Result::is_err));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert!(!c.contains(&k).await);
+    }
+
+    /// A refusal is remembered for its exact key only, in a cache of its own: a flood of
+    /// refusals stays within its capacity and evicts no verified entry.
+    #[tokio::test]
+    async fn refusals_are_kept_apart_bounded_and_never_evict_a_verified_entry() {
+        let c = SecretCache::new(10, DEFAULT_IDLE).unwrap();
+        let good = c.key("id", "phc", &SecretString::from("right"));
+        c.verify_once(good, async { Ok::<_, ()>(()) })
+            .await
+            .unwrap();
+        let wrong = c.key("id", "phc", &SecretString::from("wrong"));
+        assert!(!c.was_refused(&wrong).await);
+        c.refuse(wrong).await;
+        assert!(c.was_refused(&wrong).await);
+        assert!(!c.was_refused(&good).await);
+        assert!(
+            !c.was_refused(&c.key("id", "phc2", &SecretString::from("wrong")))
+                .await,
+            "a changed hash is verified again"
+        );
+        for i in 0..REFUSED_CAPACITY + 2_000 {
+            c.refuse(c.key("id", "phc", &SecretString::from(format!("g{i}"))))
+                .await;
+        }
+        c.refused.run_pending_tasks().await;
+        assert!(c.refused.entry_count() <= REFUSED_CAPACITY);
+        assert!(c.contains(&good).await, "verified entries are untouched");
     }
 
     #[tokio::test]

@@ -236,7 +236,14 @@ async fn interleaved_medians(app: &TestApp, clients: &[&TestClient], rounds: usi
     for round in 0..rounds {
         for (i, c) in clients.iter().enumerate() {
             let t = Instant::now();
-            let r = token_from(app, c, "wrong", &format!("100.64.{i}.{round}")).await;
+            // A new guess each round: a repeated one is answered without argon2 (the next test).
+            let r = token_from(
+                app,
+                c,
+                &format!("wrong-{round}"),
+                &format!("100.64.{i}.{round}"),
+            )
+            .await;
             assert_eq!(r.status(), 401);
             samples[i].push(t.elapsed().as_secs_f64() * 1000.0);
         }
@@ -287,6 +294,71 @@ fn verifications(app: &TestApp, lane: &str) -> u64 {
         .argon2_verifications
         .with_label_values(&[lane])
         .get()
+}
+
+/// A client retrying a refused secret (a stale one after a rotation, in a loop) costs one argon2
+/// verification, known client or unknown id alike; every retry is still a 401 and a failure the
+/// limits count, another guess is verified, and the correct secret is never held back.
+#[tokio::test]
+async fn a_refused_secret_sent_again_is_refused_without_another_verification() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies =
+            auth_server::domain::source::TrustedProxies::parse("127.0.0.1").unwrap();
+        c.failure_limit = 10_000;
+    })
+    .await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    let unknown = TestClient {
+        client_id: "U".repeat(40),
+        secret: "x".into(),
+    };
+    let failures = |reason: &str| {
+        app.state
+            .metrics
+            .auth_failures
+            .with_label_values(&[reason])
+            .get()
+    };
+    for (client, reason) in [(&c, "wrong_secret"), (&unknown, "unknown_client")] {
+        let (runs, failed) = (verifications(&app, "normal"), failures(reason));
+        for i in 0..5 {
+            let r = token_from(&app, client, "stale", &format!("192.0.2.{i}")).await;
+            assert_error(r, 401, "invalid_client").await;
+        }
+        assert_eq!(
+            verifications(&app, "normal") - runs,
+            1,
+            "{reason}: one verification"
+        );
+        assert_eq!(
+            failures(reason) - failed,
+            5,
+            "{reason}: every retry is a failure"
+        );
+    }
+    let runs = verifications(&app, "normal");
+    assert_eq!(
+        token_from(&app, &c, "another", "192.0.2.9").await.status(),
+        401
+    );
+    assert_eq!(
+        verifications(&app, "normal") - runs,
+        1,
+        "another guess is verified"
+    );
+    assert_eq!(
+        app.state
+            .metrics
+            .secret_cache
+            .with_label_values(&["refused"])
+            .get(),
+        8
+    );
+    assert_eq!(
+        token_from(&app, &c, &c.secret, "192.0.2.1").await.status(),
+        200
+    );
 }
 
 #[tokio::test]

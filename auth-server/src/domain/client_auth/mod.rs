@@ -276,7 +276,8 @@ enum Miss {
 /// grace, the previous one (`Application::accepted_hashes`); the cache is bound to both.
 ///
 /// 1. Credentials in the verified-secret cache: no argon2, no limit.
-/// 2. Otherwise the attempt is counted first (failure_limits.rs); within the limits it is
+/// 2. Credentials refused within `REFUSED_TTL`: no argon2, counted as a failure.
+/// 3. Otherwise the attempt is counted first (failure_limits.rs); within the limits it is
 ///    verified on the normal lane, past them on the reserved lane, where a correct secret
 ///    still gets through and a wrong one answers 429. Concurrent misses for the same
 ///    credentials share one verification.
@@ -310,15 +311,22 @@ async fn check(
             .inc();
         return active(app.clone()).inspect_err(|_| clients.metrics.failure("inactive"));
     }
+    // Refused within REFUSED_TTL (secret_cache.rs): the same answer without argon2, still a
+    // failure to the limits.
+    let refused = clients.cache.was_refused(&key).await;
     clients
         .metrics
         .secret_cache
-        .with_label_values(&["miss"])
+        .with_label_values(&[if refused { "refused" } else { "miss" }])
         .inc();
     let attempt = clients
         .limits
         .begin(&limit_key(client_id), source, now)
         .await?;
+    if refused {
+        failed(clients, attempt, "wrong_secret", app.is_some())?;
+        return Err(AuthError::Failed);
+    }
     let lane = if attempt.over_limit() {
         Lane::Reserved { source }
     } else {
@@ -388,6 +396,7 @@ async fn check(
             }
         }
         (_, found) => {
+            clients.cache.refuse(key).await;
             failed(clients, attempt, "wrong_secret", found.is_some())?;
             Err(AuthError::Failed)
         }
