@@ -62,7 +62,7 @@ def seed_users(url, n):
 
 
 def seed_apps(url, n):
-    dummy = "$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWRzZWVk$c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ"
+    dummy = "$argon2id$v=19$m=7168,t=5,p=1$c2VlZHNlZWRzZWVk$c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ"
     if url.startswith("postgres"):
         psql(url, f"""INSERT INTO applications (id, client_id, name, secret_hash, scopes, domains, is_active,
                    tokens_not_before, deleted_at, created_at, updated_at)

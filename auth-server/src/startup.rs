@@ -208,6 +208,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
             rows,
             secrets,
             cache: secret_cache,
+            upgrades: Default::default(),
             limits: failure_limits,
             metrics: metrics.clone(),
             assertions,

@@ -5,7 +5,7 @@
 //!
 //! The secret is stored as its SHA-256 digest, not an argon2id hash: argon2 exists to make
 //! guessing a *low-entropy* password expensive, and a 256-bit random secret can't be guessed
-//! at any cost, so a slow hash would only spend 19 MiB and ~50 ms of a core on every admin
+//! at any cost, so a slow hash would only spend megabytes and ~50 ms of a core on every admin
 //! call. A database dump still yields no usable key (a preimage of SHA-256 is out of reach).
 //! Digests are compared in constant time, an unknown `key_id` is compared against a dummy
 //! digest, and wrong keys count against the failure limits (a correct key is never refused).

@@ -1,5 +1,7 @@
-//! Client secrets: generated once, shown once, stored as argon2id PHC strings, verified on the
-//! blocking pool with bounded concurrency (each verification holds ~19 MiB and ~18 ms of CPU).
+//! Client secrets: generated once, shown once, stored as argon2id PHC strings, verified on
+//! dedicated threads with bounded concurrency (each verification holds ~7 MiB and ~18 ms of CPU;
+//! a hash made with an earlier release's 19 MiB parameters verifies with its own until its first
+//! correct use hashes it again, `client_auth::upgrade_outdated_hash`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,13 +20,73 @@ pub const CLIENT_SECRET_LEN: usize = 48;
 /// How long a request may wait for an argon2 slot before answering 503.
 pub const ARGON2_WAIT: Duration = Duration::from_secs(2);
 
-/// Pinned at the OWASP minimum for argon2id: m = 19 MiB, t = 2, p = 1.
+/// argon2id with m = 7 MiB, t = 5, p = 1: of the configurations the OWASP Password Storage
+/// Cheat Sheet gives as equally strong (m = 19 MiB with t = 2 is another), the one that holds
+/// the least memory per verification, for about the same CPU (t × m: 35,840 against 38,912
+/// KiB passes). Memory is what a flood of wrong secrets makes the server hold, once per
+/// verification slot (bench/RESULTS.md "Memory"); a 286-bit random secret is beyond guessing
+/// whichever configuration hashes it. Verification reads the parameters of the stored hash.
+pub const MEMORY_KIB: u32 = 7_168;
+pub const ITERATIONS: u32 = 5;
+
 fn argon2() -> Result<Argon2<'static>, argon2::Error> {
     Ok(Argon2::new(
         Algorithm::Argon2id,
         Version::V0x13,
-        Params::new(19_456, 2, 1, None)?,
+        Params::new(MEMORY_KIB, ITERATIONS, 1, None)?,
     ))
+}
+
+/// True for a stored hash made with other parameters than `argon2()`'s (an earlier release's
+/// m = 19 MiB, t = 2): verifying it holds more memory than the bound the operator sizes for, so
+/// after a correct secret it is hashed again (`HashUpgrades`). Unreadable text is left alone.
+pub fn is_outdated(phc: &str) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(phc) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    hash.algorithm.as_str() != "argon2id"
+        || params.m_cost() != MEMORY_KIB
+        || params.t_cost() != ITERATIONS
+        || params.p_cost() != 1
+}
+
+/// The applications whose outdated hash is being made again, so that the requests of one busy
+/// client start one upgrade, not one each. Holds only ids of clients that presented their
+/// correct secret, for the few milliseconds of a hash and a write.
+#[derive(Debug, Default)]
+pub struct HashUpgrades {
+    running: Mutex<std::collections::HashSet<uuid::Uuid>>,
+}
+
+impl HashUpgrades {
+    /// Takes the upgrade of `id`, or `None` when one is already running.
+    pub fn start(self: &Arc<Self>, id: uuid::Uuid) -> Option<UpgradeGuard> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(id).then(|| UpgradeGuard {
+            upgrades: Arc::clone(self),
+            id,
+        })
+    }
+}
+
+/// An upgrade in progress; ends when dropped.
+pub struct UpgradeGuard {
+    upgrades: Arc<HashUpgrades>,
+    id: uuid::Uuid,
+}
+
+impl Drop for UpgradeGuard {
+    fn drop(&mut self) {
+        let mut running = self
+            .upgrades
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        running.remove(&self.id);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +111,8 @@ pub fn hash(secret: &SecretString) -> Result<String, SecretError> {
 }
 
 /// Verifies `secret` against a PHC string using `blocks` as argon2's working memory, so a busy
-/// worker allocates its ~19 MiB once per burst instead of on every attempt.
+/// worker allocates its memory (7 MiB, 19 for an older hash) once per burst instead of on every
+/// attempt.
 fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>) -> bool {
     let Ok(hash) = argon2::PasswordHash::new(phc) else {
         return false;
@@ -70,7 +133,7 @@ fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>)
     if blocks.len() != params.block_count() {
         if blocks.capacity() < params.block_count() {
             // Reserve past glibc's largest mmap threshold (32 MiB): such an allocation is always
-            // its own mapping, so dropping it unmaps it at once. A 19 MiB one can instead land
+            // its own mapping, so dropping it unmaps it at once. A 7–19 MiB one can instead land
             // in an arena that keeps it resident (hundreds of MiB under a wrong-secret flood).
             // Only the pages argon2 touches become resident.
             *blocks = Vec::with_capacity(params.block_count().max(ALWAYS_MAPPED_BLOCKS));
@@ -182,7 +245,7 @@ fn scopeguard(counter: &AtomicUsize) -> impl Drop + '_ {
 
 /// Runs argon2 verifications on dedicated threads (one per slot of both lanes), each reusing its
 /// memory while jobs are queued and releasing it when idle: memory stays at most
-/// (`max` + `RESERVED_SLOTS`) × 19 MiB however many requests arrive, and falls back once they
+/// (`max` + `RESERVED_SLOTS`) × 7 MiB (19 for older hashes) however many requests arrive, and falls back once they
 /// stop.
 #[derive(Debug, Clone)]
 pub struct SecretVerifier {
@@ -228,7 +291,7 @@ impl SecretVerifier {
         let dummy = SecretString::from(random::base62(CLIENT_SECRET_LEN)?);
         // Multi-consumer, so an idle worker waits on the channel itself: behind a mutex, a
         // worker that finished a job would queue for the lock (held by the other one, blocked in
-        // `recv`) with its 19 MiB still allocated.
+        // `recv`) with its memory still allocated.
         let (jobs, queue) = crossbeam_channel::unbounded::<JobBox>();
         // One thread per slot of both lanes: a job that holds a permit never waits for a thread.
         for i in 0..max_concurrent + RESERVED_SLOTS {
@@ -242,7 +305,7 @@ impl SecretVerifier {
                         let job = match queue.try_recv() {
                             Ok(job) => job,
                             Err(_) => {
-                                // Idle: give the ~19 MiB back until the next job, so memory
+                                // Idle: give the memory back until the next job, so memory
                                 // is only held while hashing.
                                 blocks = Vec::new();
                                 match queue.recv() {
@@ -345,7 +408,7 @@ mod tests {
         let secret = generate().unwrap();
         assert_eq!(secret.expose_secret().len(), 48);
         let phc = hash(&secret).unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"));
         assert!(!phc.contains(secret.expose_secret()));
         let v = SecretVerifier::new(2).unwrap();
         assert!(
@@ -361,6 +424,63 @@ mod tests {
         assert!(!v.verify(secret, None, Lane::Normal).await.unwrap());
     }
 
+    /// Only a hash with other parameters than ours is outdated; text that is no PHC string is
+    /// left alone.
+    #[test]
+    fn outdated_hashes_are_those_with_other_parameters() {
+        let ours = hash(&generate().unwrap()).unwrap();
+        assert!(!is_outdated(&ours));
+        for other in [
+            "$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWRzZWVk$c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ",
+            "$argon2id$v=19$m=7168,t=2,p=1$c2VlZHNlZWRzZWVk$c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ",
+            "$argon2id$v=19$m=7168,t=5,p=2$c2VlZHNlZWRzZWVk$c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ",
+            "$argon2i$v=19$m=7168,t=5,p=1$c2VlZHNlZWRzZWVk$c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ",
+        ] {
+            assert!(is_outdated(other), "{other}");
+        }
+        assert!(!is_outdated("not a hash"));
+        assert!(!is_outdated(""));
+    }
+
+    /// One upgrade per application at a time; the next can start once it ends.
+    #[test]
+    fn one_upgrade_runs_per_application() {
+        let upgrades = Arc::new(HashUpgrades::default());
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let first = upgrades.start(a).unwrap();
+        assert!(upgrades.start(a).is_none());
+        assert!(upgrades.start(b).is_some(), "another application's runs");
+        drop(first);
+        assert!(upgrades.start(a).is_some());
+    }
+
+    /// Secrets hashed before the current parameters (m = 19 MiB, t = 2) keep verifying: the
+    /// stored hash carries its parameters.
+    #[tokio::test]
+    async fn a_hash_made_with_the_earlier_parameters_still_verifies() {
+        let secret = generate().unwrap();
+        let earlier = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(19_456, 2, 1, None).unwrap(),
+        )
+        .hash_password(secret.expose_secret().as_bytes())
+        .unwrap()
+        .to_string();
+        assert!(earlier.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let v = SecretVerifier::new(1).unwrap();
+        assert!(
+            v.verify(secret, Some(earlier.clone()), Lane::Normal)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !v.verify(SecretString::from("wrong"), Some(earlier), Lane::Normal)
+                .await
+                .unwrap()
+        );
+    }
+
     /// Resident memory of this process in KiB (Linux).
     #[cfg(target_os = "linux")]
     fn rss_kib() -> u64 {
@@ -372,7 +492,7 @@ mod tests {
             .unwrap()
     }
 
-    /// Every worker gives its 19 MiB back once idle, including one that finished while the
+    /// Every worker gives its memory back once idle, including one that finished while the
     /// other was already waiting for work (the case a mutex-guarded queue got wrong).
     /// Needs a process of its own (nextest runs each test in one), since RSS is per process.
     #[cfg(target_os = "linux")]
@@ -395,14 +515,14 @@ mod tests {
         }
         let mut after = rss_kib();
         for _ in 0..40 {
-            if after < before + 8 * 1024 {
+            if after < before + u64::from(MEMORY_KIB) / 2 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
             after = rss_kib();
         }
         assert!(
-            after < before + 8 * 1024,
+            after < before + u64::from(MEMORY_KIB) / 2,
             "idle workers still hold {} KiB",
             after.saturating_sub(before)
         );
@@ -414,8 +534,7 @@ mod tests {
     async fn the_dummy_hash_is_a_real_one_with_our_parameters() {
         let v = SecretVerifier::new(1).unwrap();
         assert!(
-            v.dummy_hash()
-                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            v.dummy_hash().starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
             "{}",
             v.dummy_hash()
         );

@@ -352,6 +352,27 @@ pub async fn save(db: &impl ConnectionTrait, app: &Application) -> Result<(), St
     Ok(())
 }
 
+/// Replaces the stored secret hash by `new` only while it is still `old`: the same secret hashed
+/// again with the current parameters (`client_secret::is_outdated`). A rotation or a delete in
+/// between wins; true when this write took. Neither `updated_at` nor anything an operator
+/// sees changes: the credential is the same.
+pub async fn upgrade_secret_hash(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let done = Entity::update_many()
+        .col_expr(Column::SecretHash, Expr::value(new))
+        .filter(Column::Id.eq(id))
+        .filter(Column::SecretHash.eq(old))
+        .filter(Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    super::changes::committed_here();
+    Ok(done.rows_affected == 1)
+}
+
 /// Deletes by tombstone (deleted_at set), writing the state the domain gave the row (inactive,
 /// its tokens' not-before): hidden from every read, still known to the revocation feed.
 pub async fn delete(

@@ -119,7 +119,7 @@ async fn app_create_shows_the_secret_once_and_stores_only_an_argon2id_hash() {
     .unwrap();
     assert!(
         app.secret_hash
-            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+            .starts_with("$argon2id$v=19$m=7168,t=5,p=1$")
     );
     assert!(!app.secret_hash.contains(secret));
 }

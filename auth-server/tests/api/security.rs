@@ -361,6 +361,66 @@ async fn a_refused_secret_sent_again_is_refused_without_another_verification() {
     );
 }
 
+/// A secret stored with an earlier release's argon2 parameters (m = 19 MiB, t = 2) still
+/// authenticates, and after a correct use its hash is made again with the current ones (7 MiB,
+/// t = 5): existing deployments get the smaller verification without rotating anything. A wrong
+/// secret never rehashes, and the secret itself stays the same.
+#[tokio::test]
+async fn a_secret_hashed_with_earlier_parameters_is_rehashed_after_a_correct_use() {
+    use argon2::PasswordHasher;
+    let app = spawn_app_with(trusting_loopback).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    app.create_user("jane@example.com").await;
+    let mut stored = app.find_client(&c).await;
+    stored.secret_hash = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19_456, 2, 1, None).unwrap(),
+    )
+    .hash_password(c.secret.as_bytes())
+    .unwrap()
+    .to_string();
+    auth_server::store::applications::save(&app.state.db, &stored)
+        .await
+        .unwrap();
+    let earlier = stored.secret_hash.clone();
+    assert_eq!(
+        token_from(&app, &c, "wrong", "192.0.2.1").await.status(),
+        401
+    );
+    assert_eq!(app.token_basic(&c, "jane@example.com").await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let upgraded = loop {
+        let now = app.find_client(&c).await;
+        if now.secret_hash != earlier || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        upgraded
+            .secret_hash
+            .starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
+        "{}",
+        upgraded.secret_hash
+    );
+    assert_eq!(
+        upgraded.updated_at, stored.updated_at,
+        "nothing an operator sees"
+    );
+    let runs = verifications(&app, "normal");
+    assert_eq!(app.token_basic(&c, "jane@example.com").await.status(), 200);
+    assert_eq!(
+        verifications(&app, "normal") - runs,
+        1,
+        "the new hash is verified once, then cached"
+    );
+    assert_eq!(
+        token_from(&app, &c, "wrong", "192.0.2.2").await.status(),
+        401
+    );
+}
+
 #[tokio::test]
 async fn a_fresh_process_lets_the_correct_secret_through_while_guesses_are_refused() {
     let app = spawn_app_with(trusting_loopback).await;

@@ -20,7 +20,7 @@ use shared::{ClientId, Scope};
 use std::sync::Arc;
 
 use super::assertions::{self, AssertionError, AssertionRejection, AssertionVerifier, Purpose};
-use super::client_secret::{Lane, SecretVerifier, VerifyError};
+use super::client_secret::{self, HashUpgrades, Lane, SecretVerifier, VerifyError};
 use super::failure_limits::{Attempt, FailureLimits};
 use super::secret_cache::SecretCache;
 use crate::metrics::AuthMetrics;
@@ -41,6 +41,7 @@ pub struct ClientAuthenticator {
     pub limits: FailureLimits,
     pub metrics: AuthMetrics,
     pub assertions: AssertionVerifier,
+    pub upgrades: Arc<HashUpgrades>,
 }
 
 /// What to read in the same query as the application (one database round trip), handed back
@@ -127,7 +128,7 @@ pub async fn authenticate(
     let (app, user, token) = find(db, &clients.rows, &client_id, lookup).await?;
     let (app, grant) = match proof {
         Proof::Secret(secret) => (
-            check(clients, &client_id, secret, app, info.source, now).await?,
+            check(db, clients, &client_id, secret, app, info.source, now).await?,
             None,
         ),
         Proof::Assertion(jwt, purpose) => {
@@ -282,6 +283,7 @@ enum Miss {
 ///    still gets through and a wrong one answers 429. Concurrent misses for the same
 ///    credentials share one verification.
 async fn check(
+    db: &Db,
     clients: &ClientAuthenticator,
     client_id: &str,
     secret: SecretString,
@@ -380,6 +382,7 @@ async fn check(
     match (outcome, app) {
         (Ok(()), Some(app)) => {
             drop(attempt); // a success gives its count back
+            upgrade_outdated_hash(db, &clients.upgrades, &app, &secret, now);
             active(app).inspect_err(|_| clients.metrics.failure("inactive"))
         }
         (Err(miss), _) if matches!(*miss, Miss::Verify(_)) => {
@@ -403,6 +406,52 @@ async fn check(
     }
 }
 
+/// True when the secret just verified is certainly the current one and its hash was made with
+/// earlier argon2 parameters: during a rotation's grace the previous secret may be the one
+/// presented, and hashing it as the current one would undo the rotation, so none is upgraded
+/// until the grace ends.
+fn needs_upgrade(app: &Application, now: DateTime<Utc>) -> bool {
+    app.live_previous_secret(now).is_none() && client_secret::is_outdated(&app.secret_hash)
+}
+
+/// Hashes a correct secret again with the current parameters when its stored hash is outdated
+/// (`needs_upgrade`), after the answer and off the request, as Django's `must_update` does: a
+/// deployment's existing secrets then cost the current verification memory without a
+/// rotation. The secret stays the same; the write takes only if the hash is still the one
+/// verified. The next verification (the new hash is another cache key) uses the new hash.
+fn upgrade_outdated_hash(
+    db: &Db,
+    upgrades: &Arc<HashUpgrades>,
+    app: &Application,
+    secret: &SecretString,
+    now: DateTime<Utc>,
+) {
+    if !needs_upgrade(app, now) {
+        return;
+    }
+    let Some(guard) = upgrades.start(app.id) else {
+        return;
+    };
+    let (db, id, old, secret) = (db.clone(), app.id, app.secret_hash.clone(), secret.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        let new = match tokio::task::spawn_blocking(move || client_secret::hash(&secret)).await {
+            Ok(Ok(new)) => new,
+            _ => {
+                tracing::warn!(%id, "could not hash a secret again with the current parameters");
+                return;
+            }
+        };
+        match crate::store::applications::upgrade_secret_hash(&db, id, &old, &new).await {
+            Ok(true) => {
+                tracing::info!(%id, "secret hash upgraded to the current argon2 parameters")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%id, error = %e, "could not store an upgraded secret hash"),
+        }
+    });
+}
+
 fn active(app: Application) -> Result<Application, AuthError> {
     if app.is_active {
         Ok(app)
@@ -414,6 +463,24 @@ fn active(app: Application) -> Result<Application, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only an outdated current hash outside a rotation's grace is upgraded.
+    #[test]
+    fn an_outdated_hash_is_upgraded_only_outside_a_grace() {
+        let now = Utc::now();
+        let mut app = Application::fixture(now);
+        app.secret_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWRzZWVk$c2VlZHNlZWRzZWVkc2VlZHNlZWRzZWVkc2VlZHNlZWQ".into();
+        assert!(needs_upgrade(&app, now));
+        app.previous_secret_hash = Some(app.secret_hash.clone());
+        app.previous_secret_expires_at = Some(now + chrono::Duration::hours(1));
+        assert!(!needs_upgrade(&app, now), "during a grace");
+        assert!(
+            needs_upgrade(&app, now + chrono::Duration::hours(2)),
+            "once it ended"
+        );
+        app.secret_hash = client_secret::hash(&SecretString::from("s")).unwrap();
+        assert!(!needs_upgrade(&app, now + chrono::Duration::hours(2)));
+    }
 
     /// An endpoint's privilege is held or the authenticated caller is refused, naming it.
     #[test]
