@@ -71,3 +71,43 @@ async fn key_refresh_publishes_new_keys_when_writes_fail_on_sqlite() {
     let token = app.access_token(&c, "jane@example.com").await;
     assert_eq!(crate::helpers::decode_parts(&token).0["kid"], new_kid);
 }
+
+/// docs/spec/operations.md "Database TLS": `sslmode` in the URL is honoured through rustls —
+/// `require` gives a TLS session (PostgreSQL's own `pg_stat_ssl` says so), `disable` none — and
+/// `verify-full` against a server whose certificate no trusted root signed is refused, not
+/// silently downgraded. Needs a PostgreSQL with TLS on (Debian's package: its snakeoil
+/// certificate).
+#[tokio::test]
+async fn database_tls_follows_sslmode_on_postgres() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    server_kit::testing::require_backend("postgres");
+    let app = spawn_app_with(|_| {}).await;
+    let with = |mode: &str| {
+        let sep = if app.database_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{sep}sslmode={mode}", app.database_url)
+    };
+    let in_tls = |url: String| async move {
+        let db = server_kit::db::connect(&url, 1).await.unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<bool>("", "ssl").unwrap()
+    };
+    assert!(in_tls(with("require")).await, "sslmode=require");
+    assert!(!in_tls(with("disable")).await, "sslmode=disable");
+    assert!(
+        server_kit::db::connect(&with("verify-full"), 1)
+            .await
+            .is_err(),
+        "a self-signed server certificate is refused under verify-full"
+    );
+}
