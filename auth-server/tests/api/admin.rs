@@ -1519,3 +1519,25 @@ async fn a_users_lookup_by_email_honours_the_cursor() {
         .await;
     assert_eq!(later["items"][0]["email"], "second@example.com");
 }
+
+/// What the startup warning ("no admin key exists") counts: keys that can authenticate — a new
+/// key counts, a revoked one no longer does.
+#[tokio::test]
+async fn the_usable_admin_keys_are_counted_without_the_revoked_ones() {
+    use auth_server::domain::admin_keys;
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let before = admin_keys::usable(db).await.unwrap();
+    let (first, _) = app.admin_key("first").await;
+    app.admin_key("second").await;
+    assert_eq!(admin_keys::usable(db).await.unwrap(), before + 2);
+    admin_keys::revoke(
+        db,
+        &auth_server::domain::audit::Actor::Cli,
+        first,
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(admin_keys::usable(db).await.unwrap(), before + 1);
+}
