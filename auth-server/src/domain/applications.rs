@@ -479,6 +479,43 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 250_000_000).unwrap()
     }
 
+    /// `private_key_jwt` needs keys (inline or by URI), `client_secret` a secret; each method
+    /// is judged on its own credentials only.
+    #[test]
+    fn each_method_needs_its_own_credentials() {
+        let mut app = Application::fixture(t0());
+        app.auth_method = AuthMethod::PrivateKeyJwt;
+        app.jwks = None;
+        app.jwks_uri = None;
+        app.secret_hash = String::new();
+        assert!(matches!(check_credentials(&app), Err(AppError::NeedsKeys)));
+        app.jwks_uri = Some("https://keys.example.com/jwks.json".into());
+        assert!(check_credentials(&app).is_ok(), "no secret needed");
+        app.jwks_uri = None;
+        app.jwks = Some(r#"{"keys":[]}"#.into());
+        assert!(check_credentials(&app).is_ok());
+        app.auth_method = AuthMethod::ClientSecret;
+        assert!(matches!(
+            check_credentials(&app),
+            Err(AppError::NeedsSecret)
+        ));
+        app.jwks = None;
+        app.secret_hash = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA".into();
+        assert!(check_credentials(&app).is_ok(), "no keys needed");
+    }
+
+    /// The audit trail names a stored JWKS by its kids, in order; a key without one says so,
+    /// and text that is no JWKS names none.
+    #[test]
+    fn a_stored_jwks_is_named_by_its_kids() {
+        assert_eq!(
+            jwks_kids(r#"{"keys":[{"kid":"b","kty":"OKP"},{"kty":"OKP"},{"kid":"a"}]}"#),
+            ["b", "(no kid)", "a"]
+        );
+        assert!(jwks_kids("not json").is_empty());
+        assert!(jwks_kids(r#"{"keys":{}}"#).is_empty());
+    }
+
     /// A name is 1 to 255 characters (not bytes), trimmed, without control characters: the
     /// longest is kept, one more is refused.
     #[test]

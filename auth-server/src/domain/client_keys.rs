@@ -380,6 +380,17 @@ mod tests {
     use super::*;
     use josekit::jws::JwsHeader;
 
+    /// A modulus's size counts from its highest set bit: leading zero bytes and the leading
+    /// zero bits of its first byte don't count (a 2,047-bit key is not a 2,048-bit one).
+    #[test]
+    fn a_modulus_is_sized_from_its_highest_set_bit() {
+        assert_eq!(modulus_bits(&[0x80; 256]), 2048);
+        assert_eq!(modulus_bits(&[0x7f; 256]), 2047);
+        assert_eq!(modulus_bits(&[0x00, 0x01, 0xff]), 9);
+        assert_eq!(modulus_bits(&[0, 0]), 0);
+        assert_eq!(modulus_bits(&[]), 0);
+    }
+
     /// A compact JWS of exactly `len` characters (an unsigned-looking one: `peek` decodes, it
     /// does not verify).
     fn jws_of_length(len: usize) -> String {
