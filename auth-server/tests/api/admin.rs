@@ -793,6 +793,22 @@ async fn signing_and_admin_keys_over_http() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["rotate", "rotate", "retire"]);
+    // Each rotation's event says when its key signs: the pending one after the publication
+    // delay, the immediate one at once — what the key itself says.
+    for (event, key) in trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([&pending, &now])
+    {
+        assert_eq!(event["resource_id"], key["kid"]);
+        let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+        assert_eq!(
+            at(&event["changes"]["activates_at"]["after"]),
+            at(&key["activates_at"]),
+            "{event}"
+        );
+    }
 
     // Admin keys: listed without secrets; revoking one stops it at once.
     let listed = app
