@@ -554,6 +554,18 @@ async fn bad_input_answers_problem_details() {
             .await;
         assert_eq!(p["errors"][0]["field"], "external_sub");
     }
+    // The longest the column holds is kept whole (multi-byte characters counted as one).
+    let longest = "é".repeat(255);
+    let created = app
+        .admin_as(&key)
+        .expect(
+            Method::POST,
+            "/admin/v1/users",
+            json!({"email": "longest-sub@example.com", "external_sub": longest}),
+            201,
+        )
+        .await;
+    assert_eq!(created["external_sub"], longest.as_str());
     for path in [
         "/admin/v1/applications?name=%00",
         "/admin/v1/audit-events?resource_id=%00",
