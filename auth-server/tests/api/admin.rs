@@ -849,6 +849,30 @@ async fn signing_and_admin_keys_over_http() {
             409,
         )
         .await;
+    // The trail records the revocation as a change of `revoked_at`.
+    let trail = app
+        .admin_as(&key)
+        .expect(
+            Method::GET,
+            &format!("/admin/v1/audit-events?resource=admin_key&resource_id={other_id}"),
+            Value::Null,
+            200,
+        )
+        .await;
+    let revoke = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "revoke")
+        .expect("a revoke event");
+    assert!(
+        revoke["changes"]["revoked_at"]["before"].is_null(),
+        "{revoke}"
+    );
+    assert!(
+        revoke["changes"]["revoked_at"]["after"].is_string(),
+        "{revoke}"
+    );
     // A key may revoke itself.
     app.admin_as(&key)
         .expect(
