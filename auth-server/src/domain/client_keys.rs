@@ -468,6 +468,20 @@ mod tests {
         serde_json::json!({ "keys": keys }).to_string()
     }
 
+    /// A JWKS holds at most `MAX_KEYS` keys: exactly that many are kept, one more is refused.
+    #[test]
+    fn a_jwks_of_exactly_max_keys_is_kept_and_one_more_is_refused() {
+        let keys: Vec<Value> = (0..=MAX_KEYS)
+            .map(|i| sign(AssertionAlg::ALL[0], Some(&format!("k{i}"))).0)
+            .collect();
+        let refs: Vec<&Value> = keys.iter().collect();
+        assert!(validate_jwks(&jwks(&refs[..MAX_KEYS])).is_ok());
+        assert!(matches!(
+            validate_jwks(&jwks(&refs)),
+            Err(KeysError::TooMany)
+        ));
+    }
+
     #[test]
     fn every_accepted_algorithm_verifies_and_a_stranger_key_does_not() {
         for alg in AssertionAlg::ALL {
