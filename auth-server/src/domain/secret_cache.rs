@@ -61,6 +61,15 @@ impl std::fmt::Debug for SecretCache {
 
 impl SecretCache {
     pub fn new(capacity: u64, idle: Duration) -> Result<Self, random::RandomError> {
+        Self::with_refusals_for(capacity, idle, REFUSED_TTL)
+    }
+
+    /// `new` with refusals kept `refused_ttl` (tests shorten it).
+    fn with_refusals_for(
+        capacity: u64,
+        idle: Duration,
+        refused_ttl: Duration,
+    ) -> Result<Self, random::RandomError> {
         let mut raw = vec![0u8; 32];
         random::fill(&mut raw)?;
         let key = HmacSha256::new_from_slice(&raw).map_err(|_| random::RandomError)?;
@@ -72,7 +81,7 @@ impl SecretCache {
                 .build(),
             refused: moka::future::Cache::builder()
                 .max_capacity(REFUSED_CAPACITY)
-                .time_to_live(REFUSED_TTL)
+                .time_to_live(refused_ttl)
                 .build(),
         })
     }
@@ -205,6 +214,24 @@ mod tests {
         c.refused.run_pending_tasks().await;
         assert!(c.refused.entry_count() <= REFUSED_CAPACITY);
         assert!(c.contains(&good).await, "verified entries are untouched");
+    }
+
+    /// A refusal lasts its time to live from when it was made, however often it is asked
+    /// about: argon2 checks it again once per `REFUSED_TTL`.
+    #[tokio::test]
+    async fn a_refusal_expires_and_being_asked_about_does_not_renew_it() {
+        let c =
+            SecretCache::with_refusals_for(10, DEFAULT_IDLE, Duration::from_millis(400)).unwrap();
+        let k = c.key("id", "phc", &SecretString::from("wrong"));
+        c.refuse(k).await;
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(c.was_refused(&k).await, "within its time");
+        }
+        // 150 ms after the last question, 450 ms after the refusal: renewed by the questions
+        // it would still be here.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(!c.was_refused(&k).await, "past 400 ms from the refusal");
     }
 
     #[tokio::test]
