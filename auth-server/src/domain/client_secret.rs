@@ -41,10 +41,7 @@ fn argon2() -> Result<Argon2<'static>, argon2::Error> {
 /// m = 19 MiB, t = 2): verifying it holds more memory than the bound the operator sizes for, so
 /// after a correct secret it is hashed again (`HashUpgrades`). Unreadable text is left alone.
 pub fn is_outdated(phc: &str) -> bool {
-    let Ok(hash) = argon2::PasswordHash::new(phc) else {
-        return false;
-    };
-    let Ok(params) = Params::try_from(&hash) else {
+    let Some((hash, params)) = parse(phc) else {
         return false;
     };
     hash.algorithm.as_str() != "argon2id"
@@ -110,17 +107,21 @@ pub fn hash(secret: &SecretString) -> Result<String, SecretError> {
         .map_err(|_| SecretError::Hash)
 }
 
+/// A stored PHC string and its argon2 parameters; `None` for text that is not one.
+fn parse(phc: &str) -> Option<(argon2::PasswordHash, Params)> {
+    let hash = argon2::PasswordHash::new(phc).ok()?;
+    let params = Params::try_from(&hash).ok()?;
+    Some((hash, params))
+}
+
 /// Verifies `secret` against a PHC string using `blocks` as argon2's working memory, so a busy
 /// worker allocates its memory (7 MiB, 19 for an older hash) once per burst instead of on every
 /// attempt.
 fn verify_with_memory(secret: &[u8], phc: &str, blocks: &mut Vec<argon2::Block>) -> bool {
-    let Ok(hash) = argon2::PasswordHash::new(phc) else {
+    let Some((hash, params)) = parse(phc) else {
         return false;
     };
     let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
-        return false;
-    };
-    let Ok(params) = Params::try_from(&hash) else {
         return false;
     };
     let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
@@ -403,6 +404,17 @@ impl SecretVerifier {
 mod tests {
     use super::*;
 
+    /// Whether `v` accepts `secret` against `phc`.
+    async fn accepts(v: &SecretVerifier, secret: &str, phc: &str) -> bool {
+        v.verify(
+            SecretString::from(secret),
+            Some(phc.to_owned()),
+            Lane::Normal,
+        )
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn hash_verify_and_dummy() {
         let secret = generate().unwrap();
@@ -411,16 +423,8 @@ mod tests {
         assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"));
         assert!(!phc.contains(secret.expose_secret()));
         let v = SecretVerifier::new(2).unwrap();
-        assert!(
-            v.verify(secret.clone(), Some(phc.clone()), Lane::Normal)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !v.verify(SecretString::from("wrong"), Some(phc), Lane::Normal)
-                .await
-                .unwrap()
-        );
+        assert!(accepts(&v, secret.expose_secret(), &phc).await);
+        assert!(!accepts(&v, "wrong", &phc).await);
         assert!(!v.verify(secret, None, Lane::Normal).await.unwrap());
     }
 
@@ -469,16 +473,8 @@ mod tests {
         .to_string();
         assert!(earlier.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         let v = SecretVerifier::new(1).unwrap();
-        assert!(
-            v.verify(secret, Some(earlier.clone()), Lane::Normal)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !v.verify(SecretString::from("wrong"), Some(earlier), Lane::Normal)
-                .await
-                .unwrap()
-        );
+        assert!(accepts(&v, secret.expose_secret(), &earlier).await);
+        assert!(!accepts(&v, "wrong", &earlier).await);
     }
 
     /// Resident memory of this process in KiB (Linux).

@@ -369,8 +369,11 @@ pub async fn upgrade_secret_hash(
         .filter(Column::DeletedAt.is_null())
         .exec(db)
         .await?;
-    super::changes::committed_here();
-    Ok(done.rows_affected == 1)
+    let took = done.rows_affected == 1;
+    if took {
+        super::changes::committed_here();
+    }
+    Ok(took)
 }
 
 /// Deletes by tombstone (deleted_at set), writing the state the domain gave the row (inactive,

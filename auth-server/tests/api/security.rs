@@ -31,6 +31,20 @@ fn trusting_loopback(c: &mut auth_server::config::Config) {
     c.failure_limit = 3;
 }
 
+/// Loopback trusted, and a failure limit no test of cost or counting reaches.
+fn trusting_loopback_unlimited(c: &mut auth_server::config::Config) {
+    trusting_loopback(c);
+    c.failure_limit = 10_000;
+}
+
+/// A client_id no application has.
+fn unknown_client() -> TestClient {
+    TestClient {
+        client_id: "U".repeat(40),
+        secret: "x".into(),
+    }
+}
+
 #[tokio::test]
 async fn failures_are_limited_per_source_with_429_and_retry_after() {
     let app = spawn_app_with(trusting_loopback).await;
@@ -259,17 +273,9 @@ async fn interleaved_medians(app: &TestApp, clients: &[&TestClient], rounds: usi
 
 #[tokio::test]
 async fn unknown_and_known_client_ids_take_the_same_time_statistically() {
-    let app = spawn_app_with(|c| {
-        c.trusted_proxies =
-            auth_server::domain::source::TrustedProxies::parse("127.0.0.1").unwrap();
-        c.failure_limit = 10_000;
-    })
-    .await;
+    let app = spawn_app_with(trusting_loopback_unlimited).await;
     let known = app.create_client("rooms:list", &[]).await;
-    let unknown = TestClient {
-        client_id: "U".repeat(40),
-        secret: "x".into(),
-    };
+    let unknown = unknown_client();
     let malformed = TestClient {
         client_id: "short".into(),
         secret: "x".into(),
@@ -287,6 +293,15 @@ async fn unknown_and_known_client_ids_take_the_same_time_statistically() {
     }
 }
 
+/// Refused client authentications so far, by reason.
+fn failures(app: &TestApp, reason: &str) -> u64 {
+    app.state
+        .metrics
+        .auth_failures
+        .with_label_values(&[reason])
+        .get()
+}
+
 /// argon2 verifications run so far, by lane.
 fn verifications(app: &TestApp, lane: &str) -> u64 {
     app.state
@@ -301,27 +316,12 @@ fn verifications(app: &TestApp, lane: &str) -> u64 {
 /// limits count, another guess is verified, and the correct secret is never held back.
 #[tokio::test]
 async fn a_refused_secret_sent_again_is_refused_without_another_verification() {
-    let app = spawn_app_with(|c| {
-        c.trusted_proxies =
-            auth_server::domain::source::TrustedProxies::parse("127.0.0.1").unwrap();
-        c.failure_limit = 10_000;
-    })
-    .await;
+    let app = spawn_app_with(trusting_loopback_unlimited).await;
     let c = app.create_client("rooms:list", &[]).await;
     app.create_user("jane@example.com").await;
-    let unknown = TestClient {
-        client_id: "U".repeat(40),
-        secret: "x".into(),
-    };
-    let failures = |reason: &str| {
-        app.state
-            .metrics
-            .auth_failures
-            .with_label_values(&[reason])
-            .get()
-    };
+    let unknown = unknown_client();
     for (client, reason) in [(&c, "wrong_secret"), (&unknown, "unknown_client")] {
-        let (runs, failed) = (verifications(&app, "normal"), failures(reason));
+        let (runs, failed) = (verifications(&app, "normal"), failures(&app, reason));
         for i in 0..5 {
             let r = token_from(&app, client, "stale", &format!("192.0.2.{i}")).await;
             assert_error(r, 401, "invalid_client").await;
@@ -332,7 +332,7 @@ async fn a_refused_secret_sent_again_is_refused_without_another_verification() {
             "{reason}: one verification"
         );
         assert_eq!(
-            failures(reason) - failed,
+            failures(&app, reason) - failed,
             5,
             "{reason}: every retry is a failure"
         );
