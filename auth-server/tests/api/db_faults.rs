@@ -72,7 +72,7 @@ async fn key_refresh_publishes_new_keys_when_writes_fail_on_sqlite() {
     assert_eq!(crate::helpers::decode_parts(&token).0["kid"], new_kid);
 }
 
-/// docs/spec/operations.md "Database TLS": `sslmode` in the URL is honoured through rustls —
+/// docs/spec/operations.md "Database TLS": `sslmode` in the URL is honoured —
 /// `require` gives a TLS session (PostgreSQL's own `pg_stat_ssl` says so), `disable` none — and
 /// `verify-full` against a server whose certificate no trusted root signed is refused, not
 /// silently downgraded. Needs a PostgreSQL with TLS on (Debian's package: its snakeoil
