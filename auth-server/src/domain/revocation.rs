@@ -345,4 +345,31 @@ mod tests {
             assert_eq!(decode_cursor(bad, now), None, "{bad}");
         }
     }
+
+    /// The length cap bounds what a cursor costs to decode; a cursor this server wrote is far
+    /// shorter, so the cap is checked with keys grown to reach it: 512 characters are read, the
+    /// next longer encoding (514) is not.
+    #[test]
+    fn a_cursor_of_exactly_512_characters_is_read_and_a_longer_one_is_not() {
+        let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let now = t + TimeDelta::seconds(1);
+        let with_key = |len: usize| Position {
+            start: t,
+            since: Some(t - TimeDelta::seconds(10)),
+            part: Part::Clients,
+            after: Some((t, "k".repeat(len))),
+        };
+        let bare = URL_SAFE_NO_PAD
+            .decode(encode_position(&with_key(0)))
+            .unwrap()
+            .len();
+        // 384 bytes encode to exactly 512 characters of unpadded base64; 385 to 514.
+        let key_for = |bytes: usize| bytes - bare;
+        let at_cap = with_key(key_for(384));
+        assert_eq!(encode_position(&at_cap).len(), 512);
+        assert_eq!(decode_cursor(&encode_position(&at_cap), now), Some(at_cap));
+        let over = with_key(key_for(385));
+        assert_eq!(encode_position(&over).len(), 514);
+        assert_eq!(decode_cursor(&encode_position(&over), now), None);
+    }
 }
