@@ -482,6 +482,27 @@ mod tests {
         ));
     }
 
+    /// A fetched JWKS is not refused for its size (the integrator publishes it, and a rotation
+    /// may briefly hold more keys than a registration may), but only its first `2 × MAX_KEYS`
+    /// usable keys are kept: the 20th verifies, the 21st is an unknown kid.
+    #[test]
+    fn a_fetched_key_set_keeps_its_first_twice_max_keys_usable_keys() {
+        let signed: Vec<(Value, String)> = (0..3 * MAX_KEYS)
+            .map(|i| sign(AssertionAlg::ALL[0], Some(&format!("k{i}"))))
+            .collect();
+        let refs: Vec<&Value> = signed.iter().map(|(jwk, _)| jwk).collect();
+        let set = parse_key_set(&jwks(&refs)).unwrap();
+        let last_kept = &signed[2 * MAX_KEYS - 1].1;
+        let (header, _) = peek(last_kept).unwrap();
+        assert_eq!(set.verify(last_kept, &header), Ok(()));
+        let first_dropped = &signed[2 * MAX_KEYS].1;
+        let (header, _) = peek(first_dropped).unwrap();
+        assert_eq!(
+            set.verify(first_dropped, &header),
+            Err(SignatureError::UnknownKid)
+        );
+    }
+
     #[test]
     fn every_accepted_algorithm_verifies_and_a_stranger_key_does_not() {
         for alg in AssertionAlg::ALL {
