@@ -96,4 +96,21 @@ mod tests {
         let other = KeyEncryptionKey::new(SecretSlice::from(vec![8u8; 32]));
         assert!(other.decrypt("kid1", &sealed).is_err());
     }
+
+    /// A stored value shorter than a nonce and a tag is damaged, never a panic; one of exactly
+    /// that length is the sealing of an empty key and opens.
+    #[test]
+    fn a_value_shorter_than_nonce_and_tag_is_refused_and_an_empty_plaintext_opens() {
+        let kek = KeyEncryptionKey::new(SecretSlice::from(vec![7u8; 32]));
+        for len in [0, 1, 11, 12, 27] {
+            let short = STANDARD.encode(vec![0u8; len]);
+            assert!(
+                matches!(kek.decrypt("kid1", &short), Err(KeyEncryptionError::Decrypt)),
+                "{len} bytes"
+            );
+        }
+        let sealed = kek.encrypt("kid1", b"").unwrap();
+        assert_eq!(STANDARD.decode(&sealed).unwrap().len(), 12 + 16);
+        assert_eq!(kek.decrypt("kid1", &sealed).unwrap(), b"");
+    }
 }
