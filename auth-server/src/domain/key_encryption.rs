@@ -105,7 +105,10 @@ mod tests {
         for len in [0, 1, 11, 12, 27] {
             let short = STANDARD.encode(vec![0u8; len]);
             assert!(
-                matches!(kek.decrypt("kid1", &short), Err(KeyEncryptionError::Decrypt)),
+                matches!(
+                    kek.decrypt("kid1", &short),
+                    Err(KeyEncryptionError::Decrypt)
+                ),
                 "{len} bytes"
             );
         }

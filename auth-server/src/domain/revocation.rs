@@ -346,6 +346,24 @@ mod tests {
         }
     }
 
+    /// A position names the last entry sent by its time and its key together: a cursor with one
+    /// and not the other was never written here, and gets a snapshot, not a resumed walk.
+    #[test]
+    fn a_cursor_with_a_time_and_no_key_or_a_key_and_no_time_is_not_read() {
+        let t = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let now = t + TimeDelta::seconds(1);
+        let start = t.timestamp_micros();
+        let since = (t - TimeDelta::seconds(10)).timestamp_micros();
+        let forged = |at: &str, key: &str| {
+            URL_SAFE_NO_PAD.encode(format!("v2:{start}:{since}:c:{at}:{key}"))
+        };
+        // The same fields with both halves, or neither, are read.
+        assert!(decode_cursor(&forged(&start.to_string(), "k"), now).is_some());
+        assert!(decode_cursor(&forged("-", ""), now).is_some());
+        assert_eq!(decode_cursor(&forged(&start.to_string(), ""), now), None);
+        assert_eq!(decode_cursor(&forged("-", "k"), now), None);
+    }
+
     /// The length cap bounds what a cursor costs to decode; a cursor this server wrote is far
     /// shorter, so the cap is checked with keys grown to reach it: 512 characters are read, the
     /// next longer encoding (514) is not.
