@@ -596,11 +596,22 @@ mod tests {
             "http://idp.example.com/jwks.json",
             "ftp://idp.example.com/x",
             "https://user:pw@idp.example.com/x",
+            // Either half of the user-info alone.
+            "https://user@idp.example.com/x",
+            "https://:pw@idp.example.com/x",
             "/relative",
             "https://idp.example.com/x#frag",
         ] {
             assert_eq!(validate_jwks_uri(bad), Err(KeysError::Uri), "{bad}");
         }
+        // 2,048 characters at most.
+        let base = "https://idp.example.com/";
+        let longest = format!("{base}{}", "k".repeat(2048 - base.len()));
+        assert!(validate_jwks_uri(&longest).is_ok());
+        assert_eq!(
+            validate_jwks_uri(&format!("{longest}k")),
+            Err(KeysError::Uri)
+        );
     }
 
     #[test]
