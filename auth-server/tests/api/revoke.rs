@@ -143,6 +143,37 @@ async fn the_feed_gives_a_snapshot_then_changes_since_the_cursor() {
     assert_eq!(again["complete"], true);
 }
 
+/// A `not_before` matters while a token minted before it could still be accepted somewhere:
+/// for `TOKEN_TTL_SECONDS` plus the largest verifier leeway (360 s together with the margin,
+/// docs/spec/auth-server.md §6). Snapshots carry it that long, to the second, and then drop it.
+#[tokio::test]
+async fn a_not_before_is_in_snapshots_for_the_token_lifetime_and_360_seconds_then_dropped() {
+    let app = spawn_app().await;
+    let rs = app.create_client("tokens:revocations", &[]).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    let mut stored = app.find_client(&c).await;
+    stored.tokens_not_before = Some(shared::Clock::now(app.clock.as_ref()));
+    auth_server::store::applications::save(&app.state.db, &stored)
+        .await
+        .unwrap();
+    let lifetime =
+        app.state.config.token_ttl_seconds + shared::claims::REVOCATION_RETENTION_SECONDS;
+    assert_eq!(shared::claims::REVOCATION_RETENTION_SECONDS, 360);
+    let listed = |snap: &Value| {
+        snap["clients_not_before"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["client_id"] == c.client_id.as_str())
+    };
+    app.clock.advance(TimeDelta::seconds(lifetime - 1));
+    let snap: Value = app.feed(&rs, None).await.json().await.unwrap();
+    assert!(listed(&snap), "1 s before the end: {snap}");
+    app.clock.advance(TimeDelta::seconds(2));
+    let snap: Value = app.feed(&rs, None).await.json().await.unwrap();
+    assert!(!listed(&snap), "1 s after the end: {snap}");
+}
+
 fn snap_time(token: &str) -> i64 {
     crate::helpers::decode_parts(token).1["iat"]
         .as_i64()
