@@ -741,6 +741,34 @@ mod tests {
         }
     }
 
+    /// A grace of zero is no grace: the old secret and earlier tokens die at once. A grace of
+    /// exactly 30 days is allowed (the cap is "at most").
+    #[test]
+    fn a_zero_grace_is_none_and_thirty_days_is_the_longest() {
+        let zero = Rotation {
+            grace: Some(TimeDelta::zero()),
+            ..Rotation::default()
+        };
+        let rotated = with_secret(&app(), "new".into(), zero, t0()).unwrap();
+        assert_eq!(rotated.previous_secret_hash, None);
+        assert_eq!(rotated.previous_secret_expires_at, None);
+        assert!(kills(&rotated, earlier()));
+        let longest = Rotation {
+            grace: Some(MAX_GRACE),
+            ..Rotation::default()
+        };
+        let rotated = with_secret(&app(), "new".into(), longest, t0()).unwrap();
+        assert_eq!(rotated.previous_secret_expires_at, Some(t0() + MAX_GRACE));
+        let longer = Rotation {
+            grace: Some(MAX_GRACE + TimeDelta::seconds(1)),
+            ..Rotation::default()
+        };
+        assert!(matches!(
+            with_secret(&app(), "x".into(), longer, t0()),
+            Err(AppError::InvalidGrace)
+        ));
+    }
+
     #[test]
     fn replacing_lists_narrows_like_removing_and_ttl_is_bounded() {
         let replaced = apply(
