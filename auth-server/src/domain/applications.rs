@@ -22,6 +22,7 @@ use super::audit::{self, Actor, Change, Resource};
 use super::client_keys::{self, KeysError};
 use super::client_secret;
 use super::paging::{Page, PageRequest};
+use super::text;
 use crate::model::StoreError;
 use crate::model::{Application, AuthMethod};
 use crate::store::applications as store;
@@ -123,7 +124,7 @@ fn valid_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
     // No control characters: a NUL can't be stored in PostgreSQL text (it answered 500), and a
     // line break would forge lines in the CLI's listings.
-    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+    if name.is_empty() || !text::printable_within(name, 255) {
         return Err(AppError::InvalidName);
     }
     Ok(name.to_owned())

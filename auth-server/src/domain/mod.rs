@@ -26,6 +26,7 @@ pub mod revocation;
 pub mod secret_cache;
 pub mod signing;
 pub mod summary;
+pub mod text;
 pub use server_kit::source;
 pub mod users;
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, Change, Resource};
 use super::paging::{Page, PageRequest};
+use super::text;
 use crate::model::StoreError;
 use crate::model::{User, UserId};
 use crate::store::users as store;
@@ -100,7 +101,7 @@ pub async fn create(
     // The column holds 255 characters and PostgreSQL text no NUL: refused here, not as a 500.
     if sub
         .as_deref()
-        .is_some_and(|s| s.chars().count() > 255 || s.chars().any(char::is_control))
+        .is_some_and(|s| !text::printable_within(s, 255))
     {
         return Err(UserError::InvalidSub);
     }
