@@ -159,19 +159,54 @@ async fn a_not_before_is_in_snapshots_for_the_token_lifetime_and_360_seconds_the
     let lifetime =
         app.state.config.token_ttl_seconds + shared::claims::REVOCATION_RETENTION_SECONDS;
     assert_eq!(shared::claims::REVOCATION_RETENTION_SECONDS, 360);
-    let listed = |snap: &Value| {
-        snap["clients_not_before"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["client_id"] == c.client_id.as_str())
-    };
+    let listed = |snap: &Value| lists_client(snap, c.client_id.as_str());
     app.clock.advance(TimeDelta::seconds(lifetime - 1));
     let snap: Value = app.feed(&rs, None).await.json().await.unwrap();
     assert!(listed(&snap), "1 s before the end: {snap}");
     app.clock.advance(TimeDelta::seconds(2));
     let snap: Value = app.feed(&rs, None).await.json().await.unwrap();
     assert!(!listed(&snap), "1 s after the end: {snap}");
+}
+
+#[tokio::test]
+async fn a_deleted_applications_tombstone_is_kept_for_the_token_lifetime_and_360_seconds_then_purged()
+ {
+    let app = spawn_app().await;
+    let rs = app.create_client("tokens:revocations", &[]).await;
+    let c = app.create_client("rooms:list", &[]).await;
+    let stored = app.find_client(&c).await;
+    auth_server::domain::applications::delete(
+        &app.state.db,
+        &auth_server::domain::audit::Actor::Cli,
+        &stored.client_id,
+        shared::Clock::now(app.clock.as_ref()),
+    )
+    .await
+    .unwrap();
+    let lifetime =
+        app.state.config.token_ttl_seconds + shared::claims::REVOCATION_RETENTION_SECONDS;
+    let listed = |snap: &Value| lists_client(snap, c.client_id.as_str());
+    // No revocation exists: what the purge counts is the tombstone alone.
+    assert_eq!(app.purge().await, 0, "right after the delete");
+    app.clock.advance(TimeDelta::seconds(lifetime - 1));
+    assert_eq!(app.purge().await, 0, "1 s before the end");
+    let snap: Value = app.feed(&rs, None).await.json().await.unwrap();
+    assert!(
+        listed(&snap),
+        "the tombstone's not_before is published: {snap}"
+    );
+    app.clock.advance(TimeDelta::seconds(2));
+    assert_eq!(app.purge().await, 1, "1 s after the end");
+    assert_eq!(app.purge().await, 0, "purged once");
+}
+
+/// Whether a feed page names `client_id` among the applications' not-befores.
+fn lists_client(snap: &Value, client_id: &str) -> bool {
+    snap["clients_not_before"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["client_id"] == client_id)
 }
 
 fn snap_time(token: &str) -> i64 {
