@@ -282,9 +282,10 @@ pub async fn page(
     page: PageRequest,
 ) -> Result<Page<Application>, AppError> {
     let name = name.map(str::trim).filter(|n| !n.is_empty());
-    // A name holds no control character (`valid_name`): such a search matches nothing, and a
-    // NUL would be a database error on PostgreSQL.
-    if name.is_some_and(|n| n.chars().any(char::is_control)) {
+    // A name is at most 255 characters and holds no control character (`valid_name`): a
+    // longer or unprintable search matches nothing, so it is answered without the database
+    // (where a NUL would be an error on PostgreSQL, and a long pattern only costs).
+    if name.is_some_and(|n| !text::printable_within(n, 255)) {
         return Ok(Page::from_rows(Vec::new(), &page, |a: &Application| {
             (a.created_at, a.id)
         }));

@@ -449,6 +449,30 @@ async fn application_lists_page_by_cursor_and_search_by_name() {
         )
         .await;
     assert_eq!(none["items"], json!([]));
+    // The longest name (255 characters, multi-byte counted as one) is found by itself, and a
+    // search one character longer, which no name can contain, finds nothing.
+    let longest = "é".repeat(255);
+    create_app(&app, &key, json!({"name": longest})).await;
+    let search = |needle: &str| {
+        let q = serde_urlencoded::to_string([("name", needle)]).unwrap();
+        format!("/admin/v1/applications?{q}")
+    };
+    let found = app
+        .admin_as(&key)
+        .expect(Method::GET, &search(&longest), Value::Null, 200)
+        .await;
+    assert_eq!(found["items"][0]["name"], longest.as_str(), "{found}");
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(1));
+    let longer = app
+        .admin_as(&key)
+        .expect(
+            Method::GET,
+            &search(&format!("{longest}é")),
+            Value::Null,
+            200,
+        )
+        .await;
+    assert_eq!(longer["items"], json!([]));
 }
 
 #[tokio::test]

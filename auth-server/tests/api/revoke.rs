@@ -195,9 +195,26 @@ async fn a_deleted_applications_tombstone_is_kept_for_the_token_lifetime_and_360
         listed(&snap),
         "the tombstone's not_before is published: {snap}"
     );
+    assert_eq!(tombstones(&app).await, 1);
     app.clock.advance(TimeDelta::seconds(2));
     assert_eq!(app.purge().await, 1, "1 s after the end");
+    assert_eq!(tombstones(&app).await, 0, "the row itself is gone");
     assert_eq!(app.purge().await, 0, "purged once");
+}
+
+/// Deleted applications' rows still in the table.
+async fn tombstones(app: &crate::helpers::TestApp) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let db = &app.state.db;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM applications WHERE deleted_at IS NOT NULL",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 /// Whether a feed page names `client_id` among the applications' not-befores.
